@@ -1,0 +1,5 @@
+//! The RV64GC instruction set: decoding, disassembly and floating-point semantics.
+
+pub mod inst;
+
+pub use inst::{Inst, Op};

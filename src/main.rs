@@ -1,0 +1,3 @@
+//! The `shoal` command line.
+
+fn main() {}
