@@ -732,3 +732,255 @@ fn quadrant2(raw: u32, funct3: u32) -> Inst {
         _ => unreachable!("funct3 is a 3-bit field"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decoded instruction with the given fields, for comparing whole `Inst`s.
+    fn expect(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32, len: u8) -> Inst {
+        Inst {
+            op,
+            rd,
+            rs1,
+            rs2,
+            rs3: 0,
+            rm: 0,
+            len,
+            imm,
+        }
+    }
+
+    #[test]
+    fn i_and_s_immediates_sign_extend_from_bit_31() {
+        // addi x1, x0, -1 and addi x1, x0, 2047.
+        assert_eq!(decode(0xfff0_0093), expect(Op::Addi, 1, 0, 0, -1, 4));
+        assert_eq!(decode(0x7ff0_0093), expect(Op::Addi, 1, 0, 0, 2047, 4));
+        // lb x10, -2048(x11).
+        assert_eq!(decode(0x8005_8503), expect(Op::Lb, 10, 11, 0, -2048, 4));
+        // sd x11, -8(x10): the immediate is split across imm[11:5] and imm[4:0].
+        assert_eq!(decode(0xfeb5_3c23), expect(Op::Sd, 0, 10, 11, -8, 4));
+        // fsd f1, 2047(x10).
+        assert_eq!(decode(0x7e15_3fa7), expect(Op::Fsd, 0, 10, 1, 2047, 4));
+    }
+
+    #[test]
+    fn b_and_j_offsets_cover_their_full_range() {
+        // blt x5, x6, -4096 and bne x10, x11, +4094.
+        assert_eq!(decode(0x8062_c063), expect(Op::Blt, 0, 5, 6, -4096, 4));
+        assert_eq!(decode(0x7eb5_1fe3), expect(Op::Bne, 0, 10, 11, 4094, 4));
+        // jal x5, -1 MiB and jal x31, +1 MiB - 2.
+        assert_eq!(decode(0x8000_02ef), expect(Op::Jal, 5, 0, 0, -0x10_0000, 4));
+        assert_eq!(decode(0x7fff_ffef), expect(Op::Jal, 31, 0, 0, 0xf_fffe, 4));
+    }
+
+    #[test]
+    fn u_immediates_are_shifted_and_sign_extended() {
+        // lui x10, 0x80000 is the most negative value; auipc x10, 0x12345 a positive one.
+        assert_eq!(decode(0x8000_0537), expect(Op::Lui, 10, 0, 0, i32::MIN, 4));
+        assert_eq!(
+            decode(0x1234_5517),
+            expect(Op::Auipc, 10, 0, 0, 0x1234_5000, 4)
+        );
+    }
+
+    #[test]
+    fn shifts_take_six_bit_shamts_and_word_shifts_five() {
+        // srai x10, x11, 63: funct6 0x10 selects the arithmetic shift and is not part of imm.
+        assert_eq!(decode(0x43f5_d513), expect(Op::Srai, 10, 11, 0, 63, 4));
+        assert_eq!(decode(0x03f5_9513), expect(Op::Slli, 10, 11, 0, 63, 4));
+        assert_eq!(decode(0x41f5_d51b), expect(Op::Sraiw, 10, 11, 0, 31, 4));
+        // slliw/srliw/sraiw with shamt[5] set are reserved.
+        assert_eq!(decode(0x0205_151b), Inst::illegal(4));
+        assert_eq!(decode(0x0205_551b), Inst::illegal(4));
+        assert_eq!(decode(0x4205_551b), Inst::illegal(4));
+    }
+
+    #[test]
+    fn csr_numbers_are_zero_extended_and_uimm_is_in_rs1() {
+        // csrrc x10, 0xfff, x12: CSR 0xfff must not become -1.
+        assert_eq!(decode(0xfff6_3573), expect(Op::Csrrc, 10, 12, 0, 0xfff, 4));
+        // csrrsi x10, 0x123, 5.
+        assert_eq!(decode(0x1232_e573), expect(Op::Csrrsi, 10, 5, 0, 0x123, 4));
+        // csrrci x0, frm, 31.
+        assert_eq!(decode(0x002f_f073), expect(Op::Csrrci, 0, 31, 0, 2, 4));
+        // SYSTEM funct3 100 is not a CSR op.
+        assert_eq!(decode(0x0000_4073), Inst::illegal(4));
+    }
+
+    #[test]
+    fn atomics_carry_aq_and_rl_in_rm() {
+        // lr.w.aqrl x10, (x11); sc.d.aq x10, x12, (x11); amoadd.w.rl x10, x12, (x11).
+        assert_eq!(
+            decode(0x1605_a52f),
+            expect(Op::LrW, 10, 11, 0, 0, 4).with_rm(3)
+        );
+        assert_eq!(
+            decode(0x1cc5_b52f),
+            expect(Op::ScD, 10, 11, 12, 0, 4).with_rm(2)
+        );
+        assert_eq!(
+            decode(0x02c5_a52f),
+            expect(Op::AmoaddW, 10, 11, 12, 0, 4).with_rm(1)
+        );
+        // LR with rs2 != 0 is reserved.
+        assert_eq!(decode(0x1015_a52f), Inst::illegal(4));
+    }
+
+    #[test]
+    fn fp_rounding_modes_are_kept_even_when_reserved() {
+        // fadd.d f10, f11, f12 with rm 5, which only faults when executed.
+        assert_eq!(
+            decode(0x02c5_d553),
+            expect(Op::FaddD, 10, 11, 12, 0, 4).with_rm(5)
+        );
+        // fmadd.s f10, f11, f12, f13, rup.
+        let mut fmadd = expect(Op::FmaddS, 10, 11, 12, 0, 4).with_rm(3);
+        fmadd.rs3 = 13;
+        assert_eq!(decode(0x68c5_b543), fmadd);
+        // fcvt.d.w with rm = dyn is valid even though the conversion is exact.
+        assert_eq!(
+            decode(0xd205_7553),
+            expect(Op::FcvtDW, 10, 10, 0, 0, 4).with_rm(7)
+        );
+        // fcvt.w.s x10, f10, rtz: rs2 selects the variant and is cleared.
+        assert_eq!(
+            decode(0xc005_1553),
+            expect(Op::FcvtWS, 10, 10, 0, 0, 4).with_rm(1)
+        );
+    }
+
+    #[test]
+    fn fp_opcode_extensions_are_checked_fully() {
+        // fsgnj.s with funct3 011, fcvt.w.s with rs2 = 5, fmv.x.w with funct3 010, fclass.d
+        // with rs2 != 0, fsqrt.s with rs2 != 0, and fmt = half.
+        for raw in [
+            0x2000_3053,
+            0xc050_0053,
+            0xe000_2053,
+            0xe210_1053,
+            0x5810_0053,
+            0x0400_0053,
+        ] {
+            assert_eq!(decode(raw), Inst::illegal(4), "{raw:#010x}");
+        }
+        // fclass.s x10, f10 shares funct7 with fmv.x.w and is told apart by funct3.
+        assert_eq!(decode(0xe005_1553), expect(Op::FclassS, 10, 10, 0, 0, 4));
+    }
+
+    #[test]
+    fn fences_ignore_the_fields_the_spec_reserves_for_future_use() {
+        assert_eq!(decode(0x0ff0_000f), expect(Op::Fence, 0, 0, 0, 0x0ff, 4));
+        assert_eq!(decode(0x8330_000f), expect(Op::Fence, 0, 0, 0, 0x833, 4));
+        // A reserved fm, and nonzero rs1 and rd, still make an ordinary fence.
+        assert_eq!(decode(0x1ff5_050f), expect(Op::Fence, 0, 0, 0, 0x1ff, 4));
+        // fence.i with a nonzero immediate is still fence.i.
+        assert_eq!(decode(0x0ff0_100f), expect(Op::FenceI, 0, 0, 0, 0, 4));
+    }
+
+    #[test]
+    fn system_instructions_match_exactly() {
+        assert_eq!(decode(0x0000_0073), expect(Op::Ecall, 0, 0, 0, 0, 4));
+        assert_eq!(decode(0x0010_0073), expect(Op::Ebreak, 0, 0, 0, 0, 4));
+        // ebreak with rd != 0, and the privileged wfi.
+        assert_eq!(decode(0x0010_0473), Inst::illegal(4));
+        assert_eq!(decode(0x1050_0073), Inst::illegal(4));
+    }
+
+    #[test]
+    fn compressed_immediates_sign_extend() {
+        // c.addi x10, -32; c.li x31, 31; c.andi x8, -1; c.addiw x1, 31.
+        assert_eq!(decode(0x1501), expect(Op::Addi, 10, 10, 0, -32, 2));
+        assert_eq!(decode(0x4ffd), expect(Op::Addi, 31, 0, 0, 31, 2));
+        assert_eq!(decode(0x987d), expect(Op::Andi, 8, 8, 0, -1, 2));
+        assert_eq!(decode(0x20fd), expect(Op::Addiw, 1, 1, 0, 31, 2));
+        // c.j -2048 and c.j +2046.
+        assert_eq!(decode(0xb001), expect(Op::Jal, 0, 0, 0, -2048, 2));
+        assert_eq!(decode(0xaffd), expect(Op::Jal, 0, 0, 0, 2046, 2));
+        // c.beqz x10, -256 and c.bnez x15, +254.
+        assert_eq!(decode(0xd101), expect(Op::Beq, 0, 10, 0, -256, 2));
+        assert_eq!(decode(0xeffd), expect(Op::Bne, 0, 15, 0, 254, 2));
+    }
+
+    #[test]
+    fn compressed_lui_and_addi16sp_share_a_funct3() {
+        // c.lui x10, 0xfffe0 is lui x10, -0x20000 << 12 >> 12; c.lui x10, 0x1f is positive.
+        assert_eq!(decode(0x7501), expect(Op::Lui, 10, 0, 0, -0x2_0000, 2));
+        assert_eq!(decode(0x657d), expect(Op::Lui, 10, 0, 0, 0x1_f000, 2));
+        // rd = 2 makes it c.addi16sp: -512 and +496.
+        assert_eq!(decode(0x7101), expect(Op::Addi, 2, 2, 0, -512, 2));
+        assert_eq!(decode(0x617d), expect(Op::Addi, 2, 2, 0, 496, 2));
+        // A zero immediate is reserved for both; c.lui x0 with a nonzero immediate is a hint.
+        assert_eq!(decode(0x6101), Inst::illegal(2));
+        assert_eq!(decode(0x6501), Inst::illegal(2));
+        assert_eq!(decode(0x6005), expect(Op::Lui, 0, 0, 0, 0x1000, 2));
+    }
+
+    #[test]
+    fn compressed_memory_offsets_are_scaled_and_unsigned() {
+        // c.addi4spn x15, x2, 1020.
+        assert_eq!(decode(0x1ffc), expect(Op::Addi, 15, 2, 0, 1020, 2));
+        // c.lw x10, 124(x11); c.ld x10, 248(x11); c.fsd f10, 248(x11).
+        assert_eq!(decode(0x5de8), expect(Op::Lw, 10, 11, 0, 124, 2));
+        assert_eq!(decode(0x7de8), expect(Op::Ld, 10, 11, 0, 248, 2));
+        assert_eq!(decode(0xbde8), expect(Op::Fsd, 0, 11, 10, 248, 2));
+        // c.lwsp x10, 252(x2); c.fldsp f10, 504(x2); c.sdsp x10, 504(x2); c.swsp x10, 252(x2).
+        assert_eq!(decode(0x557e), expect(Op::Lw, 10, 2, 0, 252, 2));
+        assert_eq!(decode(0x357e), expect(Op::Fld, 10, 2, 0, 504, 2));
+        assert_eq!(decode(0xffaa), expect(Op::Sd, 0, 2, 10, 504, 2));
+        assert_eq!(decode(0xdfaa), expect(Op::Sw, 0, 2, 10, 252, 2));
+    }
+
+    #[test]
+    fn compressed_shifts_and_their_hints() {
+        // c.srai x10, 63 and c.slli x31, 63 use shamt[5] from bit 12.
+        assert_eq!(decode(0x957d), expect(Op::Srai, 10, 10, 0, 63, 2));
+        assert_eq!(decode(0x1ffe), expect(Op::Slli, 31, 31, 0, 63, 2));
+        // c.slli64 x10 and c.srli64 x10 are hints that shift by zero.
+        assert_eq!(decode(0x0502), expect(Op::Slli, 10, 10, 0, 0, 2));
+        assert_eq!(decode(0x8101), expect(Op::Srli, 10, 10, 0, 0, 2));
+    }
+
+    #[test]
+    fn compressed_register_forms_and_x0() {
+        // c.mv x10, x11 is add x10, x0, x11; c.add x10, x11 is add x10, x10, x11.
+        assert_eq!(decode(0x852e), expect(Op::Add, 10, 0, 11, 0, 2));
+        assert_eq!(decode(0x952e), expect(Op::Add, 10, 10, 11, 0, 2));
+        // c.jr x1 and c.jalr x10 link through x0 and x1.
+        assert_eq!(decode(0x8082), expect(Op::Jalr, 0, 1, 0, 0, 2));
+        assert_eq!(decode(0x9502), expect(Op::Jalr, 1, 10, 0, 0, 2));
+        assert_eq!(decode(0x9002), expect(Op::Ebreak, 0, 0, 0, 0, 2));
+        // c.subw x15, x8 and c.addw x10, x11 use rd' and rs2'.
+        assert_eq!(decode(0x9f81), expect(Op::Subw, 15, 15, 8, 0, 2));
+        // c.li x0, 5 and c.addi x0, 3 are hints that write x0.
+        assert_eq!(decode(0x4015), expect(Op::Addi, 0, 0, 0, 5, 2));
+        assert_eq!(decode(0x000d), expect(Op::Addi, 0, 0, 0, 3, 2));
+    }
+
+    #[test]
+    fn compressed_reserved_encodings_are_illegal() {
+        // All zeros, c.addi4spn with nzuimm 0, quadrant 0 funct3 100, c.addiw x0,
+        // c.lwsp x0, c.ldsp x0, c.jr x0, and the two reserved CA encodings.
+        for raw in [
+            0x0000, 0x0004, 0x8000, 0x2001, 0x4002, 0x6002, 0x8002, 0x9c41, 0x9c61,
+        ] {
+            assert_eq!(decode(raw), Inst::illegal(2), "{raw:#06x}");
+        }
+    }
+
+    #[test]
+    fn compressed_decode_ignores_the_upper_halfword() {
+        assert_eq!(decode(0xdead_1501), decode(0x1501));
+        assert_eq!(decode(0xffff_0000), Inst::illegal(2));
+    }
+
+    #[test]
+    fn every_halfword_decodes_to_a_compressed_length() {
+        for raw in 0..=0xffff_u32 {
+            let inst = decode(raw);
+            let expected = if raw & 3 == 3 { 4 } else { 2 };
+            assert_eq!(inst.len, expected, "{raw:#06x}");
+            assert!(inst.rd < 32 && inst.rs1 < 32 && inst.rs2 < 32, "{raw:#06x}");
+        }
+    }
+}

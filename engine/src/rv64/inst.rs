@@ -9,9 +9,10 @@
 //! - `rd`, `rs1`, `rs2`, `rs3` are architectural register numbers (0..=31); whether they name an
 //!   integer or a floating-point register follows from the op.
 //! - `imm` is the sign-extended immediate (branch and jump offsets are relative to the instruction's
-//!   own pc). For shifts it is the shift amount; for CSR ops it is the CSR number and, in the
-//!   immediate forms, `rs1` holds the 5-bit zero-extended `uimm`. For `Fence` it holds the
-//!   pred/succ/fm bits (`imm[11:0]` of the encoding).
+//!   own pc); for `Lui` and `Auipc` it is the shifted value `imm[31:12] << 12`. For shifts it is
+//!   the shift amount; for CSR ops it is the CSR number and, in the immediate forms, `rs1`
+//!   holds the 5-bit zero-extended `uimm`. For `Fence` it holds the pred/succ/fm bits
+//!   (`imm[11:0]` of the encoding).
 //! - `rm` is the rounding-mode field of floating-point ops (7 = dynamic), and for atomics the
 //!   `aq << 1 | rl` bits.
 
