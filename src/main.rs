@@ -1,3 +1,84 @@
-//! The `shoal` command line.
+//! The `shoal` command line. Parsing and reporting only: the work is in the library crates.
 
-fn main() {}
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "shoal", version, about = "Run sandboxed RISC-V Linux guests, one or many")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one guest program in this process, like qemu-riscv64.
+    Run(RunArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    /// Pick the best engine available.
+    Auto,
+    /// The interpreter tier only.
+    Interp,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(trailing_var_arg = true)]
+struct RunArgs {
+    /// Look absolute paths up under this directory first (like qemu's -L).
+    #[arg(short = 'L', value_name = "SYSROOT", env = "SHOAL_LD_PREFIX")]
+    sysroot: Option<PathBuf>,
+    /// Confine the guest to DIR: it becomes the guest's `/` and nothing outside it is reachable.
+    /// PROGRAM is then a path inside DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "sysroot")]
+    root: Option<PathBuf>,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: Engine,
+    /// Log every system call to stderr.
+    #[arg(long)]
+    strace: bool,
+    /// The guest program (a riscv64 ELF) and its arguments.
+    #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
+    program: Vec<OsString>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => match run(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("shoal: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let _ = args.engine;
+    let config = shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace };
+    let kernel = shoal_engine::linux::Kernel::new(config)?;
+    let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
+    let env: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect();
+    let status = kernel.run(&program, &args.program, &env)?;
+    Ok(u8::try_from(status.code() & 0xff).unwrap_or(1))
+}

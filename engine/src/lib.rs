@@ -3,5 +3,15 @@
 //! A guest is a Linux user-mode process VM: an RV64GC ELF program with its own sandboxed address
 //! space, its threads (vCPUs), file descriptors and signals. This crate knows nothing of the network
 //! or the cluster.
+//!
+//! - [`rv64`]: the instruction set (decoder, disassembler, floating-point semantics).
+//! - [`mem`]: one sandboxed arena per guest address space.
+//! - [`interp`]: the interpreter tier.
+//! - [`loader`]: ELF loading and the initial stack.
+//! - [`linux`]: the Linux system-call layer, processes, threads and signals.
 
+pub mod interp;
+pub mod linux;
+pub mod loader;
+pub mod mem;
 pub mod rv64;

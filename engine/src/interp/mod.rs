@@ -1,0 +1,343 @@
+//! The interpreter tier: runs pre-decoded blocks of guest code.
+//!
+//! A block is a run of decoded instructions starting at a guest pc and ending after the first
+//! control transfer, system instruction or at [`MAX_BLOCK`] instructions. Blocks are decoded once
+//! and kept in a per-vCPU cache (a hash map with a direct-mapped front table), so the steady state
+//! of a hot loop is: look up the block for `pc`, run a tight `match` over its instructions, repeat.
+//!
+//! Writes to `x0` are redirected at decode time to a sink register (`x[32]`), so the execution
+//! loop never tests for `rd == 0` and `x[0]` always reads as zero.
+//!
+//! Cached blocks are tagged with the address space's code generation; when executable memory
+//! changes (fence.i, riscv_flush_icache, munmap or mprotect of code) the generation moves and the
+//! whole cache is dropped before the next block runs, so stale code never executes.
+
+mod exec;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
+use crate::rv64::{Inst, Op, decode};
+
+/// Most instructions in one block.
+pub const MAX_BLOCK: usize = 64;
+/// Index of the register that absorbs writes to `x0`.
+pub const X_SINK: u8 = 32;
+const DIRECT_SLOTS: usize = 4096;
+
+/// Architectural state of one hart (one guest thread).
+#[derive(Clone, Debug)]
+pub struct Cpu {
+    /// Integer registers; `x[0]` stays zero and `x[32]` absorbs writes to `x0`.
+    pub x: [u64; 64],
+    /// Floating-point registers as raw bits (single values NaN-boxed).
+    pub f: [u64; 32],
+    /// Program counter.
+    pub pc: u64,
+    /// Accrued exception flags (fcsr bits 4:0).
+    pub fflags: u8,
+    /// Dynamic rounding mode (fcsr bits 7:5).
+    pub frm: u8,
+    /// Instructions retired.
+    pub instret: u64,
+    /// The LR reservation, if any.
+    pub reservation: Option<Reservation>,
+}
+
+/// An LR/SC reservation: the address, the width and the value the LR saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Reserved address.
+    pub addr: u64,
+    /// Value loaded by LR (zero-extended).
+    pub value: u64,
+    /// 4 or 8.
+    pub width: u8,
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu { x: [0; 64], f: [0; 32], pc: 0, fflags: 0, frm: 0, instret: 0, reservation: None }
+    }
+}
+
+impl Cpu {
+    /// Reads integer register `r` (0..=31).
+    #[inline]
+    pub fn reg(&self, r: usize) -> u64 {
+        if r == 0 { 0 } else { self.x[r & 31] }
+    }
+
+    /// Writes integer register `r` (0..=31); writes to `x0` are dropped.
+    #[inline]
+    pub fn set_reg(&mut self, r: usize, v: u64) {
+        if r != 0 {
+            self.x[r & 31] = v;
+        }
+    }
+
+    /// The fcsr value.
+    pub fn fcsr(&self) -> u32 {
+        u32::from(self.fflags & 0x1f) | u32::from(self.frm & 7) << 5
+    }
+
+    /// Sets the fcsr.
+    pub fn set_fcsr(&mut self, v: u32) {
+        self.fflags = (v & 0x1f) as u8;
+        self.frm = ((v >> 5) & 7) as u8;
+    }
+}
+
+/// Why the interpreter stopped running guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// `ecall` at `cpu.pc`: a system call.
+    Ecall,
+    /// `ebreak` at `cpu.pc`.
+    Breakpoint,
+    /// An illegal instruction at `cpu.pc`.
+    Illegal,
+    /// A memory fault by the instruction at `cpu.pc`.
+    Fault(Fault),
+    /// A misaligned atomic access at `cpu.pc` (SIGBUS on Linux).
+    Misaligned(u64),
+    /// Someone asked this vCPU to stop (signal, exit, pause); `cpu.pc` is the next instruction.
+    Interrupted,
+    /// The instruction budget ran out; `cpu.pc` is the next instruction.
+    Budget,
+}
+
+/// A decoded block.
+#[derive(Debug)]
+struct Block {
+    insts: Box<[Inst]>,
+}
+
+/// The interpreter's per-vCPU state: its block cache.
+#[derive(Debug)]
+pub struct Interp {
+    blocks: Vec<Block>,
+    index: HashMap<u64, u32>,
+    direct: Box<[(u64, u32)]>,
+    generation: u64,
+}
+
+impl Default for Interp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Interp {
+    /// An interpreter with an empty cache.
+    pub fn new() -> Self {
+        Interp {
+            blocks: Vec::new(),
+            index: HashMap::new(),
+            direct: vec![(u64::MAX, 0); DIRECT_SLOTS].into_boxed_slice(),
+            generation: u64::MAX,
+        }
+    }
+
+    /// Drops every cached block.
+    pub fn flush(&mut self) {
+        self.blocks.clear();
+        self.index.clear();
+        self.direct.fill((u64::MAX, 0));
+    }
+
+    /// Number of blocks decoded and cached.
+    pub fn cached_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Runs guest code until an exit, at most about `budget` instructions.
+    ///
+    /// `attention` is polled between blocks: another thread sets it to make this vCPU stop with
+    /// [`Exit::Interrupted`] (signals, exit of the thread group, pause requests).
+    pub fn run(&mut self, cpu: &mut Cpu, mem: &AddressSpace, attention: &AtomicU32, budget: u64) -> Exit {
+        let start = cpu.instret;
+        loop {
+            if attention.load(Ordering::Relaxed) != 0 {
+                return Exit::Interrupted;
+            }
+            if cpu.instret.wrapping_sub(start) >= budget {
+                return Exit::Budget;
+            }
+            let generation = mem.code_generation();
+            if generation != self.generation {
+                self.flush();
+                self.generation = generation;
+            }
+            let idx = match self.lookup(cpu.pc) {
+                Some(i) => i,
+                None => match self.translate(cpu.pc, mem) {
+                    Ok(i) => i,
+                    Err(fault) => return Exit::Fault(fault),
+                },
+            };
+            let block = &self.blocks[idx as usize];
+            if let Some(exit) = exec::run_block(cpu, mem, &block.insts) {
+                return exit;
+            }
+        }
+    }
+
+    #[inline]
+    fn lookup(&mut self, pc: u64) -> Option<u32> {
+        let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
+        let (tag, idx) = self.direct[slot];
+        if tag == pc {
+            return Some(idx);
+        }
+        let idx = *self.index.get(&pc)?;
+        self.direct[slot] = (pc, idx);
+        Some(idx)
+    }
+
+    fn translate(&mut self, pc: u64, mem: &AddressSpace) -> Result<u32, Fault> {
+        let insts = decode_block(pc, mem)?;
+        let idx = u32::try_from(self.blocks.len()).unwrap_or(u32::MAX);
+        if idx == u32::MAX {
+            // A guest that decodes four billion blocks without flushing: start over.
+            self.flush();
+            return self.translate(pc, mem);
+        }
+        self.blocks.push(Block { insts: insts.into_boxed_slice() });
+        self.index.insert(pc, idx);
+        let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
+        self.direct[slot] = (pc, idx);
+        Ok(idx)
+    }
+}
+
+/// Fetches the raw instruction at `pc` (16 or 32 bits).
+pub fn fetch(mem: &AddressSpace, pc: u64) -> Result<u32, Fault> {
+    let lo = mem.fetch16(pc)?;
+    if lo & 3 != 3 {
+        return Ok(u32::from(lo));
+    }
+    let hi = mem.fetch16(pc.wrapping_add(2))?;
+    Ok(u32::from(lo) | u32::from(hi) << 16)
+}
+
+/// Decodes the block starting at `pc`. Fails only if the first instruction cannot be fetched.
+pub fn decode_block(pc: u64, mem: &AddressSpace) -> Result<Vec<Inst>, Fault> {
+    let mut insts = Vec::with_capacity(16);
+    let mut at = pc;
+    loop {
+        let raw = match fetch(mem, at) {
+            Ok(raw) => raw,
+            Err(fault) if insts.is_empty() => return Err(fault),
+            // The fetch fault belongs to a later instruction: end the block before it so the fault
+            // is raised only if execution gets there.
+            Err(_) => break,
+        };
+        let mut inst = decode(raw);
+        if inst.rd == 0 && writes_xreg(inst.op) {
+            inst.rd = X_SINK;
+        }
+        insts.push(inst);
+        at = at.wrapping_add(u64::from(inst.len));
+        if ends_block(inst.op) || insts.len() >= MAX_BLOCK {
+            break;
+        }
+        // Keep blocks within two pages so that invalidation by page stays simple.
+        if at / PAGE_SIZE > pc / PAGE_SIZE + 1 {
+            break;
+        }
+    }
+    // A block that runs off its end falls through: give it an explicit continuation marker by
+    // leaving the pc bookkeeping to `run_block`, which sets `cpu.pc` past the last instruction.
+    Ok(insts)
+}
+
+/// Whether an op ends a block (control transfer, system instruction or trap).
+pub fn ends_block(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Jal
+            | Op::Jalr
+            | Op::Beq
+            | Op::Bne
+            | Op::Blt
+            | Op::Bge
+            | Op::Bltu
+            | Op::Bgeu
+            | Op::Ecall
+            | Op::Ebreak
+            | Op::FenceI
+            | Op::Illegal
+    )
+}
+
+/// Whether an op writes an integer destination register.
+pub fn writes_xreg(op: Op) -> bool {
+    use Op::*;
+    !matches!(
+        op,
+        Illegal
+            | Beq
+            | Bne
+            | Blt
+            | Bge
+            | Bltu
+            | Bgeu
+            | Sb
+            | Sh
+            | Sw
+            | Sd
+            | Fence
+            | FenceI
+            | Ecall
+            | Ebreak
+            | Flw
+            | Fsw
+            | Fld
+            | Fsd
+            | FmaddS
+            | FmsubS
+            | FnmsubS
+            | FnmaddS
+            | FaddS
+            | FsubS
+            | FmulS
+            | FdivS
+            | FsqrtS
+            | FsgnjS
+            | FsgnjnS
+            | FsgnjxS
+            | FminS
+            | FmaxS
+            | FcvtSW
+            | FcvtSWu
+            | FcvtSL
+            | FcvtSLu
+            | FmvWX
+            | FmaddD
+            | FmsubD
+            | FnmsubD
+            | FnmaddD
+            | FaddD
+            | FsubD
+            | FmulD
+            | FdivD
+            | FsqrtD
+            | FsgnjD
+            | FsgnjnD
+            | FsgnjxD
+            | FminD
+            | FmaxD
+            | FcvtSD
+            | FcvtDS
+            | FcvtDW
+            | FcvtDWu
+            | FcvtDL
+            | FcvtDLu
+            | FmvDX
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,147 @@
+//! The guest file-descriptor table.
+//!
+//! Every guest descriptor names an [`OpenFile`], which owns one host descriptor: the host kernel
+//! does the real I/O. Descriptors made by `dup` share the `OpenFile` (and so the file offset and
+//! status flags, as Linux's open file descriptions do); the host descriptor closes when the last
+//! guest descriptor naming it closes, which is what gives pipe readers their end-of-file.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use super::Errno;
+
+/// What kind of file an open file is, which decides how blocking I/O on it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// Regular file: never blocks.
+    Regular,
+    /// Directory.
+    Directory,
+    /// Pipe, FIFO, socket, terminal or other character device: may block.
+    Stream,
+}
+
+/// An open file description.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    pub fd: OwnedFd,
+    pub kind: FileKind,
+}
+
+impl OpenFile {
+    pub fn new(fd: OwnedFd) -> Arc<OpenFile> {
+        let kind = kind_of(fd.as_raw_fd());
+        Arc::new(OpenFile { fd, kind })
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Classifies a host descriptor by its file type.
+pub(crate) fn kind_of(fd: RawFd) -> FileKind {
+    // SAFETY: an all-zero stat is a valid value to be overwritten by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one `struct stat` into `st`.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return FileKind::Stream;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::Regular,
+        libc::S_IFDIR => FileKind::Directory,
+        _ => FileKind::Stream,
+    }
+}
+
+/// One slot of the table.
+#[derive(Clone, Debug)]
+pub(crate) struct FdEntry {
+    pub file: Arc<OpenFile>,
+    pub cloexec: bool,
+}
+
+/// A process's descriptor table.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FdTable {
+    slots: Vec<Option<FdEntry>>,
+}
+
+impl FdTable {
+    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.slots.get(i).and_then(|s| s.as_ref()).map(|e| e.file.clone()).ok_or(Errno::EBADF)
+    }
+
+    pub fn entry_mut(&mut self, fd: i32) -> Result<&mut FdEntry, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.slots.get_mut(i).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free descriptor `>= min` below `limit`.
+    pub fn alloc(&mut self, file: Arc<OpenFile>, cloexec: bool, min: i32, limit: u64) -> Result<i32, Errno> {
+        let start = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
+        let limit = usize::try_from(limit.min(1 << 20)).unwrap_or(1 << 20);
+        if start >= limit {
+            return Err(Errno::EMFILE);
+        }
+        let free = (start..self.slots.len()).find(|&i| self.slots[i].is_none()).unwrap_or(self.slots.len().max(start));
+        if free >= limit {
+            return Err(Errno::EMFILE);
+        }
+        if free >= self.slots.len() {
+            self.slots.resize(free + 1, None);
+        }
+        self.slots[free] = Some(FdEntry { file, cloexec });
+        i32::try_from(free).map_err(|_| Errno::EMFILE)
+    }
+
+    /// Installs `file` exactly at `fd` (dup2/dup3), returning what was there.
+    pub fn set(&mut self, fd: i32, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> Result<Option<FdEntry>, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        if i as u64 >= limit {
+            return Err(Errno::EBADF);
+        }
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        Ok(self.slots[i].replace(FdEntry { file, cloexec }))
+    }
+
+    pub fn close(&mut self, fd: i32) -> Result<FdEntry, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.slots.get_mut(i).and_then(|s| s.take()).ok_or(Errno::EBADF)
+    }
+
+    /// Closes every descriptor in `[lo, hi]` (close_range), or marks them close-on-exec.
+    pub fn close_range(&mut self, lo: u32, hi: u32, cloexec_only: bool) -> Vec<FdEntry> {
+        let mut dropped = Vec::new();
+        let end = (hi as usize).saturating_add(1).min(self.slots.len());
+        for slot in self.slots.iter_mut().take(end).skip(lo as usize) {
+            if cloexec_only {
+                if let Some(e) = slot.as_mut() {
+                    e.cloexec = true;
+                }
+            } else if let Some(e) = slot.take() {
+                dropped.push(e);
+            }
+        }
+        dropped
+    }
+
+    /// Drops close-on-exec descriptors (execve).
+    pub fn close_on_exec(&mut self) -> Vec<FdEntry> {
+        let mut dropped = Vec::new();
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|e| e.cloexec) {
+                dropped.extend(slot.take());
+            }
+        }
+        dropped
+    }
+
+    /// Takes every descriptor out (process exit).
+    pub fn take_all(&mut self) -> Vec<FdEntry> {
+        self.slots.drain(..).flatten().collect()
+    }
+}

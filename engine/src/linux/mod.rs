@@ -1,0 +1,278 @@
+//! The Linux user ABI, as seen by riscv64 guests.
+//!
+//! A [`Kernel`] is one guest "machine": a process table, the file-system view (sysroot or confined
+//! root) and options. Guest processes live inside the host process: `fork` copies an address
+//! space, `execve` loads a new one, `wait4` waits on a condition variable; no host process is ever
+//! created. Each guest thread runs on its own host thread in [`thread::run`].
+//!
+//! Blocking is done so that a guest thread can always be interrupted: waits on file descriptors use
+//! `ppoll` with the host wake-up signal unblocked only inside it, and futex and child waits sleep in
+//! bounded slices. Sending a guest signal to a thread sets its `attention` word (polled by the
+//! interpreter between blocks) and sends it the host wake-up signal (which interrupts a blocking
+//! host syscall).
+
+mod errno;
+mod fd;
+mod fs;
+mod misc;
+mod mm;
+pub mod signal;
+mod syscall;
+mod task;
+mod thread;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+
+pub use errno::Errno;
+use fd::FdTable;
+use signal::{SigAction, SigQueue};
+
+use crate::mem::AddressSpace;
+
+/// Options of a guest machine.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Like qemu's `-L`: absolute paths are looked up under this directory first.
+    pub sysroot: Option<PathBuf>,
+    /// Confines the guest to this directory: it is the guest's `/`, and nothing outside is reachable.
+    pub root: Option<PathBuf>,
+    /// Log every system call to stderr.
+    pub strace: bool,
+}
+
+/// How a guest process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `exit(code)`.
+    Exited(u8),
+    /// Killed by a signal.
+    Signaled {
+        /// The signal number.
+        signal: u8,
+        /// Whether a core dump would have been written.
+        core: bool,
+    },
+}
+
+impl ExitStatus {
+    /// The status a shell would report: the code, or 128 + signal.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => i32::from(c),
+            ExitStatus::Signaled { signal, .. } => 128 + i32::from(signal),
+        }
+    }
+
+    /// The `wait4` status word.
+    pub fn wait_status(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => i32::from(c) << 8,
+            ExitStatus::Signaled { signal, core } => i32::from(signal) | if core { 0x80 } else { 0 },
+        }
+    }
+}
+
+/// Why a program could not be started at all.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The program file could not be opened.
+    #[error("{path}: {source}")]
+    Open {
+        /// The program path.
+        path: String,
+        /// The host error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program could not be loaded.
+    #[error("{path}: {source}")]
+    Load {
+        /// The program path.
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: crate::loader::LoaderError,
+    },
+    /// The guest address space could not be created.
+    #[error("cannot create guest address space: {0}")]
+    Memory(#[source] crate::mem::MemError),
+    /// The configured root or sysroot is unusable.
+    #[error("{path}: {source}")]
+    Root {
+        /// The directory.
+        path: String,
+        /// The host error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Per-thread state shared with other threads (for signalling and joining).
+#[derive(Debug)]
+pub(crate) struct ThreadShared {
+    pub tid: i32,
+    /// Non-zero when the thread must stop running guest code and look at its state.
+    pub attention: AtomicU32,
+    /// Signals blocked by this thread (bit `n-1` for signal `n`).
+    pub blocked: AtomicU64,
+    /// Signals sent to this thread.
+    pub pending: Mutex<SigQueue>,
+    /// The host thread, for interrupting blocking syscalls.
+    pub host: Mutex<Option<libc::pthread_t>>,
+    /// Set when the thread must exit (exit_group, fatal signal, execve by another thread).
+    pub killed: std::sync::atomic::AtomicBool,
+    /// The alternate signal stack.
+    pub altstack: Mutex<signal::AltStack>,
+    /// The mask to restore after a handler that interrupted rt_sigsuspend.
+    pub saved_mask: Mutex<Option<u64>>,
+    /// CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at thread exit.
+    pub clear_child_tid: AtomicU64,
+    /// set_robust_list head.
+    pub robust_list: AtomicU64,
+}
+
+impl ThreadShared {
+    fn new(tid: i32, blocked: u64) -> Arc<Self> {
+        Arc::new(ThreadShared {
+            tid,
+            attention: AtomicU32::new(0),
+            blocked: AtomicU64::new(blocked),
+            pending: Mutex::new(SigQueue::default()),
+            host: Mutex::new(None),
+            killed: std::sync::atomic::AtomicBool::new(false),
+            altstack: Mutex::new(signal::AltStack::default()),
+            saved_mask: Mutex::new(None),
+            clear_child_tid: AtomicU64::new(0),
+            robust_list: AtomicU64::new(0),
+        })
+    }
+
+    /// Makes the thread look at its state soon, interrupting a blocking host syscall.
+    pub fn kick(&self) {
+        self.attention.store(1, Ordering::Release);
+        if let Some(t) = *lock(&self.host) {
+            thread::wake_host_thread(t);
+        }
+    }
+}
+
+/// Process state that changes over its life.
+#[derive(Debug, Default)]
+pub(crate) struct ProcState {
+    /// Set once every thread is gone (a zombie until reaped).
+    pub exit: Option<ExitStatus>,
+    /// The status to report once the last thread is gone (exit_group or fatal signal).
+    pub exiting: Option<ExitStatus>,
+    /// Live threads.
+    pub threads: Vec<Arc<ThreadShared>>,
+    /// Children (live and zombie).
+    pub children: Vec<Arc<Process>>,
+    /// A vfork child has exec'd or exited (the parent may go on).
+    pub vfork_released: bool,
+}
+
+/// One guest process.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pub pid: i32,
+    pub parent: Mutex<Weak<Process>>,
+    pub pgid: AtomicI32,
+    pub sid: AtomicI32,
+    pub mm: RwLock<Arc<AddressSpace>>,
+    pub files: Mutex<FdTable>,
+    pub actions: Mutex<[SigAction; signal::NSIG]>,
+    pub fs: Mutex<fs::FsContext>,
+    pub state: Mutex<ProcState>,
+    /// Signalled when a child changes state or a vfork child releases its parent.
+    pub child_event: Condvar,
+    /// Signals sent to the whole process.
+    pub shared_pending: Mutex<SigQueue>,
+    /// The guest path of the running program (for /proc/self/exe).
+    pub exe: Mutex<Vec<u8>>,
+    /// prctl(PR_SET_NAME).
+    pub comm: Mutex<[u8; 16]>,
+    pub rlimits: Mutex<misc::Rlimits>,
+    /// Signal to send the parent at exit (SIGCHLD usually).
+    pub exit_signal: i32,
+}
+
+impl Process {
+    pub fn mm(&self) -> Arc<AddressSpace> {
+        self.mm.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// One guest machine: processes, options and the file-system view.
+#[derive(Debug)]
+pub struct Kernel {
+    config: Config,
+    /// Host directory handles for the root (confined mode) and sysroot.
+    roots: fs::Roots,
+    procs: Mutex<HashMap<i32, Arc<Process>>>,
+    next_pid: AtomicI32,
+    /// Host threads still running guest code.
+    running: Mutex<usize>,
+    all_done: Condvar,
+    start: std::time::Instant,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// First process id handed out.
+const FIRST_PID: i32 = 1000;
+
+impl Kernel {
+    /// A guest machine with the given options.
+    pub fn new(config: Config) -> Result<Arc<Kernel>, StartError> {
+        thread::install_host_handlers();
+        misc::raise_host_fd_limit();
+        let roots = fs::Roots::new(&config)?;
+        Ok(Arc::new(Kernel {
+            config,
+            roots,
+            procs: Mutex::new(HashMap::new()),
+            next_pid: AtomicI32::new(FIRST_PID),
+            running: Mutex::new(0),
+            all_done: Condvar::new(),
+            start: std::time::Instant::now(),
+        }))
+    }
+
+    fn alloc_pid(&self) -> i32 {
+        self.next_pid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn process(&self, pid: i32) -> Option<Arc<Process>> {
+        lock(&self.procs).get(&pid).cloned()
+    }
+
+    /// Runs `program` (a host path, like qemu's command line) as the first guest process and waits
+    /// for it to exit. Returns its exit status.
+    pub fn run(self: &Arc<Self>, program: &str, args: &[OsString], env: &[OsString]) -> Result<ExitStatus, StartError> {
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.clone().into_vec()).collect();
+        let envp: Vec<Vec<u8>> = env.iter().map(|e| e.clone().into_vec()).collect();
+        let proc = task::spawn_initial(self, program, argv, envp)?;
+        let status = {
+            let mut st = lock(&proc.state);
+            loop {
+                if let Some(status) = st.exit {
+                    break status;
+                }
+                st = proc.child_event.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        Ok(status)
+    }
+
+    /// Milliseconds since this machine started (for times/sysinfo).
+    fn uptime(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+}
