@@ -163,3 +163,578 @@ fn reference_vectors() {
             .join("\n")
     );
 }
+
+const RMS: [Rounding; 5] = [
+    Rounding::Rne,
+    Rounding::Rtz,
+    Rounding::Rdn,
+    Rounding::Rup,
+    Rounding::Rmm,
+];
+
+const ONE32: u32 = 0x3f80_0000;
+const INF32: u32 = 0x7f80_0000;
+const MAX32: u32 = 0x7f7f_ffff;
+const QNAN32_PAYLOAD: u32 = 0x7fc1_2345;
+const SNAN32: u32 = 0x7f80_0001;
+const NEG: u32 = 0x8000_0000;
+const ONE64: u64 = 0x3ff0_0000_0000_0000;
+const INF64: u64 = 0x7ff0_0000_0000_0000;
+const SNAN64: u64 = 0x7ff0_0000_0000_0001;
+
+#[test]
+fn rounding_mode_field() {
+    for rm in 0..5 {
+        assert_eq!(Rounding::from_bits(rm).map(|r| r as u8), Some(rm));
+    }
+    // 5 and 6 are reserved, 7 selects frm and must be resolved by the caller.
+    for rm in 5..=7 {
+        assert_eq!(Rounding::from_bits(rm), None);
+    }
+}
+
+/// Spec, "NaN Generation and Propagation": results are the canonical NaN, NV only for sNaN.
+#[test]
+fn nan_results_are_canonical() {
+    let rne = Rounding::Rne;
+    assert_eq!(
+        run(|fl| add32(QNAN32_PAYLOAD, ONE32, rne, fl)),
+        (CANONICAL_NAN_32, 0)
+    );
+    assert_eq!(
+        run(|fl| mul32(ONE32, SNAN32, rne, fl)),
+        (CANONICAL_NAN_32, NV)
+    );
+    assert_eq!(
+        run(|fl| sqrt32(QNAN32_PAYLOAD | NEG, rne, fl)),
+        (CANONICAL_NAN_32, 0)
+    );
+    assert_eq!(
+        run(|fl| f32_to_f64(QNAN32_PAYLOAD, fl)),
+        (CANONICAL_NAN_64, 0)
+    );
+    assert_eq!(run(|fl| f32_to_f64(SNAN32, fl)), (CANONICAL_NAN_64, NV));
+    assert_eq!(
+        run(|fl| f64_to_f32(SNAN64, rne, fl)),
+        (CANONICAL_NAN_32, NV)
+    );
+    assert_eq!(
+        run(|fl| div64(SNAN64, ONE64, rne, fl)),
+        (CANONICAL_NAN_64, NV)
+    );
+    // Invalid operations.
+    assert_eq!(
+        run(|fl| add32(INF32, INF32 | NEG, rne, fl)),
+        (CANONICAL_NAN_32, NV)
+    );
+    assert_eq!(run(|fl| mul32(INF32, 0, rne, fl)), (CANONICAL_NAN_32, NV));
+    assert_eq!(run(|fl| div32(0, NEG, rne, fl)), (CANONICAL_NAN_32, NV));
+    assert_eq!(
+        run(|fl| div32(INF32, INF32, rne, fl)),
+        (CANONICAL_NAN_32, NV)
+    );
+    assert_eq!(
+        run(|fl| sqrt32(ONE32 | NEG, rne, fl)),
+        (CANONICAL_NAN_32, NV)
+    );
+    assert_eq!(
+        run(|fl| sqrt64(INF64 | 1 << 63, rne, fl)),
+        (CANONICAL_NAN_64, NV)
+    );
+    // The square root of −0 is −0, not invalid.
+    assert_eq!(run(|fl| sqrt32(NEG, rne, fl)), (NEG, 0));
+    // Division of a finite nonzero value by zero: DZ and a signed infinity.
+    assert_eq!(run(|fl| div32(ONE32, NEG, rne, fl)), (INF32 | NEG, DZ));
+}
+
+/// Spec, fused multiply-add: "set the invalid operation exception flag when the multiplicands
+/// are ∞ and zero, even when the addend is a quiet NaN".
+#[test]
+fn fma_infinity_times_zero_plus_quiet_nan_is_invalid() {
+    let q = CANONICAL_NAN_32;
+    for rm in RMS {
+        assert_eq!(run(|fl| fma32(INF32, 0, q, rm, fl)), (q, NV));
+        assert_eq!(run(|fl| fma32(NEG, INF32, q, rm, fl)), (q, NV));
+        assert_eq!(
+            run(|fl| fma64(0, INF64, CANONICAL_NAN_64, rm, fl)),
+            (CANONICAL_NAN_64, NV)
+        );
+        // A quiet NaN addend alone is not invalid.
+        assert_eq!(run(|fl| fma32(ONE32, INF32, q, rm, fl)), (q, 0));
+        // ∞ − ∞ through the addend is.
+        assert_eq!(run(|fl| fma32(ONE32, INF32, INF32 | NEG, rm, fl)), (q, NV));
+    }
+}
+
+/// F extension 2.2: fmin/fmax are minimumNumber/maximumNumber, −0 < +0.
+#[test]
+fn min_max_signed_zero_and_nans() {
+    for (a, b) in [(NEG, 0), (0, NEG)] {
+        assert_eq!(run(|fl| min32(a, b, fl)), (NEG, 0));
+        assert_eq!(run(|fl| max32(a, b, fl)), (0, 0));
+    }
+    assert_eq!(run(|fl| min64(1 << 63, 0, fl)), (1 << 63, 0));
+    assert_eq!(run(|fl| max64(0, 1 << 63, fl)), (0, 0));
+    // One NaN: the other operand, NV only when the NaN is signaling.
+    assert_eq!(run(|fl| min32(QNAN32_PAYLOAD, ONE32, fl)), (ONE32, 0));
+    assert_eq!(run(|fl| max32(ONE32, SNAN32, fl)), (ONE32, NV));
+    assert_eq!(run(|fl| max64(SNAN64, ONE64, fl)), (ONE64, NV));
+    // Two NaNs: the canonical NaN.
+    assert_eq!(
+        run(|fl| min32(QNAN32_PAYLOAD, QNAN32_PAYLOAD, fl)),
+        (CANONICAL_NAN_32, 0)
+    );
+    assert_eq!(
+        run(|fl| max32(SNAN32, QNAN32_PAYLOAD, fl)),
+        (CANONICAL_NAN_32, NV)
+    );
+    assert_eq!(run(|fl| min32(ONE32 | NEG, MAX32, fl)), (ONE32 | NEG, 0));
+    assert_eq!(
+        run(|fl| max32(ONE32 | NEG, INF32 | NEG, fl)),
+        (ONE32 | NEG, 0)
+    );
+}
+
+/// FEQ is quiet (NV only for sNaN); FLT and FLE are signaling (NV for any NaN).
+#[test]
+fn comparisons() {
+    assert_eq!(run(|fl| eq32(NEG, 0, fl)), (true, 0));
+    assert_eq!(run(|fl| lt32(NEG, 0, fl)), (false, 0));
+    assert_eq!(run(|fl| le32(NEG, 0, fl)), (true, 0));
+    assert_eq!(run(|fl| lt32(ONE32 | NEG, ONE32, fl)), (true, 0));
+    assert_eq!(run(|fl| le32(INF32, MAX32, fl)), (false, 0));
+    assert_eq!(
+        run(|fl| eq32(QNAN32_PAYLOAD, QNAN32_PAYLOAD, fl)),
+        (false, 0)
+    );
+    assert_eq!(run(|fl| eq32(SNAN32, ONE32, fl)), (false, NV));
+    assert_eq!(run(|fl| lt32(QNAN32_PAYLOAD, ONE32, fl)), (false, NV));
+    assert_eq!(run(|fl| le64(ONE64, CANONICAL_NAN_64, fl)), (false, NV));
+    assert_eq!(run(|fl| eq64(CANONICAL_NAN_64, ONE64, fl)), (false, 0));
+    assert_eq!(run(|fl| lt64(ONE64 | 1 << 63, 1 << 63, fl)), (true, 0));
+}
+
+/// Spec, "Single-Precision Floating-Point Classify Instruction": one bit per class.
+#[test]
+fn classify_every_class() {
+    let cases32 = [
+        (INF32 | NEG, 0),
+        (ONE32 | NEG, 1),
+        (1 | NEG, 2),
+        (NEG, 3),
+        (0, 4),
+        (0x007f_ffff, 5),
+        (0x0080_0000, 6),
+        (INF32, 7),
+        (SNAN32, 8),
+        (CANONICAL_NAN_32 | NEG, 9),
+    ];
+    for (bits, class) in cases32 {
+        assert_eq!(classify32(bits), 1 << class, "{bits:#x}");
+    }
+    let cases64 = [
+        (INF64 | 1 << 63, 0),
+        (ONE64 | 1 << 63, 1),
+        (0x000f_ffff_ffff_ffff | 1 << 63, 2),
+        (1 << 63, 3),
+        (0, 4),
+        (1, 5),
+        (0x0010_0000_0000_0000, 6),
+        (INF64, 7),
+        (0x7ff7_ffff_ffff_ffff, 8),
+        (CANONICAL_NAN_64, 9),
+    ];
+    for (bits, class) in cases64 {
+        assert_eq!(classify64(bits), 1 << class, "{bits:#x}");
+    }
+}
+
+/// Spec table "Domains of float-to-integer conversions and behavior for invalid inputs".
+#[test]
+fn float_to_int_saturation_table() {
+    let rtz = Rounding::Rtz;
+    let too_big = 0x5f80_0000; // 2^64
+    let too_small = too_big | NEG;
+    let expect_w = [
+        (too_small, i32::MIN),
+        (INF32 | NEG, i32::MIN),
+        (too_big, i32::MAX),
+        (INF32, i32::MAX),
+        (CANONICAL_NAN_32, i32::MAX),
+        (SNAN32 | NEG, i32::MAX),
+    ];
+    for (a, want) in expect_w {
+        assert_eq!(
+            run(|fl| f32_to_i32(a, rtz, fl)),
+            (want, NV),
+            "fcvt.w.s {a:#x}"
+        );
+        let want64 = if want < 0 { i64::MIN } else { i64::MAX };
+        assert_eq!(
+            run(|fl| f32_to_i64(a, rtz, fl)),
+            (want64, NV),
+            "fcvt.l.s {a:#x}"
+        );
+    }
+    let expect_wu = [
+        (too_small, 0),
+        (INF32 | NEG, 0),
+        (too_big, u32::MAX),
+        (INF32, u32::MAX),
+        (CANONICAL_NAN_32, u32::MAX),
+    ];
+    for (a, want) in expect_wu {
+        assert_eq!(
+            run(|fl| f32_to_u32(a, rtz, fl)),
+            (want, NV),
+            "fcvt.wu.s {a:#x}"
+        );
+        let want64 = if want == 0 { 0 } else { u64::MAX };
+        assert_eq!(
+            run(|fl| f32_to_u64(a, rtz, fl)),
+            (want64, NV),
+            "fcvt.lu.s {a:#x}"
+        );
+    }
+    // The range applies after rounding: −2^31 and 2^31−1 are valid, one past them is not.
+    let rne = Rounding::Rne;
+    assert_eq!(
+        run(|fl| f64_to_i32(0xc1e0_0000_0000_0000, rne, fl)),
+        (i32::MIN, 0)
+    );
+    assert_eq!(
+        run(|fl| f64_to_i32(0x41df_ffff_ffc0_0000, rne, fl)),
+        (i32::MAX, 0)
+    );
+    assert_eq!(
+        run(|fl| f64_to_i32(0x41df_ffff_ffe0_0000, rne, fl)),
+        (i32::MAX, NV)
+    );
+    assert_eq!(
+        run(|fl| f64_to_i32(0x41df_ffff_ffe0_0000, rtz, fl)),
+        (i32::MAX, NX)
+    );
+    // Negative inputs to unsigned conversions: NX if they round to 0, NV otherwise.
+    assert_eq!(run(|fl| f32_to_u32(0xbf00_0000, rne, fl)), (0, NX));
+    assert_eq!(
+        run(|fl| f32_to_u32(0xbf00_0000, Rounding::Rdn, fl)),
+        (0, NV)
+    );
+    assert_eq!(run(|fl| f64_to_u64(ONE64 | 1 << 63, rtz, fl)), (0, NV));
+    assert_eq!(run(|fl| f64_to_u64(1 << 63, rtz, fl)), (0, 0));
+}
+
+/// Ties and directed rounding in every mode, on integer conversions where the values are
+/// easy to read: 2^24 + 1 lies halfway between the singles 2^24 and 2^24 + 2.
+#[test]
+fn every_mode_on_ties() {
+    let tie = (1 << 24) + 1;
+    let down = 0x4b80_0000; // 2^24
+    let up = 0x4b80_0001; // 2^24 + 2
+    // (mode, positive result, negative result)
+    let cases = [
+        (Rounding::Rne, down, down | NEG),
+        (Rounding::Rtz, down, down | NEG),
+        (Rounding::Rdn, down, up | NEG),
+        (Rounding::Rup, up, down | NEG),
+        (Rounding::Rmm, up, up | NEG),
+    ];
+    for (rm, pos, neg) in cases {
+        assert_eq!(run(|fl| i32_to_f32(tie, rm, fl)), (pos, NX), "{rm:?}");
+        assert_eq!(run(|fl| i32_to_f32(-tie, rm, fl)), (neg, NX), "{rm:?}");
+        assert_eq!(
+            run(|fl| i64_to_f32(i64::from(tie), rm, fl)),
+            (pos, NX),
+            "{rm:?}"
+        );
+        assert_eq!(
+            run(|fl| u32_to_f32(tie.cast_unsigned(), rm, fl)),
+            (pos, NX),
+            "{rm:?}"
+        );
+    }
+    // 2^24 + 3 is a tie between 2^24 + 2 (odd significand) and 2^24 + 4 (even).
+    assert_eq!(
+        run(|fl| i32_to_f32((1 << 24) + 3, Rounding::Rne, fl)),
+        (0x4b80_0002, NX)
+    );
+    // 2.5 and −2.5 to integers.
+    let cases = [
+        (Rounding::Rne, 2, -2),
+        (Rounding::Rtz, 2, -2),
+        (Rounding::Rdn, 2, -3),
+        (Rounding::Rup, 3, -2),
+        (Rounding::Rmm, 3, -3),
+    ];
+    for (rm, pos, neg) in cases {
+        assert_eq!(
+            run(|fl| f32_to_i32(0x4020_0000, rm, fl)),
+            (pos, NX),
+            "{rm:?}"
+        );
+        assert_eq!(
+            run(|fl| f32_to_i32(0xc020_0000, rm, fl)),
+            (neg, NX),
+            "{rm:?}"
+        );
+        assert_eq!(
+            run(|fl| f64_to_i64(0x4004_0000_0000_0000, rm, fl)),
+            (i64::from(pos), NX)
+        );
+    }
+}
+
+/// Overflow: RNE and RMM go to ∞; RTZ to the largest finite; RDN and RUP by sign.
+#[test]
+fn every_mode_on_overflow() {
+    let cases = [
+        (Rounding::Rne, INF32, INF32 | NEG),
+        (Rounding::Rtz, MAX32, MAX32 | NEG),
+        (Rounding::Rdn, MAX32, INF32 | NEG),
+        (Rounding::Rup, INF32, MAX32 | NEG),
+        (Rounding::Rmm, INF32, INF32 | NEG),
+    ];
+    let two = 0x4000_0000;
+    for (rm, pos, neg) in cases {
+        assert_eq!(
+            run(|fl| mul32(MAX32, two, rm, fl)),
+            (pos, OF | NX),
+            "{rm:?}"
+        );
+        assert_eq!(
+            run(|fl| mul32(MAX32 | NEG, two, rm, fl)),
+            (neg, OF | NX),
+            "{rm:?}"
+        );
+        let max64 = 0x7fef_ffff_ffff_ffff_u64;
+        let want = if pos == INF32 { INF64 } else { max64 };
+        assert_eq!(
+            run(|fl| add64(max64, max64, rm, fl)),
+            (want, OF | NX),
+            "{rm:?}"
+        );
+        // f64 → f32 of a value past the single range.
+        assert_eq!(
+            run(|fl| f64_to_f32(0x47f0_0000_0000_0000, rm, fl)),
+            (pos, OF | NX)
+        );
+    }
+}
+
+/// An exact zero sum is +0 except in RDN, where it is −0; x + x keeps the sign of zeros.
+#[test]
+fn exact_zero_sign() {
+    for rm in RMS {
+        let want = if rm == Rounding::Rdn { NEG } else { 0 };
+        assert_eq!(
+            run(|fl| add32(ONE32, ONE32 | NEG, rm, fl)),
+            (want, 0),
+            "{rm:?}"
+        );
+        assert_eq!(run(|fl| sub32(ONE32, ONE32, rm, fl)), (want, 0), "{rm:?}");
+        assert_eq!(run(|fl| add32(0, NEG, rm, fl)), (want, 0), "{rm:?}");
+        assert_eq!(run(|fl| add32(NEG, NEG, rm, fl)), (NEG, 0), "{rm:?}");
+        let want64 = u64::from(rm == Rounding::Rdn) << 63;
+        assert_eq!(run(|fl| sub64(ONE64, ONE64, rm, fl)), (want64, 0), "{rm:?}");
+        assert_eq!(
+            run(|fl| fma64(ONE64, ONE64, ONE64 | 1 << 63, rm, fl)),
+            (want64, 0)
+        );
+    }
+}
+
+/// Spec: "tininess is detected after rounding". The double 2^-126 × (1 − 2^-25) is below the
+/// smallest normal single, but rounded to 24 bits with an unbounded exponent it is exactly
+/// 2^-126 in RNE and RUP, so it is not tiny there: only NX. Detecting before rounding would
+/// also raise UF. In RTZ and RDN it stays below 2^-126 and underflows.
+#[test]
+fn tininess_after_rounding() {
+    let v = 0x380f_ffff_f000_0000; // 2^-126 × (1 − 2^-25)
+    let min_normal = 0x0080_0000;
+    let max_subnormal = 0x007f_ffff;
+    assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rne, fl)), (min_normal, NX));
+    assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rup, fl)), (min_normal, NX));
+    assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rmm, fl)), (min_normal, NX));
+    assert_eq!(
+        run(|fl| f64_to_f32(v, Rounding::Rtz, fl)),
+        (max_subnormal, UF | NX)
+    );
+    assert_eq!(
+        run(|fl| f64_to_f32(v, Rounding::Rdn, fl)),
+        (max_subnormal, UF | NX)
+    );
+    // Tiny and exact is no underflow: a subnormal result that needs no rounding.
+    assert_eq!(
+        run(|fl| mul32(0x0000_0002, 0x3f00_0000, Rounding::Rne, fl)),
+        (1, 0)
+    );
+    // Tiny and inexact is: the smallest subnormal halved rounds to zero in RNE (a tie to even).
+    assert_eq!(
+        run(|fl| mul32(1, 0x3f00_0000, Rounding::Rne, fl)),
+        (0, UF | NX)
+    );
+    assert_eq!(
+        run(|fl| mul32(1, 0x3f00_0000, Rounding::Rup, fl)),
+        (1, UF | NX)
+    );
+}
+
+/// A xorshift generator: deterministic, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A value of format `f` biased towards edge cases: zeros, subnormals, the normal and
+    /// overflow boundaries, infinities, NaNs, and significands with few or trailing-one bits.
+    fn operand(&mut self, f: Format) -> u64 {
+        let emax = f.exp_field_max();
+        let r = self.next();
+        let exp = match r % 8 {
+            0 => self.next() % (emax + 1),
+            1 => 0,
+            2 => 1 + self.next() % 3,
+            3 => emax - 1 - self.next() % 3,
+            4 => emax,
+            _ => emax / 2 - 8 + self.next() % 17,
+        };
+        let mut frac = self.next() & f.frac_mask();
+        match (r >> 8) % 4 {
+            0 => frac &= !((1 << (self.next() % u64::from(f.frac_bits))) - 1),
+            1 => frac |= (1 << (self.next() % u64::from(f.frac_bits))) - 1,
+            _ => {}
+        }
+        f.sign(r >> 16 & 1 == 1) | exp << f.frac_bits | frac
+    }
+}
+
+/// Results and flags of the public operations (fast path first) must equal the soft path's,
+/// in every rounding mode, and the fast path must actually answer for ordinary operands.
+#[test]
+fn fast_path_agrees_with_soft_path() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut fast_hits = 0usize;
+    let rounds = 40_000;
+    for i in 0..rounds {
+        let rm = RMS[i % 5];
+        for f in [F32, F64] {
+            let (a, b) = (rng.operand(f), rng.operand(f));
+            // Every fourth pair is made of nearby values to exercise cancellation and exact
+            // quotients.
+            let b = if i % 4 == 0 {
+                a ^ (rng.next() & 0xff) ^ (rng.next() & f.sign_bit())
+            } else {
+                b
+            };
+            let c = rng.operand(f);
+            let soft: [(u64, u8); 6] = [
+                run(|fl| soft_add(f, a, b, rm, fl)),
+                run(|fl| soft_add(f, a, b ^ f.sign_bit(), rm, fl)),
+                run(|fl| soft_mul(f, a, b, rm, fl)),
+                run(|fl| soft_div(f, a, b, rm, fl)),
+                run(|fl| soft_sqrt(f, a, rm, fl)),
+                run(|fl| soft_fma(f, a, b, c, rm, fl)),
+            ];
+            let public: [(u64, u8); 6] = if f == F32 {
+                let (a, b, c) = (lo(a), lo(b), lo(c));
+                [
+                    run(|fl| u64::from(add32(a, b, rm, fl))),
+                    run(|fl| u64::from(sub32(a, b, rm, fl))),
+                    run(|fl| u64::from(mul32(a, b, rm, fl))),
+                    run(|fl| u64::from(div32(a, b, rm, fl))),
+                    run(|fl| u64::from(sqrt32(a, rm, fl))),
+                    run(|fl| u64::from(fma32(a, b, c, rm, fl))),
+                ]
+            } else {
+                [
+                    run(|fl| add64(a, b, rm, fl)),
+                    run(|fl| sub64(a, b, rm, fl)),
+                    run(|fl| mul64(a, b, rm, fl)),
+                    run(|fl| div64(a, b, rm, fl)),
+                    run(|fl| sqrt64(a, rm, fl)),
+                    run(|fl| fma64(a, b, c, rm, fl)),
+                ]
+            };
+            for (k, name) in ["add", "sub", "mul", "div", "sqrt", "fma"]
+                .iter()
+                .enumerate()
+            {
+                assert_eq!(
+                    public[k], soft[k],
+                    "{name} {f:?} {rm:?} a={a:#x} b={b:#x} c={c:#x}"
+                );
+            }
+            // Conversions between formats and to and from integers.
+            if f == F64 {
+                let got = run(|fl| u64::from(f64_to_f32(a, rm, fl)));
+                assert_eq!(
+                    got,
+                    run(|fl| soft_convert(F64, F32, a, rm, fl)),
+                    "f64_to_f32 {a:#x}"
+                );
+                let got = run(|fl| f64_to_i64(a, rm, fl).cast_unsigned());
+                assert_eq!(
+                    got,
+                    run(|fl| soft_to_int(F64, a, rm, true, 64, fl)),
+                    "{a:#x}"
+                );
+                let got = run(|fl| u64::from(f64_to_u32(a, rm, fl)));
+                assert_eq!(
+                    got,
+                    run(|fl| soft_to_int(F64, a, rm, false, 32, fl)),
+                    "{a:#x}"
+                );
+                let v = rng.next() >> (rng.next() % 64);
+                let got = run(|fl| i64_to_f64(v.cast_signed(), rm, fl));
+                let want = run(|fl| {
+                    soft_from_int(F64, v >> 63 == 1, v.cast_signed().unsigned_abs(), rm, fl)
+                });
+                assert_eq!(got, want, "i64_to_f64 {v:#x}");
+                let got = run(|fl| u64::from(u64_to_f32(v, rm, fl)));
+                assert_eq!(
+                    got,
+                    run(|fl| soft_from_int(F32, false, v, rm, fl)),
+                    "{v:#x}"
+                );
+            } else {
+                let got = run(|fl| f32_to_f64(lo(a), fl));
+                assert_eq!(
+                    got,
+                    run(|fl| soft_convert(F32, F64, a, rm, fl)),
+                    "f32_to_f64 {a:#x}"
+                );
+                let got = run(|fl| u64::from(f32_to_i32(lo(a), rm, fl).cast_unsigned()));
+                assert_eq!(
+                    got,
+                    run(|fl| soft_to_int(F32, a, rm, true, 32, fl)),
+                    "{a:#x}"
+                );
+                let got = run(|fl| f32_to_u64(lo(a), rm, fl));
+                assert_eq!(
+                    got,
+                    run(|fl| soft_to_int(F32, a, rm, false, 64, fl)),
+                    "{a:#x}"
+                );
+            }
+            if rm == Rounding::Rne && f == F64 {
+                let mut fl = 0;
+                let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+                fast_hits += usize::from(fast_add64(x, y, rm, &mut fl).is_some());
+                fast_hits += usize::from(fast_mul64(x, y, rm, &mut fl).is_some());
+            }
+        }
+    }
+    // Over half the edge-biased operands are ordinary normal numbers; the fast path must take
+    // most of those.
+    let rne_pairs = rounds / 5;
+    assert!(
+        fast_hits > rne_pairs,
+        "fast path answered {fast_hits} of {} ops",
+        2 * rne_pairs
+    );
+}
