@@ -564,29 +564,14 @@ fn soft_min_max(f: Format, a: u64, b: u64, max: bool, fl: &mut u8) -> u64 {
     }
 }
 
-/// Compares two values: `None` when unordered, else whether `a < b` and whether `a == b`.
-/// NV is raised for signaling NaNs always, and for quiet NaNs when `signaling`.
-fn soft_compare(f: Format, a: u64, b: u64, signaling: bool, fl: &mut u8) -> Option<(bool, bool)> {
-    let (na, ka) = unpack(f, a);
-    let (nb, kb) = unpack(f, b);
-    if let (Kind::Nan { signaling: sa }, _) | (_, Kind::Nan { signaling: sa }) = (ka, kb) {
-        let any_snan = sa || matches!(kb, Kind::Nan { signaling: true });
-        if signaling || any_snan {
-            *fl |= NV;
-        }
-        return None;
+/// Raises the flags of a comparison with a NaN operand: NV for a signaling NaN always, and for
+/// a quiet one when the comparison is `signaling` (FLT, FLE). The result is always false.
+fn unordered_compare(f: Format, a: u64, b: u64, signaling: bool, fl: &mut u8) -> bool {
+    let snan = |bits| matches!(unpack(f, bits).1, Kind::Nan { signaling: true });
+    if signaling || snan(a) || snan(b) {
+        *fl |= NV;
     }
-    if ka == Kind::Zero && kb == Kind::Zero {
-        return Some((false, true));
-    }
-    let less = if na != nb {
-        na
-    } else if na {
-        a > b
-    } else {
-        a < b
-    };
-    Some((less, a == b))
+    false
 }
 
 fn soft_classify(f: Format, a: u64) -> u64 {
@@ -770,8 +755,12 @@ fn fast_mul32(x: f32, y: f32, rm: Rounding, fl: &mut u8) -> Option<u32> {
 fn fast_mul64(x: f64, y: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
     let r = x * y;
     if normal64(r.abs()) {
-        let p = sig64(x.to_bits()) * sig64(y.to_bits());
-        accept(r.to_bits(), !fits_precision(p, 53), rm, fl)
+        // The product's significant bits are those of the product of the odd parts, whose
+        // width is the sum of their widths or one less; only in between is the product needed.
+        let (oa, ob) = (odd_part(sig64(x.to_bits())), odd_part(sig64(y.to_bits())));
+        let width = 256 - oa.leading_zeros() - ob.leading_zeros();
+        let inexact = width > 54 || (width == 54 && !fits_precision(oa * ob, 53));
+        accept(r.to_bits(), inexact, rm, fl)
     } else if r == 0.0 && (x == 0.0 || y == 0.0) {
         Some(r.to_bits())
     } else {
@@ -848,6 +837,62 @@ fn fast_sqrt64(x: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
     } else {
         None
     }
+}
+
+/// The exponent of the lowest set bit of a nonzero finite value of format `f`.
+fn lowest_bit(f: Format, bits: u64) -> i32 {
+    match unpack(f, bits).1 {
+        Kind::Finite { sig, exp } => exp + small_i32(sig.trailing_zeros().into()),
+        _ => unreachable!("only called with nonzero finite values"),
+    }
+}
+
+/// `a × b + c` from the host's fused multiply-add (correctly rounded to nearest even), with NX
+/// decided from lowest set bits. When the product's and the addend's lowest set bits differ,
+/// the exact value's lowest set bit is the lower of them. An exact result equals `r`, whose
+/// lowest set bit is at or above its unit in the last place, so a lower bit proves the result
+/// inexact, and all bits at or above that unit prove it exact. When the two lowest bits
+/// coincide they may cancel and the soft path decides, as it does for zero operands.
+fn fast_fma(f: Format, r: u64, a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> Option<u64> {
+    let low_product = lowest_bit(f, a) + lowest_bit(f, b);
+    let low_addend = lowest_bit(f, c);
+    let ulp = lowest_bit(f, r | 1);
+    let low = low_product.min(low_addend);
+    if low >= ulp {
+        Some(r)
+    } else if low_product != low_addend {
+        accept(r, true, rm, fl)
+    } else {
+        None
+    }
+}
+
+fn fast_fma32(a: u32, b: u32, c: u32, rm: Rounding, fl: &mut u8) -> Option<u32> {
+    let (x, y, z) = (f32::from_bits(a), f32::from_bits(b), f32::from_bits(c));
+    let r = x.mul_add(y, z);
+    // A normal result rules out NaN and infinite operands, overflow and tininess.
+    if !normal32(r.abs()) || x == 0.0 || y == 0.0 || z == 0.0 {
+        return None;
+    }
+    fast_fma(
+        F32,
+        r.to_bits().into(),
+        a.into(),
+        b.into(),
+        c.into(),
+        rm,
+        fl,
+    )
+    .map(narrow)
+}
+
+fn fast_fma64(a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> Option<u64> {
+    let (x, y, z) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
+    let r = x.mul_add(y, z);
+    if !normal64(r.abs()) || x == 0.0 || y == 0.0 || z == 0.0 {
+        return None;
+    }
+    fast_fma(F64, r.to_bits(), a, b, c, rm, fl)
 }
 
 fn round_host32(x: f32, rm: Rounding) -> f32 {
@@ -938,37 +983,65 @@ pub fn sqrt32(a: u32, rm: Rounding, fl: &mut u8) -> u32 {
 /// `fmadd.s`: `a × b + c` with a single rounding.
 #[inline]
 pub fn fma32(a: u32, b: u32, c: u32, rm: Rounding, fl: &mut u8) -> u32 {
-    narrow(soft_fma(F32, a.into(), b.into(), c.into(), rm, fl))
+    fast_fma32(a, b, c, rm, fl)
+        .unwrap_or_else(|| narrow(soft_fma(F32, a.into(), b.into(), c.into(), rm, fl)))
 }
 
 /// `fmin.s`.
 #[inline]
 pub fn min32(a: u32, b: u32, fl: &mut u8) -> u32 {
+    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+    // Distinct ordered values: the host comparison decides. Equal values may be zeros of
+    // different signs, and NaNs need the flag logic.
+    if x != y && !x.is_nan() && !y.is_nan() {
+        return if x < y { a } else { b };
+    }
     narrow(soft_min_max(F32, a.into(), b.into(), false, fl))
 }
 
 /// `fmax.s`.
 #[inline]
 pub fn max32(a: u32, b: u32, fl: &mut u8) -> u32 {
+    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+    // Distinct ordered values: the host comparison decides. Equal values may be zeros of
+    // different signs, and NaNs need the flag logic.
+    if x != y && !x.is_nan() && !y.is_nan() {
+        return if x > y { a } else { b };
+    }
     narrow(soft_min_max(F32, a.into(), b.into(), true, fl))
 }
 
 /// `feq.s`: a quiet comparison, NV only for signaling NaNs.
 #[inline]
 pub fn eq32(a: u32, b: u32, fl: &mut u8) -> bool {
-    soft_compare(F32, a.into(), b.into(), false, fl).is_some_and(|(_, eq)| eq)
+    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+    // Host comparisons are IEEE comparisons (−0 == +0); only NaNs need the flag logic.
+    if x.is_nan() || y.is_nan() {
+        return unordered_compare(F32, a.into(), b.into(), false, fl);
+    }
+    x == y
 }
 
 /// `flt.s`: a signaling comparison, NV for any NaN.
 #[inline]
 pub fn lt32(a: u32, b: u32, fl: &mut u8) -> bool {
-    soft_compare(F32, a.into(), b.into(), true, fl).is_some_and(|(lt, _)| lt)
+    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+    // Host comparisons are IEEE comparisons (−0 == +0); only NaNs need the flag logic.
+    if x.is_nan() || y.is_nan() {
+        return unordered_compare(F32, a.into(), b.into(), true, fl);
+    }
+    x < y
 }
 
 /// `fle.s`: a signaling comparison, NV for any NaN.
 #[inline]
 pub fn le32(a: u32, b: u32, fl: &mut u8) -> bool {
-    soft_compare(F32, a.into(), b.into(), true, fl).is_some_and(|(lt, eq)| lt || eq)
+    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+    // Host comparisons are IEEE comparisons (−0 == +0); only NaNs need the flag logic.
+    if x.is_nan() || y.is_nan() {
+        return unordered_compare(F32, a.into(), b.into(), true, fl);
+    }
+    x <= y
 }
 
 /// `fclass.s`: one bit of ten, from bit 0 (−∞) to bit 9 (quiet NaN).
@@ -1154,37 +1227,64 @@ pub fn sqrt64(a: u64, rm: Rounding, fl: &mut u8) -> u64 {
 /// `fmadd.d`: `a × b + c` with a single rounding.
 #[inline]
 pub fn fma64(a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> u64 {
-    soft_fma(F64, a, b, c, rm, fl)
+    fast_fma64(a, b, c, rm, fl).unwrap_or_else(|| soft_fma(F64, a, b, c, rm, fl))
 }
 
 /// `fmin.d`.
 #[inline]
 pub fn min64(a: u64, b: u64, fl: &mut u8) -> u64 {
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    // Distinct ordered values: the host comparison decides. Equal values may be zeros of
+    // different signs, and NaNs need the flag logic.
+    if x != y && !x.is_nan() && !y.is_nan() {
+        return if x < y { a } else { b };
+    }
     soft_min_max(F64, a, b, false, fl)
 }
 
 /// `fmax.d`.
 #[inline]
 pub fn max64(a: u64, b: u64, fl: &mut u8) -> u64 {
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    // Distinct ordered values: the host comparison decides. Equal values may be zeros of
+    // different signs, and NaNs need the flag logic.
+    if x != y && !x.is_nan() && !y.is_nan() {
+        return if x > y { a } else { b };
+    }
     soft_min_max(F64, a, b, true, fl)
 }
 
 /// `feq.d`: a quiet comparison, NV only for signaling NaNs.
 #[inline]
 pub fn eq64(a: u64, b: u64, fl: &mut u8) -> bool {
-    soft_compare(F64, a, b, false, fl).is_some_and(|(_, eq)| eq)
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    // Host comparisons are IEEE comparisons (−0 == +0); only NaNs need the flag logic.
+    if x.is_nan() || y.is_nan() {
+        return unordered_compare(F64, a, b, false, fl);
+    }
+    x == y
 }
 
 /// `flt.d`: a signaling comparison, NV for any NaN.
 #[inline]
 pub fn lt64(a: u64, b: u64, fl: &mut u8) -> bool {
-    soft_compare(F64, a, b, true, fl).is_some_and(|(lt, _)| lt)
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    // Host comparisons are IEEE comparisons (−0 == +0); only NaNs need the flag logic.
+    if x.is_nan() || y.is_nan() {
+        return unordered_compare(F64, a, b, true, fl);
+    }
+    x < y
 }
 
 /// `fle.d`: a signaling comparison, NV for any NaN.
 #[inline]
 pub fn le64(a: u64, b: u64, fl: &mut u8) -> bool {
-    soft_compare(F64, a, b, true, fl).is_some_and(|(lt, eq)| lt || eq)
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    // Host comparisons are IEEE comparisons (−0 == +0); only NaNs need the flag logic.
+    if x.is_nan() || y.is_nan() {
+        return unordered_compare(F64, a, b, true, fl);
+    }
+    x <= y
 }
 
 /// `fclass.d`: one bit of ten, from bit 0 (−∞) to bit 9 (quiet NaN).

@@ -75,12 +75,13 @@ fn eval_public(op: &str, rm: Rounding, a: u64, b: u64, c: u64) -> Option<(u64, u
 
 /// Evaluates one vector line's operation through the soft path alone, where it has one.
 fn eval_soft(op: &str, rm: Rounding, a: u64, b: u64, c: u64) -> Option<(u64, u8)> {
-    let (f, name) = match op.strip_suffix("32") {
-        Some(name) if !op.starts_with('f') && !op.contains("_to_") || op == "fma32" => (F32, name),
-        _ => match op.strip_suffix("64") {
-            Some(name) if !op.contains("_to_") => (F64, name),
-            _ => (F32, op),
-        },
+    // Arithmetic ops are named by operation and width; conversions by their full name.
+    let (f, name) = if op.contains("_to_") {
+        (F32, op)
+    } else if let Some(name) = op.strip_suffix("32") {
+        (F32, name)
+    } else {
+        (F64, op.strip_suffix("64").unwrap_or(op))
     };
     let r = match name {
         "add" => run(|fl| soft_add(f, a, b, rm, fl)),
@@ -89,6 +90,8 @@ fn eval_soft(op: &str, rm: Rounding, a: u64, b: u64, c: u64) -> Option<(u64, u8)
         "div" => run(|fl| soft_div(f, a, b, rm, fl)),
         "sqrt" => run(|fl| soft_sqrt(f, a, rm, fl)),
         "fma" => run(|fl| soft_fma(f, a, b, c, rm, fl)),
+        "min" => run(|fl| soft_min_max(f, a, b, false, fl)),
+        "max" => run(|fl| soft_min_max(f, a, b, true, fl)),
         "f32_to_i32" => run(|fl| soft_to_int(F32, a, rm, true, 32, fl)),
         "f32_to_u32" => run(|fl| soft_to_int(F32, a, rm, false, 32, fl)),
         "f32_to_i64" => run(|fl| soft_to_int(F32, a, rm, true, 64, fl)),
@@ -737,4 +740,111 @@ fn fast_path_agrees_with_soft_path() {
         "fast path answered {fast_hits} of {} ops",
         2 * rne_pairs
     );
+}
+
+/// Prints the cost per operation on ordinary operands, fast path (RNE) and soft path (RTZ,
+/// inexact results). Run with `cargo test --release -p shoal-engine --lib -- --ignored
+/// --nocapture fp::tests::cost_per_op`.
+#[test]
+#[ignore = "a micro-benchmark; prints timings"]
+fn cost_per_op() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let mut rng = Rng(7);
+    let n = 1 << 12;
+    // Normal operands in [1, 2) × 2^(-4..4), like typical data.
+    let ops64: Vec<(u64, u64, u64)> = (0..n)
+        .map(|_| {
+            let mut v = || (1019 + rng.next() % 9) << 52 | (rng.next() & F64.frac_mask());
+            (v(), v(), v())
+        })
+        .collect();
+    let ops32: Vec<(u32, u32, u32)> = ops64
+        .iter()
+        .map(|&(a, b, c)| {
+            (
+                f64_to_f32(a, Rounding::Rne, &mut 0),
+                f64_to_f32(b, Rounding::Rne, &mut 0),
+                f64_to_f32(c, Rounding::Rne, &mut 0),
+            )
+        })
+        .collect();
+    let reps = 500;
+    let time = |name: &str, f: &dyn Fn(u64, u64, u64, &mut u8) -> u64, ops: &[(u64, u64, u64)]| {
+        let start = Instant::now();
+        let mut fl = 0;
+        let mut acc = 0u64;
+        for _ in 0..reps {
+            for &(a, b, c) in ops {
+                acc ^= f(black_box(a), black_box(b), black_box(c), &mut fl);
+            }
+        }
+        black_box((acc, fl));
+        let per = start.elapsed().as_secs_f64() * 1e9 / f64::from(reps) / ops.len() as f64;
+        println!("{name:<24} {per:6.2} ns/op");
+    };
+    let wide32: Vec<(u64, u64, u64)> = ops32
+        .iter()
+        .map(|&(a, b, c)| (a.into(), b.into(), c.into()))
+        .collect();
+    for (mode, rm) in [("rne", Rounding::Rne), ("rtz", Rounding::Rtz)] {
+        println!("-- {mode}");
+        time("add64", &|a, b, _, fl| add64(a, b, rm, fl), &ops64);
+        time("mul64", &|a, b, _, fl| mul64(a, b, rm, fl), &ops64);
+        time("div64", &|a, b, _, fl| div64(a, b, rm, fl), &ops64);
+        time("sqrt64", &|a, _, _, fl| sqrt64(a, rm, fl), &ops64);
+        time("fma64", &|a, b, c, fl| fma64(a, b, c, rm, fl), &ops64);
+        time(
+            "f64_to_i64",
+            &|a, _, _, fl| f64_to_i64(a, rm, fl).cast_unsigned(),
+            &ops64,
+        );
+        time(
+            "i64_to_f64",
+            &|a, _, _, fl| i64_to_f64(a.cast_signed(), rm, fl),
+            &ops64,
+        );
+        time(
+            "f64_to_f32",
+            &|a, _, _, fl| f64_to_f32(a, rm, fl).into(),
+            &ops64,
+        );
+        time(
+            "add32",
+            &|a, b, _, fl| add32(lo(a), lo(b), rm, fl).into(),
+            &wide32,
+        );
+        time(
+            "mul32",
+            &|a, b, _, fl| mul32(lo(a), lo(b), rm, fl).into(),
+            &wide32,
+        );
+        time(
+            "div32",
+            &|a, b, _, fl| div32(lo(a), lo(b), rm, fl).into(),
+            &wide32,
+        );
+        time(
+            "sqrt32",
+            &|a, _, _, fl| sqrt32(lo(a), rm, fl).into(),
+            &wide32,
+        );
+        time(
+            "fma32",
+            &|a, b, c, fl| fma32(lo(a), lo(b), lo(c), rm, fl).into(),
+            &wide32,
+        );
+    }
+    time(
+        "soft add64 (rne)",
+        &|a, b, _, fl| soft_add(F64, a, b, Rounding::Rne, fl),
+        &ops64,
+    );
+    time(
+        "soft mul64 (rne)",
+        &|a, b, _, fl| soft_mul(F64, a, b, Rounding::Rne, fl),
+        &ops64,
+    );
+    time("eq64", &|a, b, _, fl| u64::from(eq64(a, b, fl)), &ops64);
+    time("min64", &|a, b, _, fl| min64(a, b, fl), &ops64);
 }
