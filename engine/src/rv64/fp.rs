@@ -667,20 +667,24 @@ fn fits_precision(m: u128, p: u32) -> bool {
     128 - m.leading_zeros() - m.trailing_zeros() <= p
 }
 
-/// `m` with its trailing zero bits removed: the odd part, which identifies a value up to a
-/// power of two.
-fn odd_part(m: u128) -> u128 {
-    m >> m.trailing_zeros()
-}
-
-/// The integer significand of a nonzero finite double (without the exponent).
-fn sig64(bits: u64) -> u128 {
+/// The odd part of the integer significand of a nonzero finite double (its value up to a power
+/// of two), and that odd part's width in bits.
+fn odd_sig64(bits: u64) -> (u64, u32) {
     let frac = bits & F64.frac_mask();
-    u128::from(if bits & F64.inf(false) == 0 {
+    let sig = if bits & F64.inf(false) == 0 {
         frac
     } else {
         frac | 1 << 52
-    })
+    };
+    let odd = sig >> sig.trailing_zeros();
+    (odd, 64 - odd.leading_zeros())
+}
+
+/// Whether the odd integers `a · b` and `c` are equal. The widths are checked first: a product
+/// of widths `wa` and `wb` is `wa + wb − 1` or `wa + wb` bits wide, which settles most cases
+/// without the multiplication.
+fn odd_product_is((a, wa): (u64, u32), (b, wb): (u64, u32), (c, wc): (u64, u32)) -> bool {
+    wa + wb - 1 <= wc && wc <= wa + wb && u128::from(a) * u128::from(b) == u128::from(c)
 }
 
 /// Accepts a host result that is rounded to nearest even: it stands for mode `rm` only when it
@@ -757,9 +761,9 @@ fn fast_mul64(x: f64, y: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
     if normal64(r.abs()) {
         // The product's significant bits are those of the product of the odd parts, whose
         // width is the sum of their widths or one less; only in between is the product needed.
-        let (oa, ob) = (odd_part(sig64(x.to_bits())), odd_part(sig64(y.to_bits())));
-        let width = 256 - oa.leading_zeros() - ob.leading_zeros();
-        let inexact = width > 54 || (width == 54 && !fits_precision(oa * ob, 53));
+        let ((oa, wa), (ob, wb)) = (odd_sig64(x.to_bits()), odd_sig64(y.to_bits()));
+        let inexact =
+            wa + wb > 54 || (wa + wb == 54 && !fits_precision(u128::from(oa) * u128::from(ob), 53));
         accept(r.to_bits(), inexact, rm, fl)
     } else if r == 0.0 && (x == 0.0 || y == 0.0) {
         Some(r.to_bits())
@@ -790,13 +794,12 @@ fn fast_div64(x: f64, y: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
     if normal64(q.abs()) {
         // q × y == x exactly iff their significands agree up to a power of two: q × y is
         // within a relative 2^-53 of x, so the power of two can only be 1.
-        let p = sig64(q.to_bits()) * sig64(y.to_bits());
-        accept(
-            q.to_bits(),
-            odd_part(p) != odd_part(sig64(x.to_bits())),
-            rm,
-            fl,
-        )
+        let exact = odd_product_is(
+            odd_sig64(q.to_bits()),
+            odd_sig64(y.to_bits()),
+            odd_sig64(x.to_bits()),
+        );
+        accept(q.to_bits(), !exact, rm, fl)
     } else if q == 0.0 && (x == 0.0 || y.is_infinite()) {
         Some(q.to_bits())
     } else {
@@ -827,13 +830,9 @@ fn fast_sqrt64(x: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
         if x == 0.0 || x == f64::INFINITY {
             return Some(r.to_bits());
         }
-        let s = sig64(r.to_bits());
-        accept(
-            r.to_bits(),
-            odd_part(s * s) != odd_part(sig64(x.to_bits())),
-            rm,
-            fl,
-        )
+        let root = odd_sig64(r.to_bits());
+        let exact = odd_product_is(root, root, odd_sig64(x.to_bits()));
+        accept(r.to_bits(), !exact, rm, fl)
     } else {
         None
     }
@@ -895,19 +894,23 @@ fn fast_fma64(a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> Option<u64> 
     fast_fma(F64, r.to_bits(), a, b, c, rm, fl)
 }
 
-fn round_host32(x: f32, rm: Rounding) -> f32 {
+/// Rounds `x` to an integer in mode `rm` with exact host operations. The sign of a zero result
+/// may be lost, which does not matter for conversion to an integer.
+fn round_host(x: f64, rm: Rounding) -> f64 {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
     match rm {
-        Rounding::Rne => x.round_ties_even(),
-        Rounding::Rtz => x.trunc(),
-        Rounding::Rdn => x.floor(),
-        Rounding::Rup => x.ceil(),
-        Rounding::Rmm => x.round(),
-    }
-}
-
-fn round_host64(x: f64, rm: Rounding) -> f64 {
-    match rm {
-        Rounding::Rne => x.round_ties_even(),
+        // Values of magnitude 2^52 and above are integers already. Below, adding 2^52 leaves no
+        // fraction bits, so the host's round-to-nearest-even addition does the rounding, and
+        // subtracting 2^52 again is exact.
+        Rounding::Rne if x.abs() < TWO52 => ((x.abs() + TWO52) - TWO52).copysign(x),
+        Rounding::Rne => x,
+        // Truncation by the host's saturating conversion: exact below 2^63.
+        #[expect(clippy::cast_possible_truncation, reason = "|x| < 2^63 is checked")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "an integer from a double is exact"
+        )]
+        Rounding::Rtz if x.abs() < TWO63 => (x as i64) as f64,
         Rounding::Rtz => x.trunc(),
         Rounding::Rdn => x.floor(),
         Rounding::Rup => x.ceil(),
@@ -1058,7 +1061,7 @@ pub fn classify32(a: u32) -> u64 {
 )]
 pub fn f32_to_i32(a: u32, rm: Rounding, fl: &mut u8) -> i32 {
     let x = f32::from_bits(a);
-    match fast_to_int(x.into(), round_host32(x, rm).into(), -TWO31, TWO31, fl) {
+    match fast_to_int(x.into(), round_host(x.into(), rm), -TWO31, TWO31, fl) {
         Some(v) => v as i32,
         None => narrow(soft_to_int(F32, a.into(), rm, true, 32, fl)).cast_signed(),
     }
@@ -1076,7 +1079,7 @@ pub fn f32_to_i32(a: u32, rm: Rounding, fl: &mut u8) -> i32 {
 )]
 pub fn f32_to_u32(a: u32, rm: Rounding, fl: &mut u8) -> u32 {
     let x = f32::from_bits(a);
-    match fast_to_int(x.into(), round_host32(x, rm).into(), 0.0, TWO32, fl) {
+    match fast_to_int(x.into(), round_host(x.into(), rm), 0.0, TWO32, fl) {
         Some(v) => v as u32,
         None => narrow(soft_to_int(F32, a.into(), rm, false, 32, fl)),
     }
@@ -1090,7 +1093,7 @@ pub fn f32_to_u32(a: u32, rm: Rounding, fl: &mut u8) -> u32 {
 )]
 pub fn f32_to_i64(a: u32, rm: Rounding, fl: &mut u8) -> i64 {
     let x = f32::from_bits(a);
-    match fast_to_int(x.into(), round_host32(x, rm).into(), -TWO63, TWO63, fl) {
+    match fast_to_int(x.into(), round_host(x.into(), rm), -TWO63, TWO63, fl) {
         Some(v) => v as i64,
         None => soft_to_int(F32, a.into(), rm, true, 64, fl).cast_signed(),
     }
@@ -1108,7 +1111,7 @@ pub fn f32_to_i64(a: u32, rm: Rounding, fl: &mut u8) -> i64 {
 )]
 pub fn f32_to_u64(a: u32, rm: Rounding, fl: &mut u8) -> u64 {
     let x = f32::from_bits(a);
-    match fast_to_int(x.into(), round_host32(x, rm).into(), 0.0, TWO64, fl) {
+    match fast_to_int(x.into(), round_host(x.into(), rm), 0.0, TWO64, fl) {
         Some(v) => v as u64,
         None => soft_to_int(F32, a.into(), rm, false, 64, fl),
     }
@@ -1301,7 +1304,7 @@ pub fn classify64(a: u64) -> u64 {
 )]
 pub fn f64_to_i32(a: u64, rm: Rounding, fl: &mut u8) -> i32 {
     let x = f64::from_bits(a);
-    match fast_to_int(x, round_host64(x, rm), -TWO31, TWO31, fl) {
+    match fast_to_int(x, round_host(x, rm), -TWO31, TWO31, fl) {
         Some(v) => v as i32,
         None => narrow(soft_to_int(F64, a, rm, true, 32, fl)).cast_signed(),
     }
@@ -1319,7 +1322,7 @@ pub fn f64_to_i32(a: u64, rm: Rounding, fl: &mut u8) -> i32 {
 )]
 pub fn f64_to_u32(a: u64, rm: Rounding, fl: &mut u8) -> u32 {
     let x = f64::from_bits(a);
-    match fast_to_int(x, round_host64(x, rm), 0.0, TWO32, fl) {
+    match fast_to_int(x, round_host(x, rm), 0.0, TWO32, fl) {
         Some(v) => v as u32,
         None => narrow(soft_to_int(F64, a, rm, false, 32, fl)),
     }
@@ -1333,7 +1336,7 @@ pub fn f64_to_u32(a: u64, rm: Rounding, fl: &mut u8) -> u32 {
 )]
 pub fn f64_to_i64(a: u64, rm: Rounding, fl: &mut u8) -> i64 {
     let x = f64::from_bits(a);
-    match fast_to_int(x, round_host64(x, rm), -TWO63, TWO63, fl) {
+    match fast_to_int(x, round_host(x, rm), -TWO63, TWO63, fl) {
         Some(v) => v as i64,
         None => soft_to_int(F64, a, rm, true, 64, fl).cast_signed(),
     }
@@ -1351,7 +1354,7 @@ pub fn f64_to_i64(a: u64, rm: Rounding, fl: &mut u8) -> i64 {
 )]
 pub fn f64_to_u64(a: u64, rm: Rounding, fl: &mut u8) -> u64 {
     let x = f64::from_bits(a);
-    match fast_to_int(x, round_host64(x, rm), 0.0, TWO64, fl) {
+    match fast_to_int(x, round_host(x, rm), 0.0, TWO64, fl) {
         Some(v) => v as u64,
         None => soft_to_int(F64, a, rm, false, 64, fl),
     }
