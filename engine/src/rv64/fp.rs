@@ -25,16 +25,28 @@
 //!
 //! There are two paths, and both give the same bits and flags (the tests check it).
 //!
-//! **The fast path** handles round-to-nearest-even, the mode almost every instruction uses,
-//! with the host's own IEEE arithmetic, which is correctly rounded in that mode. What the host
-//! does not give is the flags, so the fast path only answers when it can prove them cheaply:
-//! the rounded result must be finite and larger in magnitude than the smallest normal number (so
-//! OF and UF are clear and no operand was a NaN), and NX is decided exactly by an error-free
-//! check: TwoSum for addition, and an integer product of significands for multiplication,
-//! division (`q·b == a`) and square root (`r·r == a`). Single-precision products are exact in
-//! `f64`. Float-to-integer conversions use the host's exact `trunc`/`floor`/`ceil`/`round`
-//! functions in every mode. Anything else — another rounding mode, NaN, infinity, a zero or
-//! subnormal result, possible overflow — falls through to the soft path.
+//! **The fast path** uses the host's own IEEE arithmetic, which is correctly rounded to
+//! nearest-even: the mode almost every instruction uses, and the answer in every mode when the
+//! result is exact. What the host does not give is the flags, so the fast path only answers
+//! when it can prove them cheaply:
+//!
+//! * The rounded result must be finite and larger in magnitude than the smallest normal number,
+//!   which rules out NaN operands, overflow and tininess (an exact zero sum is also accepted).
+//! * NX is decided exactly by an error-free check: TwoSum for addition; for multiplication,
+//!   division (`q·b == a`) and square root (`r·r == a`) a comparison of significands' odd
+//!   parts, usually settled by their bit widths alone; for single precision, products are exact
+//!   in `f64`. A fused multiply-add is inexact exactly when the lowest set bit of `a·b + c`,
+//!   known from the operands unless the product's and the addend's coincide, lies below the
+//!   result's last place.
+//! * An inexact result is accepted only in RNE.
+//!
+//! Conversions to integers round with exact host operations in every mode (the `2^52` addition
+//! trick for RNE, the truncating conversion for RTZ) and check the range; conversions from
+//! integers are exact in every mode when the integer fits the precision. Comparisons and
+//! `fmin`/`fmax` use host comparisons unless a NaN (or, for min/max, equal values, which may be
+//! zeros of different signs) is involved. Anything else — a directed mode with an inexact
+//! result, NaN, infinity, a zero or subnormal result, possible overflow, an undecided fused
+//! multiply-add — falls through to the soft path.
 //!
 //! **The soft path** is integer-only, in the style of Berkeley SoftFloat. An operand unpacks to
 //! a sign, an exponent and an integer significand with the value `sig × 2^exp`:
@@ -48,7 +60,7 @@
 //!
 //! Operations compute the exact result, or a `u128` significand whose lowest bit is "jammed"
 //! (ORed with every bit shifted out, the sticky bit) far below the rounding position, which
-//! rounds identically. [`round_pack`] then normalizes it, rounds once with the requested mode
+//! rounds identically. `round_pack` then normalizes it, rounds once with the requested mode
 //! to the precision available at its exponent (fewer bits for subnormals), detects tininess by
 //! rounding a second time with an unbounded exponent range, handles overflow by mode, and packs
 //! the bits.

@@ -620,9 +620,19 @@ impl Rng {
 /// in every rounding mode, and the fast path must actually answer for ordinary operands.
 #[test]
 fn fast_path_agrees_with_soft_path() {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    cross_check(0x2545_f491_4f6c_dd1d, 40_000);
+}
+
+/// The same cross-check at a hundred times the size; run it with `--release --ignored`.
+#[test]
+#[ignore = "takes a minute in a debug build"]
+fn fast_path_agrees_with_soft_path_long() {
+    cross_check(0x9e37_79b9_7f4a_7c15, 4_000_000);
+}
+
+fn cross_check(seed: u64, rounds: usize) {
+    let mut rng = Rng(seed);
     let mut fast_hits = 0usize;
-    let rounds = 40_000;
     for i in 0..rounds {
         let rm = RMS[i % 5];
         for f in [F32, F64] {
