@@ -935,9 +935,9 @@ const TWO32: f64 = 4_294_967_296.0;
 const TWO63: f64 = 9_223_372_036_854_775_808.0;
 const TWO64: f64 = 18_446_744_073_709_551_616.0;
 
-/// Rounds `x` to an integer in mode `rm` with the host's exact rounding functions and returns it
-/// when it lies in `[lo, hi)`; NaN and out-of-range values go to the soft path. The integer is
-/// returned as a double, which holds every single as well.
+/// Accepts `rounded`, `x` rounded to an integer by [`round_host`], when it lies in `[lo, hi)`,
+/// raising NX if it differs from `x`; NaN and out-of-range values go to the soft path. Singles
+/// arrive widened to doubles, which is exact.
 fn fast_to_int(x: f64, rounded: f64, lo: f64, hi: f64, fl: &mut u8) -> Option<f64> {
     if rounded >= lo && rounded < hi {
         if rounded != x {
@@ -949,8 +949,8 @@ fn fast_to_int(x: f64, rounded: f64, lo: f64, hi: f64, fl: &mut u8) -> Option<f6
     }
 }
 
-/// Converts an integer of magnitude `mag` and sign `negative` with the host conversion `host`
-/// (round to nearest even), when that is right for `rm`.
+/// Accepts `host`, the host's round-to-nearest-even conversion of an integer of magnitude
+/// `mag`, when that is right for `rm`: always when `mag` fits `precision` bits, else only in RNE.
 fn fast_from_int<T>(mag: u64, host: T, precision: u32, rm: Rounding, fl: &mut u8) -> Option<T> {
     let exact = mag == 0 || fits_precision(mag.into(), precision);
     accept(host, !exact, rm, fl)
