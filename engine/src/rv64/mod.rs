@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod disasm;
+pub mod fp;
 pub mod inst;
 
 pub use decode::decode;
