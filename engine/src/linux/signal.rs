@@ -85,19 +85,21 @@ pub(crate) struct SigInfo {
     pub addr: u64,
     /// Exit status for SIGCHLD.
     pub status: i32,
+    /// `si_value` of sigqueue.
+    pub value: u64,
 }
 
 impl SigInfo {
     pub fn kernel(signo: i32) -> SigInfo {
-        SigInfo { signo, code: code::SI_KERNEL, pid: 0, uid: 0, addr: 0, status: 0 }
+        SigInfo { signo, code: code::SI_KERNEL, pid: 0, uid: 0, addr: 0, status: 0, value: 0 }
     }
 
     pub fn user(signo: i32, code: i32, pid: i32) -> SigInfo {
-        SigInfo { signo, code, pid, uid: super::syscall::host_uid(), addr: 0, status: 0 }
+        SigInfo { signo, code, pid, uid: super::syscall::host_uid(), addr: 0, status: 0, value: 0 }
     }
 
     pub fn fault(signo: i32, code: i32, addr: u64) -> SigInfo {
-        SigInfo { signo, code, pid: 0, uid: 0, addr, status: 0 }
+        SigInfo { signo, code, pid: 0, uid: 0, addr, status: 0, value: 0 }
     }
 
     fn bytes(&self) -> [u8; 128] {
@@ -116,6 +118,7 @@ impl SigInfo {
             _ => {
                 b[16..20].copy_from_slice(&self.pid.to_le_bytes());
                 b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                b[24..32].copy_from_slice(&self.value.to_le_bytes());
             }
         }
         b
@@ -326,7 +329,8 @@ fn setup_frame(proc: &Process, thread: &ThreadShared, cpu: &mut Cpu, mem: &Addre
     }
     thread.blocked.store((old_mask | add) & !UNBLOCKABLE, Ordering::Relaxed);
     if act.flags & SA_RESETHAND != 0 {
-        lock(&proc.actions)[info.signo as usize] = SigAction::default();
+        // Only the handler resets; flags and mask stay as they were (Linux's SA_ONESHOT).
+        lock(&proc.actions)[info.signo as usize].handler = SIG_DFL;
     }
     Ok(())
 }
@@ -534,6 +538,30 @@ impl Sys<'_> {
                 send_to_process(&p, SigInfo::user(sig as i32, code::SI_USER, self.proc.pid));
             }
         }
+        Ok(0)
+    }
+
+    /// rt_sigqueueinfo (tgid 0) and rt_tgsigqueueinfo: a signal with caller-supplied details.
+    pub fn sys_sigqueueinfo(&mut self, tgid: i32, tid: i32, sig: u64, uinfo: u64) -> SysResult {
+        let signo = valid(sig).ok_or(Errno::EINVAL)?;
+        let code = self.mem.load::<u32>(uinfo + 8)? as i32;
+        // Only the kernel may claim kernel-generated codes for another process (Linux rule).
+        if (code >= 0 || code == code::SI_TKILL) && tgid != self.proc.pid {
+            return Err(Errno::EPERM);
+        }
+        let mut info = SigInfo::user(signo, code, self.mem.load::<u32>(uinfo + 16)? as i32);
+        info.uid = self.mem.load::<u32>(uinfo + 20)?;
+        info.value = self.mem.load::<u64>(uinfo + 24)?;
+        let proc = self.kernel.process(tgid).ok_or(Errno::ESRCH)?;
+        if lock(&proc.state).exit.is_some() {
+            return Err(Errno::ESRCH);
+        }
+        if tid == 0 {
+            send_to_process(&proc, info);
+            return Ok(0);
+        }
+        let t = lock(&proc.state).threads.iter().find(|t| t.tid == tid).cloned().ok_or(Errno::ESRCH)?;
+        send_to_thread(&t, info);
         Ok(0)
     }
 

@@ -59,7 +59,7 @@ syscalls! {
     115 => clock_nanosleep, 122 => sched_setaffinity, 123 => sched_getaffinity,
     124 => sched_yield, 129 => kill, 130 => tkill, 131 => tgkill, 132 => sigaltstack,
     133 => rt_sigsuspend, 134 => rt_sigaction, 135 => rt_sigprocmask, 136 => rt_sigpending,
-    137 => rt_sigtimedwait, 139 => rt_sigreturn, 140 => setpriority, 141 => getpriority,
+    137 => rt_sigtimedwait, 138 => rt_sigqueueinfo, 139 => rt_sigreturn, 140 => setpriority, 141 => getpriority,
     143 => setregid, 144 => setgid, 145 => setreuid, 146 => setuid, 147 => setresuid,
     148 => getresuid, 149 => setresgid, 150 => getresgid, 153 => times, 154 => setpgid,
     155 => getpgid, 156 => getsid, 157 => setsid, 158 => getgroups, 159 => setgroups,
@@ -69,7 +69,7 @@ syscalls! {
     179 => sysinfo, 198 => socket, 199 => socketpair, 214 => brk, 215 => munmap,
     216 => mremap, 220 => clone, 221 => execve, 222 => mmap, 223 => fadvise64,
     226 => mprotect, 227 => msync, 228 => mlock, 229 => munlock, 232 => mincore,
-    233 => madvise, 258 => riscv_hwprobe, 259 => riscv_flush_icache, 260 => wait4,
+    233 => madvise, 240 => rt_tgsigqueueinfo, 258 => riscv_hwprobe, 259 => riscv_flush_icache, 260 => wait4,
     261 => prlimit64, 276 => renameat2, 278 => getrandom, 279 => memfd_create,
     285 => copy_file_range, 291 => statx, 293 => rseq, 435 => clone3, 436 => close_range,
     439 => faccessat2,
@@ -155,6 +155,7 @@ impl Sys<'_> {
             135 => self.sys_rt_sigprocmask(a),
             136 => self.sys_rt_sigpending(a),
             137 => self.sys_rt_sigtimedwait(a),
+            138 => self.sys_sigqueueinfo(a[0] as i32, 0, a[1], a[2]),
             139 => return self.sys_rt_sigreturn(),
             140 => Ok(0),
             141 => Ok(20),
@@ -192,6 +193,7 @@ impl Sys<'_> {
             227..=229 => Ok(0),
             232 => self.sys_mincore(a),
             233 => self.sys_madvise(a),
+            240 => self.sys_sigqueueinfo(a[0] as i32, a[1] as i32, a[2], a[3]),
             258 => self.sys_riscv_hwprobe(a),
             259 => {
                 self.mem.flush_code();
