@@ -24,10 +24,49 @@ macro_rules! errnos {
 }
 
 errnos!(
-    EPERM, ENOENT, ESRCH, EINTR, EIO, ENXIO, E2BIG, ENOEXEC, EBADF, ECHILD, EAGAIN, ENOMEM, EACCES,
-    EFAULT, EBUSY, EEXIST, EXDEV, ENODEV, ENOTDIR, EISDIR, EINVAL, ENFILE, EMFILE, ENOTTY, EFBIG,
-    ENOSPC, ESPIPE, EROFS, EMLINK, EPIPE, ERANGE, EDEADLK, ENAMETOOLONG, ENOSYS, ENOTEMPTY, ELOOP,
-    ENODATA, ETIMEDOUT, EOPNOTSUPP, ENOTSOCK, EAFNOSUPPORT, ECONNREFUSED, ENOTCONN,
+    EPERM,
+    ENOENT,
+    ESRCH,
+    EINTR,
+    EIO,
+    ENXIO,
+    E2BIG,
+    ENOEXEC,
+    EBADF,
+    ECHILD,
+    EAGAIN,
+    ENOMEM,
+    EACCES,
+    EFAULT,
+    EBUSY,
+    EEXIST,
+    EXDEV,
+    ENODEV,
+    ENOTDIR,
+    EISDIR,
+    EINVAL,
+    ENFILE,
+    EMFILE,
+    ENOTTY,
+    EFBIG,
+    ENOSPC,
+    ESPIPE,
+    EROFS,
+    EMLINK,
+    EPIPE,
+    ERANGE,
+    EDEADLK,
+    ENAMETOOLONG,
+    ENOSYS,
+    ENOTEMPTY,
+    ELOOP,
+    ENODATA,
+    ETIMEDOUT,
+    EOPNOTSUPP,
+    ENOTSOCK,
+    EAFNOSUPPORT,
+    ECONNREFUSED,
+    ENOTCONN,
 );
 
 impl Errno {
@@ -60,7 +99,11 @@ impl From<std::io::Error> for Errno {
 
 /// Converts a host syscall return value (-1 + errno on failure) to a result.
 pub fn host(ret: libc::c_long) -> Result<u64, Errno> {
-    if ret < 0 { Err(Errno::last()) } else { Ok(ret as u64) }
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret as u64)
+    }
 }
 
 /// Like [`host`] for calls returning `c_int`.

@@ -1,6 +1,9 @@
 //! Memory system calls: mmap, munmap, mprotect, mremap, madvise, mincore.
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "system call arguments are narrowed to their C parameter types as the Linux ABI does, and host sizes are 64-bit"
+)]
 
-use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use super::Errno;
@@ -49,7 +52,7 @@ impl Sys<'_> {
         if len == 0 || !matches!(kind, MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE) {
             return Err(Errno::EINVAL);
         }
-        if offset % PAGE_SIZE != 0 {
+        if !offset.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let len = page_round_up(len).ok_or(Errno::ENOMEM)?;
@@ -58,14 +61,17 @@ impl Sys<'_> {
         }
         let prot = prot_bits(prot)?;
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
-        if fixed && addr % PAGE_SIZE != 0 {
+        if fixed && !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let start = if fixed {
             if addr.checked_add(len).is_none_or(|e| e > self.mem.size()) {
                 return Err(Errno::ENOMEM);
             }
-            if flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0 && self.mem.overlaps(addr, len) {
+            if flags & MAP_FIXED_NOREPLACE != 0
+                && flags & MAP_FIXED == 0
+                && self.mem.overlaps(addr, len)
+            {
                 return Err(Errno::EEXIST);
             }
             addr
@@ -84,7 +90,9 @@ impl Sys<'_> {
         if flags & MAP_ANONYMOUS != 0 {
             // Shared anonymous memory is not shared across fork here; within one process it is
             // ordinary memory.
-            self.mem.map_anon(start, len, prot, VmaKind::Anon).map_err(|e| mem_errno(&e))?;
+            self.mem
+                .map_anon(start, len, prot, VmaKind::Anon)
+                .map_err(|e| mem_errno(&e))?;
             return Ok(start);
         }
         let file = self.file(fd as u64)?;
@@ -103,13 +111,20 @@ impl Sys<'_> {
         }
         let owned = Arc::new(super::fs::dup_fd(file.raw())?);
         let name: Arc<str> = String::from_utf8_lossy(&super::fs::host_path_of(file.raw())).into();
-        let vkind = VmaKind::File { file: owned.clone(), offset, shared, name };
-        self.mem.map_file(start, len, prot, owned.as_fd(), offset, shared, vkind).map_err(|e| mem_errno(&e))?;
+        let vkind = VmaKind::File {
+            file: owned,
+            offset,
+            shared,
+            name,
+        };
+        self.mem
+            .map_file(start, len, prot, vkind)
+            .map_err(|e| mem_errno(&e))?;
         Ok(start)
     }
 
     pub fn sys_munmap(&mut self, a: &[u64; 6]) -> SysResult {
-        if a[0] % PAGE_SIZE != 0 || a[1] == 0 {
+        if !a[0].is_multiple_of(PAGE_SIZE) || a[1] == 0 {
             return Err(Errno::EINVAL);
         }
         let len = page_round_up(a[1]).ok_or(Errno::EINVAL)?;
@@ -121,27 +136,29 @@ impl Sys<'_> {
     }
 
     pub fn sys_mprotect(&mut self, a: &[u64; 6]) -> SysResult {
-        if a[0] % PAGE_SIZE != 0 {
+        if !a[0].is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if a[1] == 0 {
             return Ok(0);
         }
         let prot = prot_bits(a[2] & !0x0300_0000)?;
-        self.mem.protect(a[0], a[1], prot).map_err(|e| mem_errno(&e))?;
+        self.mem
+            .protect(a[0], a[1], prot)
+            .map_err(|e| mem_errno(&e))?;
         Ok(0)
     }
 
     pub fn sys_mremap(&mut self, a: &[u64; 6]) -> SysResult {
         let flags = a[3];
-        if a[0] % PAGE_SIZE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | 4) != 0 {
+        if !a[0].is_multiple_of(PAGE_SIZE) || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | 4) != 0 {
             return Err(Errno::EINVAL);
         }
         if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
             return Err(Errno::EINVAL);
         }
         let fixed = (flags & MREMAP_FIXED != 0).then_some(a[4]);
-        if fixed.is_some_and(|f| f % PAGE_SIZE != 0) {
+        if fixed.is_some_and(|f| !f.is_multiple_of(PAGE_SIZE)) {
             return Err(Errno::EINVAL);
         }
         self.mem
@@ -155,7 +172,7 @@ impl Sys<'_> {
     pub fn sys_madvise(&mut self, a: &[u64; 6]) -> SysResult {
         const MADV_DONTNEED: u64 = 4;
         const MADV_FREE: u64 = 8;
-        if a[0] % PAGE_SIZE != 0 {
+        if !a[0].is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if a[1] == 0 {
@@ -168,12 +185,14 @@ impl Sys<'_> {
     }
 
     pub fn sys_mincore(&mut self, a: &[u64; 6]) -> SysResult {
-        if a[0] % PAGE_SIZE != 0 {
+        if !a[0].is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let pages = a[1].div_ceil(PAGE_SIZE);
         for i in 0..pages {
-            if self.mem.page_perm(a[0] + i * PAGE_SIZE) == 0 && !self.mem.overlaps(a[0] + i * PAGE_SIZE, PAGE_SIZE) {
+            if self.mem.page_perm(a[0] + i * PAGE_SIZE) == 0
+                && !self.mem.overlaps(a[0] + i * PAGE_SIZE, PAGE_SIZE)
+            {
                 return Err(Errno::ENOMEM);
             }
         }

@@ -72,7 +72,9 @@ impl ExitStatus {
     pub fn wait_status(self) -> i32 {
         match self {
             ExitStatus::Exited(c) => i32::from(c) << 8,
-            ExitStatus::Signaled { signal, core } => i32::from(signal) | if core { 0x80 } else { 0 },
+            ExitStatus::Signaled { signal, core } => {
+                i32::from(signal) | if core { 0x80 } else { 0 }
+            }
         }
     }
 }
@@ -255,7 +257,12 @@ impl Kernel {
 
     /// Runs `program` (a host path, like qemu's command line) as the first guest process and waits
     /// for it to exit. Returns its exit status.
-    pub fn run(self: &Arc<Self>, program: &str, args: &[OsString], env: &[OsString]) -> Result<ExitStatus, StartError> {
+    pub fn run(
+        self: &Arc<Self>,
+        program: &str,
+        args: &[OsString],
+        env: &[OsString],
+    ) -> Result<ExitStatus, StartError> {
         let argv: Vec<Vec<u8>> = args.iter().map(|a| a.clone().into_vec()).collect();
         let envp: Vec<Vec<u8>> = env.iter().map(|e| e.clone().into_vec()).collect();
         let proc = task::spawn_initial(self, program, argv, envp)?;

@@ -21,8 +21,8 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 
 use crate::mem::{
-    AddressSpace, MMAP_BASE, MemError, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, VmaKind, page_round_down,
-    page_round_up, perm,
+    AddressSpace, MMAP_BASE, MemError, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, VmaKind,
+    page_round_down, page_round_up, perm,
 };
 
 const EM_RISCV: u16 = 243;
@@ -58,12 +58,17 @@ mod at {
 }
 
 /// AT_HWCAP for RV64IMAFDC: one bit per single-letter extension, bit = letter - 'a'.
-pub const HWCAP_RV64GC: u64 = (1 << (b'i' - b'a'))
-    | (1 << (b'm' - b'a'))
-    | (1 << (b'a' - b'a'))
-    | (1 << (b'f' - b'a'))
-    | (1 << (b'd' - b'a'))
-    | (1 << (b'c' - b'a'));
+pub const HWCAP_RV64GC: u64 = hwcap(b"imafdc");
+
+const fn hwcap(letters: &[u8]) -> u64 {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < letters.len() {
+        bits |= 1 << (letters[i] - b'a');
+        i += 1;
+    }
+    bits
+}
 
 /// Why a program could not be loaded. The messages read after the file name: "FILE: reason".
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +121,9 @@ impl LoaderError {
     pub fn errno(&self) -> i32 {
         match self {
             LoaderError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            LoaderError::Interpreter { source, .. } => source.raw_os_error().unwrap_or(libc::ENOENT),
+            LoaderError::Interpreter { source, .. } => {
+                source.raw_os_error().unwrap_or(libc::ENOENT)
+            }
             LoaderError::Memory(_) => libc::ENOMEM,
             _ => libc::ENOEXEC,
         }
@@ -199,7 +206,13 @@ fn parse(file: &File) -> Result<Elf, LoaderError> {
             memsz: u64_at(p, 40),
         })
         .collect();
-    Ok(Elf { kind, entry, phoff, phnum, phdrs })
+    Ok(Elf {
+        kind,
+        entry,
+        phoff,
+        phnum,
+        phdrs,
+    })
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> Result<usize, LoaderError> {
@@ -229,9 +242,14 @@ fn span(elf: &Elf) -> Result<(u64, u64), LoaderError> {
     let mut hi = 0u64;
     for p in elf.phdrs.iter().filter(|p| p.kind == PT_LOAD) {
         if p.filesz > p.memsz {
-            return Err(LoaderError::Malformed("segment file size exceeds memory size"));
+            return Err(LoaderError::Malformed(
+                "segment file size exceeds memory size",
+            ));
         }
-        let end = p.vaddr.checked_add(p.memsz).ok_or(LoaderError::Malformed("segment wraps"))?;
+        let end = p
+            .vaddr
+            .checked_add(p.memsz)
+            .ok_or(LoaderError::Malformed("segment wraps"))?;
         lo = lo.min(page_round_down(p.vaddr));
         hi = hi.max(end);
     }
@@ -250,20 +268,26 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
         if p.offset.checked_add(p.filesz).is_none_or(|e| e > size) {
             return Err(LoaderError::Truncated);
         }
-        let start = bias.checked_add(p.vaddr).ok_or(LoaderError::Malformed("segment outside the address space"))?;
-        let seg_end = start.checked_add(p.memsz).ok_or(LoaderError::Malformed("segment wraps"))?;
+        let start = bias
+            .checked_add(p.vaddr)
+            .ok_or(LoaderError::Malformed("segment outside the address space"))?;
+        let seg_end = start
+            .checked_add(p.memsz)
+            .ok_or(LoaderError::Malformed("segment wraps"))?;
         let map_start = page_round_down(start);
         let map_end = page_round_up(seg_end).ok_or(LoaderError::Malformed("segment wraps"))?;
         if map_end > mem.size() || map_end <= map_start {
             return Err(LoaderError::Malformed("segment outside the address space"));
         }
         // Map read/write first, fill from the file, then apply the segment's protection.
-        mem.map_anon(map_start, map_end - map_start, perm::RW, VmaKind::Anon).map_err(LoaderError::Memory)?;
+        mem.map_anon(map_start, map_end - map_start, perm::RW, VmaKind::Anon)
+            .map_err(LoaderError::Memory)?;
         let mut data = vec![0u8; usize::try_from(p.filesz).map_err(|_| LoaderError::Truncated)?];
         if read_at_most(file, &mut data, p.offset)? < data.len() {
             return Err(LoaderError::Truncated);
         }
-        mem.write_bytes(start, &data).map_err(|_| LoaderError::Malformed("segment outside the address space"))?;
+        mem.write_bytes(start, &data)
+            .map_err(|_| LoaderError::Malformed("segment outside the address space"))?;
         let mut prot = 0;
         if p.flags & PF_R != 0 {
             prot |= perm::R;
@@ -274,7 +298,8 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
         if p.flags & PF_X != 0 {
             prot |= perm::X;
         }
-        mem.protect(map_start, map_end - map_start, prot).map_err(LoaderError::Memory)?;
+        mem.protect(map_start, map_end - map_start, prot)
+            .map_err(LoaderError::Memory)?;
         end = end.max(seg_end);
         // The program headers live in the first segment that covers them in the file.
         if phdr == 0 && elf.phoff >= p.offset && elf.phoff < p.offset + p.filesz {
@@ -284,7 +309,12 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
     if let Some(p) = elf.phdrs.iter().find(|p| p.kind == PT_PHDR) {
         phdr = bias.wrapping_add(p.vaddr);
     }
-    Ok(Placed { bias, entry: bias.wrapping_add(elf.entry), phdr, end })
+    Ok(Placed {
+        bias,
+        entry: bias.wrapping_add(elf.entry),
+        phdr,
+        end,
+    })
 }
 
 /// What a loaded program needs to start.
@@ -327,7 +357,7 @@ pub fn load(
             if p.filesz == 0 || p.filesz > 4096 {
                 return Err(LoaderError::Malformed("bad PT_INTERP"));
             }
-            let mut buf = vec![0u8; p.filesz as usize];
+            let mut buf = vec![0u8; usize::try_from(p.filesz).map_err(|_| LoaderError::Truncated)?];
             if read_at_most(image.file, &mut buf, p.offset)? < buf.len() {
                 return Err(LoaderError::Truncated);
             }
@@ -341,7 +371,9 @@ pub fn load(
     let (lo, hi) = span(&elf)?;
     let bias = if elf.kind == ET_DYN { PIE_BASE - lo } else { 0 };
     if elf.kind == ET_EXEC && lo < crate::mem::MMAP_MIN_ADDR {
-        return Err(LoaderError::Malformed("segment below the minimum mapping address"));
+        return Err(LoaderError::Malformed(
+            "segment below the minimum mapping address",
+        ));
     }
     let _ = hi;
     let main = map_image(mem, image.file, &elf, bias)?;
@@ -352,25 +384,44 @@ pub fn load(
     let mut entry = main.entry;
     if let Some(path) = interp_path {
         let name = String::from_utf8_lossy(&path).into_owned();
-        let file = open_interp(&path).map_err(|source| LoaderError::Interpreter { path: name.clone(), source })?;
-        let ielf = parse(&file).map_err(|e| LoaderError::BadInterpreter { path: name.clone(), source: Box::new(e) })?;
-        let (ilo, ihi) = span(&ielf).map_err(|e| LoaderError::BadInterpreter { path: name.clone(), source: Box::new(e) })?;
+        let file = open_interp(&path).map_err(|source| LoaderError::Interpreter {
+            path: name.clone(),
+            source,
+        })?;
+        let ielf = parse(&file).map_err(|e| LoaderError::BadInterpreter {
+            path: name.clone(),
+            source: Box::new(e),
+        })?;
+        let (ilo, ihi) = span(&ielf).map_err(|e| LoaderError::BadInterpreter {
+            path: name.clone(),
+            source: Box::new(e),
+        })?;
         let base = mem
             .find_free(ihi - ilo, MMAP_BASE)
             .ok_or(LoaderError::Memory(MemError::NoMemory))?;
         let ibias = if ielf.kind == ET_DYN { base - ilo } else { 0 };
-        let placed = map_image(mem, &file, &ielf, ibias)
-            .map_err(|e| LoaderError::BadInterpreter { path: name, source: Box::new(e) })?;
+        let placed =
+            map_image(mem, &file, &ielf, ibias).map_err(|e| LoaderError::BadInterpreter {
+                path: name,
+                source: Box::new(e),
+            })?;
         interp_base = placed.bias;
         entry = placed.entry;
     }
 
-    mem.map_anon(STACK_TOP - STACK_SIZE, STACK_SIZE, perm::RW, VmaKind::Stack).map_err(LoaderError::Memory)?;
+    mem.map_anon(STACK_TOP - STACK_SIZE, STACK_SIZE, perm::RW, VmaKind::Stack)
+        .map_err(LoaderError::Memory)?;
     let sp = build_stack(mem, image, &main, elf.phnum, interp_base)?;
     Ok(Loaded { entry, sp, brk })
 }
 
-fn build_stack(mem: &AddressSpace, image: &Image<'_>, main: &Placed, phnum: u16, interp_base: u64) -> Result<u64, LoaderError> {
+fn build_stack(
+    mem: &AddressSpace,
+    image: &Image<'_>,
+    main: &Placed,
+    phnum: u16,
+    interp_base: u64,
+) -> Result<u64, LoaderError> {
     let too_big = || LoaderError::Memory(MemError::NoMemory);
     let mut top = STACK_TOP - 8;
     let mut push_bytes = |bytes: &[u8], nul: bool| -> Result<u64, LoaderError> {
@@ -382,7 +433,8 @@ fn build_stack(mem: &AddressSpace, image: &Image<'_>, main: &Placed, phnum: u16,
         }
         mem.write_bytes(top, bytes).map_err(|_| too_big())?;
         if nul {
-            mem.store::<u8>(top + bytes.len() as u64, 0).map_err(|_| too_big())?;
+            mem.store::<u8>(top + bytes.len() as u64, 0)
+                .map_err(|_| too_big())?;
         }
         Ok(top)
     };
@@ -475,7 +527,10 @@ pub fn script_interpreter(file: &File) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     match split {
         Some(i) => {
             let arg = trimmed[i..].trim_ascii();
-            Some((trimmed[..i].to_vec(), (!arg.is_empty()).then(|| arg.to_vec())))
+            Some((
+                trimmed[..i].to_vec(),
+                (!arg.is_empty()).then(|| arg.to_vec()),
+            ))
         }
         None => Some((trimmed.to_vec(), None)),
     }

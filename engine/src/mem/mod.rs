@@ -21,12 +21,16 @@
 //!
 //! **Architecture Invariant:** a guest address is turned into a host pointer only after the page
 //! table granted the access, and only for `addr + len <= GUEST_SPACE`.
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "guest addresses and lengths are below the arena size (2^38) and host pointers are 64-bit"
+)]
 
 mod layout;
 mod vma;
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
@@ -141,9 +145,15 @@ impl HostRegion {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(MemError::Reserve { size: len, source: std::io::Error::last_os_error() });
+            return Err(MemError::Reserve {
+                size: len,
+                source: std::io::Error::last_os_error(),
+            });
         }
-        Ok(HostRegion { ptr: ptr.cast(), len: size })
+        Ok(HostRegion {
+            ptr: ptr.cast(),
+            len: size,
+        })
     }
 }
 
@@ -187,7 +197,7 @@ impl AddressSpace {
 
     /// Reserves a new, empty address space of `size` bytes (a multiple of the page size).
     pub fn with_size(size: u64) -> Result<Self, MemError> {
-        if size == 0 || size % PAGE_SIZE != 0 {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemError::Invalid);
         }
         let arena = HostRegion::reserve(size)?;
@@ -235,7 +245,11 @@ impl AddressSpace {
     #[inline]
     pub fn page_perm(&self, addr: u64) -> u8 {
         let page = addr >> PAGE_SHIFT;
-        if page < self.size >> PAGE_SHIFT { self.perm_cell(page).load(Ordering::Relaxed) } else { 0 }
+        if page < self.size >> PAGE_SHIFT {
+            self.perm_cell(page).load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 
     fn set_perm_range(&self, start: u64, end: u64, bits: u8) {
@@ -251,7 +265,11 @@ impl AddressSpace {
         }
         let end = addr.checked_add(len).filter(|&e| e <= self.size);
         let Some(end) = end else {
-            return Err(Fault { addr, access, mapped: false });
+            return Err(Fault {
+                addr,
+                access,
+                mapped: false,
+            });
         };
         let mut page = addr >> PAGE_SHIFT;
         let last = (end - 1) >> PAGE_SHIFT;
@@ -259,7 +277,11 @@ impl AddressSpace {
             let p = self.perm_cell(page).load(Ordering::Relaxed);
             if p & need != need {
                 let at = (page << PAGE_SHIFT).max(addr);
-                return Err(Fault { addr: at, access, mapped: p != 0 });
+                return Err(Fault {
+                    addr: at,
+                    access,
+                    mapped: p != 0,
+                });
             }
             page += 1;
         }
@@ -340,7 +362,10 @@ impl AddressSpace {
     }
 
     /// A host byte slice view of guest memory for a syscall that writes it.
-    #[expect(clippy::mut_from_ref, reason = "guest memory is shared mutable state, like user memory seen by a kernel")]
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "guest memory is shared mutable state, like user memory seen by a kernel"
+    )]
     pub fn slice_mut(&self, addr: u64, len: u64) -> Result<&mut [u8], Fault> {
         self.check(addr, len, perm::W, Access::Write)?;
         if len == 0 {
@@ -360,7 +385,8 @@ impl AddressSpace {
 
     /// Copies bytes into guest memory.
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
-        self.slice_mut(addr, data.len() as u64)?.copy_from_slice(data);
+        self.slice_mut(addr, data.len() as u64)?
+            .copy_from_slice(data);
         Ok(())
     }
 
@@ -388,7 +414,12 @@ impl AddressSpace {
 
     /// A snapshot of the current mappings, in address order.
     pub fn mappings(&self) -> Vec<Vma> {
-        self.vmas.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.vmas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn replace_with_anon(&self, start: u64, len: u64) -> Result<(), MemError> {
@@ -411,7 +442,7 @@ impl AddressSpace {
     }
 
     fn check_range(&self, start: u64, len: u64) -> Result<u64, MemError> {
-        if start % PAGE_SIZE != 0 || len == 0 {
+        if !start.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(MemError::Invalid);
         }
         let len = page_round_up(len).ok_or(MemError::NoMemory)?;
@@ -436,14 +467,20 @@ impl AddressSpace {
             }
             top = top.min(vma.start);
         }
-        if top >= len + MMAP_MIN_ADDR { Some(top - len) } else { None }
+        if top >= len + MMAP_MIN_ADDR {
+            Some(top - len)
+        } else {
+            None
+        }
     }
 
     /// Whether any mapping overlaps `[start, start+len)`.
     pub fn overlaps(&self, start: u64, len: u64) -> bool {
         let end = start.saturating_add(len);
         let vmas = self.vmas.lock().unwrap_or_else(|e| e.into_inner());
-        vmas.range(..end).next_back().is_some_and(|(_, v)| v.end > start)
+        vmas.range(..end)
+            .next_back()
+            .is_some_and(|(_, v)| v.end > start)
     }
 
     /// Maps anonymous zeroed memory at a fixed, page-aligned range, replacing what was there.
@@ -451,37 +488,60 @@ impl AddressSpace {
         let end = self.check_range(start, len)?;
         self.unmap_vmas(start, end);
         self.replace_with_anon(start, end - start)?;
-        self.insert_vma(Vma { start, end, prot, kind });
+        self.insert_vma(Vma {
+            start,
+            end,
+            prot,
+            kind,
+        });
         self.set_perm_range(start, end, prot);
         Ok(())
     }
 
-    /// Maps `len` bytes of an open file at `offset` to a fixed range, replacing what was there.
+    /// Maps `len` bytes of the file that `kind` ([`VmaKind::File`]) names, at its offset, to a
+    /// fixed range, replacing what was there.
     ///
-    /// `shared` mappings write through to the file (MAP_SHARED); private ones are copy-on-write.
+    /// Shared mappings write through to the file (MAP_SHARED); private ones are copy-on-write.
     /// Bytes past the end of the file read as zero up to the page end, and pages wholly past it
     /// fault with SIGBUS on Linux; here they read as zero.
-    pub fn map_file(
-        &self,
-        start: u64,
-        len: u64,
-        prot: u8,
-        fd: BorrowedFd<'_>,
-        offset: u64,
-        shared: bool,
-        kind: VmaKind,
-    ) -> Result<(), MemError> {
+    pub fn map_file(&self, start: u64, len: u64, prot: u8, kind: VmaKind) -> Result<(), MemError> {
+        let VmaKind::File {
+            file,
+            offset,
+            shared,
+            ..
+        } = &kind
+        else {
+            return Err(MemError::Invalid);
+        };
+        let (fd, offset, shared) = (file.clone(), *offset, *shared);
         let end = self.check_range(start, len)?;
-        if offset % PAGE_SIZE != 0 {
+        if !offset.is_multiple_of(PAGE_SIZE) {
             return Err(MemError::Invalid);
         }
         let off = libc::off_t::try_from(offset).map_err(|_| MemError::Invalid)?;
         self.unmap_vmas(start, end);
-        let host_prot = if shared { host_prot_for(prot) } else { libc::PROT_READ | libc::PROT_WRITE };
-        let flags = libc::MAP_FIXED | if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+        let host_prot = if shared {
+            host_prot_for(prot)
+        } else {
+            libc::PROT_READ | libc::PROT_WRITE
+        };
+        let flags = libc::MAP_FIXED
+            | if shared {
+                libc::MAP_SHARED
+            } else {
+                libc::MAP_PRIVATE
+            };
         // SAFETY: the target range lies inside the arena; MAP_FIXED replaces only guest pages.
         let p = unsafe {
-            libc::mmap(self.host(start).cast(), (end - start) as usize, host_prot, flags, fd.as_raw_fd(), off)
+            libc::mmap(
+                self.host(start).cast(),
+                (end - start) as usize,
+                host_prot,
+                flags,
+                fd.as_raw_fd(),
+                off,
+            )
         };
         if p == libc::MAP_FAILED {
             let err = std::io::Error::last_os_error();
@@ -490,7 +550,12 @@ impl AddressSpace {
             self.set_perm_range(start, end, 0);
             return Err(MemError::Host(err));
         }
-        self.insert_vma(Vma { start, end, prot, kind });
+        self.insert_vma(Vma {
+            start,
+            end,
+            prot,
+            kind,
+        });
         self.set_perm_range(start, end, prot);
         Ok(())
     }
@@ -536,7 +601,13 @@ impl AddressSpace {
             if let VmaKind::File { shared: true, .. } = v.kind {
                 // SAFETY: inside the arena; only changes the host protection of a shared file
                 // mapping so that writes through the guest mapping reach the file only when allowed.
-                unsafe { libc::mprotect(self.host(v.start).cast(), (v.end - v.start) as usize, host_prot_for(prot)) };
+                unsafe {
+                    libc::mprotect(
+                        self.host(v.start).cast(),
+                        (v.end - v.start) as usize,
+                        host_prot_for(prot),
+                    )
+                };
             }
             v.prot = prot;
         }
@@ -587,7 +658,14 @@ impl AddressSpace {
     }
 
     /// Moves or resizes a mapping (mremap semantics for private anonymous and file mappings).
-    pub fn remap(&self, old: u64, old_len: u64, new_len: u64, may_move: bool, fixed: Option<u64>) -> Result<u64, MemError> {
+    pub fn remap(
+        &self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, MemError> {
         let old_end = self.check_range(old, old_len)?;
         let new_len = page_round_up(new_len).ok_or(MemError::NoMemory)?;
         if new_len == 0 {
@@ -608,7 +686,10 @@ impl AddressSpace {
             return Ok(old);
         }
         // Grow in place when the following range is free.
-        if fixed.is_none() && !self.overlaps(old_end, new_len - old_len) && old + new_len <= self.size {
+        if fixed.is_none()
+            && !self.overlaps(old_end, new_len - old_len)
+            && old + new_len <= self.size
+        {
             let mut grown = vma.clone();
             grown.start = old_end;
             grown.end = old + new_len;
@@ -620,7 +701,9 @@ impl AddressSpace {
         }
         let dest = match fixed {
             Some(d) => d,
-            None => self.find_free(new_len, MMAP_BASE).ok_or(MemError::NoMemory)?,
+            None => self
+                .find_free(new_len, MMAP_BASE)
+                .ok_or(MemError::NoMemory)?,
         };
         let dest_end = self.check_range(dest, new_len)?;
         if dest < old_end && old < dest_end {
@@ -664,12 +747,17 @@ impl AddressSpace {
             return b.cur;
         }
         let old_top = page_round_up(b.cur).unwrap_or(b.cur);
-        let Some(new_top) = page_round_up(want) else { return b.cur };
+        let Some(new_top) = page_round_up(want) else {
+            return b.cur;
+        };
         if new_top > old_top {
             if self.overlaps(old_top, new_top - old_top) {
                 return b.cur;
             }
-            if self.map_anon(old_top, new_top - old_top, perm::RW, VmaKind::Heap).is_err() {
+            if self
+                .map_anon(old_top, new_top - old_top, perm::RW, VmaKind::Heap)
+                .is_err()
+            {
                 return b.cur;
             }
         } else if new_top < old_top && self.unmap(new_top, old_top - new_top).is_err() {
@@ -689,16 +777,21 @@ impl AddressSpace {
         for v in &vmas {
             let len = v.end - v.start;
             match &v.kind {
-                VmaKind::File { file, offset, shared: true, .. } => {
-                    use std::os::fd::AsFd;
-                    child.map_file(v.start, len, v.prot, file.as_fd(), *offset, true, v.kind.clone())?;
+                VmaKind::File { shared: true, .. } => {
+                    child.map_file(v.start, len, v.prot, v.kind.clone())?;
                 }
                 VmaKind::File { .. } => {
                     // Private file pages may be clean and not resident yet: copy them all.
                     child.insert_vma(v.clone());
                     child.set_perm_range(v.start, v.end, v.prot);
                     // SAFETY: both ranges are mapped host memory of `len` bytes in two arenas.
-                    unsafe { std::ptr::copy_nonoverlapping(self.host(v.start), child.host(v.start), len as usize) };
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            self.host(v.start),
+                            child.host(v.start),
+                            len as usize,
+                        )
+                    };
                 }
                 _ => {
                     child.insert_vma(v.clone());
@@ -707,7 +800,8 @@ impl AddressSpace {
                 }
             }
         }
-        *child.brk.lock().unwrap_or_else(|e| e.into_inner()) = *self.brk.lock().unwrap_or_else(|e| e.into_inner());
+        *child.brk.lock().unwrap_or_else(|e| e.into_inner()) =
+            *self.brk.lock().unwrap_or_else(|e| e.into_inner());
         Ok(child)
     }
 }

@@ -29,10 +29,22 @@ pub enum VmaKind {
 impl VmaKind {
     fn same_backing(&self, other: &VmaKind, gap: u64) -> bool {
         match (self, other) {
-            (VmaKind::Anon, VmaKind::Anon) | (VmaKind::Heap, VmaKind::Heap) | (VmaKind::Stack, VmaKind::Stack) => true,
+            (VmaKind::Anon, VmaKind::Anon)
+            | (VmaKind::Heap, VmaKind::Heap)
+            | (VmaKind::Stack, VmaKind::Stack) => true,
             (
-                VmaKind::File { file: a, offset: oa, shared: sa, .. },
-                VmaKind::File { file: b, offset: ob, shared: sb, .. },
+                VmaKind::File {
+                    file: a,
+                    offset: oa,
+                    shared: sa,
+                    ..
+                },
+                VmaKind::File {
+                    file: b,
+                    offset: ob,
+                    shared: sb,
+                    ..
+                },
             ) => Arc::ptr_eq(a, b) && sa == sb && oa + gap == *ob,
             _ => false,
         }
@@ -40,9 +52,17 @@ impl VmaKind {
 
     fn advanced(&self, by: u64) -> VmaKind {
         match self {
-            VmaKind::File { file, offset, shared, name } => {
-                VmaKind::File { file: file.clone(), offset: offset + by, shared: *shared, name: name.clone() }
-            }
+            VmaKind::File {
+                file,
+                offset,
+                shared,
+                name,
+            } => VmaKind::File {
+                file: file.clone(),
+                offset: offset + by,
+                shared: *shared,
+                name: name.clone(),
+            },
             k => k.clone(),
         }
     }
@@ -63,11 +83,18 @@ pub struct Vma {
 
 /// Splits the mapping containing `at` (if any, and if `at` is inside it) into two.
 pub(super) fn split_at(vmas: &mut BTreeMap<u64, Vma>, at: u64) {
-    let Some((&k, v)) = vmas.range_mut(..at).next_back() else { return };
+    let Some((&k, v)) = vmas.range_mut(..at).next_back() else {
+        return;
+    };
     if v.end <= at {
         return;
     }
-    let tail = Vma { start: at, end: v.end, prot: v.prot, kind: v.kind.advanced(at - k) };
+    let tail = Vma {
+        start: at,
+        end: v.end,
+        prot: v.prot,
+        kind: v.kind.advanced(at - k),
+    };
     v.end = at;
     vmas.insert(at, tail);
 }
@@ -82,13 +109,17 @@ pub(super) fn merge_around(vmas: &mut BTreeMap<u64, Vma>, start: u64, end: u64) 
             let (pe, pprot, pkind_ok) = {
                 let pv = &vmas[&p];
                 let cv = &vmas[&k];
-                (pv.end, pv.prot == cv.prot, pv.kind.same_backing(&cv.kind, cv.start - pv.start))
+                (
+                    pv.end,
+                    pv.prot == cv.prot,
+                    pv.kind.same_backing(&cv.kind, cv.start - pv.start),
+                )
             };
             if pe == k && pprot && pkind_ok {
-                if let Some(cur) = vmas.remove(&k) {
-                    if let Some(pv) = vmas.get_mut(&p) {
-                        pv.end = cur.end;
-                    }
+                if let Some(cur) = vmas.remove(&k)
+                    && let Some(pv) = vmas.get_mut(&p)
+                {
+                    pv.end = cur.end;
                 }
                 continue;
             }
