@@ -8,11 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "shoal",
-    version,
-    about = "Run sandboxed RISC-V Linux guests, one or many"
-)]
+#[command(name = "shoal", version, about = "Run sandboxed RISC-V Linux guests, one or many")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,11 +45,7 @@ struct RunArgs {
     #[arg(long)]
     strace: bool,
     /// The guest program (a riscv64 ELF) and its arguments.
-    #[arg(
-        required = true,
-        value_name = "PROGRAM [ARGS]...",
-        allow_hyphen_values = true
-    )]
+    #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
     program: Vec<OsString>,
 }
 
@@ -76,16 +68,9 @@ fn main() -> ExitCode {
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let _ = args.engine;
-    let config = shoal_engine::linux::Config {
-        sysroot: args.sysroot,
-        root: args.root,
-        strace: args.strace,
-    };
+    let config = shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace };
     let kernel = shoal_engine::linux::Kernel::new(config)?;
-    let program = args.program[0]
-        .to_str()
-        .context("the program path is not valid UTF-8")?
-        .to_owned();
+    let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env: Vec<OsString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k;

@@ -30,17 +30,10 @@ fn parse(line: &str) -> Option<Result<Case<'_>, String>> {
     }
     let parsed = (|| {
         let (pc, rest) = line.split_once(": ").ok_or("missing `<pc>: `")?;
-        let (encoding, text) = rest
-            .split_once("  ")
-            .ok_or("missing two spaces before the text")?;
+        let (encoding, text) = rest.split_once("  ").ok_or("missing two spaces before the text")?;
         let pc = u64::from_str_radix(pc, 16).map_err(|e| format!("bad pc: {e}"))?;
         let raw = u32::from_str_radix(encoding, 16).map_err(|e| format!("bad encoding: {e}"))?;
-        Ok(Case {
-            pc,
-            encoding,
-            raw,
-            text,
-        })
+        Ok(Case { pc, encoding, raw, text })
     })();
     Some(parsed)
 }
@@ -101,10 +94,7 @@ fn decode_matches_objdump() {
         }
     }
 
-    assert!(
-        cases > 500,
-        "the golden file lost its cases: only {cases} found"
-    );
+    assert!(cases > 500, "the golden file lost its cases: only {cases} found");
     if bless {
         std::fs::write(&path, blessed).expect("tests/data/decode.golden is writable");
         return;

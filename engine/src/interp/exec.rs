@@ -25,11 +25,7 @@ const BOX: u64 = 0xffff_ffff_0000_0000;
 /// Reads a single-precision operand, unboxing it.
 #[inline(always)]
 fn unbox(v: u64) -> u32 {
-    if v & BOX == BOX {
-        v as u32
-    } else {
-        fp::CANONICAL_NAN_32
-    }
+    if v & BOX == BOX { v as u32 } else { fp::CANONICAL_NAN_32 }
 }
 
 #[inline(always)]
@@ -212,37 +208,23 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &AddressSpace, insts: &[Inst]) -> Op
                 cpu.x[rd] = old;
             }
             Op::Mul => x[rd] = x[rs1].wrapping_mul(x[rs2]),
-            Op::Mulh => {
-                x[rd] = ((i128::from(x[rs1] as i64) * i128::from(x[rs2] as i64)) >> 64) as u64
-            }
+            Op::Mulh => x[rd] = ((i128::from(x[rs1] as i64) * i128::from(x[rs2] as i64)) >> 64) as u64,
             Op::Mulhsu => x[rd] = ((i128::from(x[rs1] as i64) * i128::from(x[rs2])) >> 64) as u64,
             Op::Mulhu => x[rd] = ((u128::from(x[rs1]) * u128::from(x[rs2])) >> 64) as u64,
             Op::Div => {
                 let (a, b) = (x[rs1] as i64, x[rs2] as i64);
-                x[rd] = if b == 0 {
-                    u64::MAX
-                } else {
-                    a.wrapping_div(b) as u64
-                };
+                x[rd] = if b == 0 { u64::MAX } else { a.wrapping_div(b) as u64 };
             }
             Op::Divu => x[rd] = x[rs1].checked_div(x[rs2]).unwrap_or(u64::MAX),
             Op::Rem => {
                 let (a, b) = (x[rs1] as i64, x[rs2] as i64);
-                x[rd] = if b == 0 {
-                    a as u64
-                } else {
-                    a.wrapping_rem(b) as u64
-                };
+                x[rd] = if b == 0 { a as u64 } else { a.wrapping_rem(b) as u64 };
             }
             Op::Remu => x[rd] = if x[rs2] == 0 { x[rs1] } else { x[rs1] % x[rs2] },
             Op::Mulw => x[rd] = sext32((x[rs1] as u32).wrapping_mul(x[rs2] as u32)),
             Op::Divw => {
                 let (a, b) = (x[rs1] as i32, x[rs2] as i32);
-                x[rd] = if b == 0 {
-                    u64::MAX
-                } else {
-                    a.wrapping_div(b) as i64 as u64
-                };
+                x[rd] = if b == 0 { u64::MAX } else { a.wrapping_div(b) as i64 as u64 };
             }
             Op::Divuw => {
                 let (a, b) = (x[rs1] as u32, x[rs2] as u32);
@@ -250,11 +232,7 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &AddressSpace, insts: &[Inst]) -> Op
             }
             Op::Remw => {
                 let (a, b) = (x[rs1] as i32, x[rs2] as i32);
-                x[rd] = if b == 0 {
-                    a as i64 as u64
-                } else {
-                    a.wrapping_rem(b) as i64 as u64
-                };
+                x[rd] = if b == 0 { a as i64 as u64 } else { a.wrapping_rem(b) as i64 as u64 };
             }
             Op::Remuw => {
                 let (a, b) = (x[rs1] as u32, x[rs2] as u32);
@@ -284,11 +262,7 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &AddressSpace, insts: &[Inst]) -> Op
                 let old = match inst.op {
                     Op::LrW => {
                         let v = cell.load(ord);
-                        cpu.reservation = Some(Reservation {
-                            addr,
-                            value: u64::from(v),
-                            width: 4,
-                        });
+                        cpu.reservation = Some(Reservation { addr, value: u64::from(v), width: 4 });
                         v
                     }
                     Op::ScW => {
@@ -343,11 +317,7 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &AddressSpace, insts: &[Inst]) -> Op
                 let old = match inst.op {
                     Op::LrD => {
                         let v = cell.load(ord);
-                        cpu.reservation = Some(Reservation {
-                            addr,
-                            value: v,
-                            width: 8,
-                        });
+                        cpu.reservation = Some(Reservation { addr, value: v, width: 8 });
                         v
                     }
                     Op::ScD => {
@@ -407,11 +377,7 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &AddressSpace, insts: &[Inst]) -> Op
 fn exec_fp(cpu: &mut Cpu, inst: &Inst) -> Result<(), Exit> {
     let rd = (inst.rd & 31) as usize;
     let xd = (inst.rd & 63) as usize;
-    let (a, b, c) = (
-        cpu.f[(inst.rs1 & 31) as usize],
-        cpu.f[(inst.rs2 & 31) as usize],
-        cpu.f[(inst.rs3 & 31) as usize],
-    );
+    let (a, b, c) = (cpu.f[(inst.rs1 & 31) as usize], cpu.f[(inst.rs2 & 31) as usize], cpu.f[(inst.rs3 & 31) as usize]);
     let xa = cpu.reg(inst.rs1 as usize);
     let mut fl = 0u8;
     let rm = || {
@@ -486,10 +452,7 @@ fn exec_fp(cpu: &mut Cpu, inst: &Inst) -> Result<(), Exit> {
 
 /// The `time` CSR: a 10 MHz counter, the timebase of common riscv64 platforms.
 fn time_ticks() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec into `ts`.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 10_000_000 + (ts.tv_nsec as u64) / 100

@@ -58,15 +58,7 @@ pub struct Reservation {
 
 impl Default for Cpu {
     fn default() -> Self {
-        Cpu {
-            x: [0; 64],
-            f: [0; 32],
-            pc: 0,
-            fflags: 0,
-            frm: 0,
-            instret: 0,
-            reservation: None,
-        }
+        Cpu { x: [0; 64], f: [0; 32], pc: 0, fflags: 0, frm: 0, instret: 0, reservation: None }
     }
 }
 
@@ -164,13 +156,7 @@ impl Interp {
     ///
     /// `attention` is polled between blocks: another thread sets it to make this vCPU stop with
     /// [`Exit::Interrupted`] (signals, exit of the thread group, pause requests).
-    pub fn run(
-        &mut self,
-        cpu: &mut Cpu,
-        mem: &AddressSpace,
-        attention: &AtomicU32,
-        budget: u64,
-    ) -> Exit {
+    pub fn run(&mut self, cpu: &mut Cpu, mem: &AddressSpace, attention: &AtomicU32, budget: u64) -> Exit {
         let start = cpu.instret;
         loop {
             if attention.load(Ordering::Relaxed) != 0 {
@@ -218,9 +204,7 @@ impl Interp {
             self.flush();
             return self.translate(pc, mem);
         }
-        self.blocks.push(Block {
-            insts: insts.into_boxed_slice(),
-        });
+        self.blocks.push(Block { insts: insts.into_boxed_slice() });
         self.index.insert(pc, idx);
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
         self.direct[slot] = (pc, idx);

@@ -16,10 +16,7 @@ fn machine(words: &[u32]) -> (AddressSpace, Cpu) {
     m.write_bytes(CODE, &bytes).unwrap();
     m.protect(CODE, 0x1000, perm::R | perm::X).unwrap();
     m.map_anon(DATA, 0x1000, perm::RW, VmaKind::Anon).unwrap();
-    let cpu = Cpu {
-        pc: CODE,
-        ..Cpu::default()
-    };
+    let cpu = Cpu { pc: CODE, ..Cpu::default() };
     (m, cpu)
 }
 
@@ -76,19 +73,12 @@ fn division_by_zero_and_overflow_follow_the_m_extension_table() {
         c.x[1] = 42;
         c.x[2] = 0;
     });
-    assert_eq!(
-        [cpu.reg(3), cpu.reg(4), cpu.reg(5), cpu.reg(6)],
-        [u64::MAX, 42, u64::MAX, 42]
-    );
+    assert_eq!([cpu.reg(3), cpu.reg(4), cpu.reg(5), cpu.reg(6)], [u64::MAX, 42, u64::MAX, 42]);
     let (cpu, _, _) = run(&code, |c| {
         c.x[1] = i64::MIN as u64;
         c.x[2] = u64::MAX;
     });
-    assert_eq!(
-        cpu.reg(3),
-        i64::MIN as u64,
-        "overflow quotient is the dividend"
-    );
+    assert_eq!(cpu.reg(3), i64::MIN as u64, "overflow quotient is the dividend");
     assert_eq!(cpu.reg(4), 0, "overflow remainder is zero");
 }
 
@@ -96,14 +86,7 @@ fn division_by_zero_and_overflow_follow_the_m_extension_table() {
 fn loads_from_unmapped_memory_fault_at_the_exact_pc() {
     // addi x1,x0,1 ; ld x2,0(x0) ; ecall
     let (cpu, exit, _) = run(&[addi(1, 0, 1), i_type(0x03, 3, 2, 0, 0), ECALL], |_| {});
-    assert!(matches!(
-        exit,
-        Exit::Fault(Fault {
-            addr: 0,
-            mapped: false,
-            ..
-        })
-    ));
+    assert!(matches!(exit, Exit::Fault(Fault { addr: 0, mapped: false, .. })));
     assert_eq!(cpu.pc, CODE + 4);
     assert_eq!(cpu.reg(1), 1, "the instruction before the fault retired");
 }
@@ -124,14 +107,7 @@ fn branches_loop_and_count_instructions() {
         let b11 = (imm >> 11) & 1;
         let b10_5 = (imm >> 5) & 0x3f;
         let b4_1 = (imm >> 1) & 0xf;
-        (b12 << 31)
-            | (b10_5 << 25)
-            | (0 << 20)
-            | (1 << 15)
-            | (1 << 12)
-            | (b4_1 << 8)
-            | (b11 << 7)
-            | 0x63
+        (b12 << 31) | (b10_5 << 25) | (0 << 20) | (1 << 15) | (1 << 12) | (b4_1 << 8) | (b11 << 7) | 0x63
     };
     let (cpu, exit, _) = run(&[addi(1, 0, 10), addi(1, 1, -1), bne_back, ECALL], |_| {});
     assert_eq!(exit, Exit::Ecall);
@@ -175,22 +151,11 @@ fn fence_i_drops_stale_translations() {
     // Self-modifying code: the block at DATA (made executable) is run, rewritten, then re-run
     // after the address space says code changed.
     let m = AddressSpace::with_size(1 << 24).unwrap();
-    m.map_anon(CODE, 0x1000, perm::RW | perm::X, VmaKind::Anon)
-        .unwrap();
-    m.write_bytes(
-        CODE,
-        &[addi(10, 0, 1), ECALL]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    m.map_anon(CODE, 0x1000, perm::RW | perm::X, VmaKind::Anon).unwrap();
+    m.write_bytes(CODE, &[addi(10, 0, 1), ECALL].iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<_>>()).unwrap();
     let mut it = Interp::new();
     let attention = AtomicU32::new(0);
-    let mut cpu = Cpu {
-        pc: CODE,
-        ..Cpu::default()
-    };
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     it.run(&mut cpu, &m, &attention, 100);
     assert_eq!(cpu.reg(10), 1);
     m.write_bytes(CODE, &addi(10, 0, 2).to_le_bytes()).unwrap();
@@ -203,13 +168,8 @@ fn fence_i_drops_stale_translations() {
 #[test]
 fn csr_fcsr_round_trips_flags_and_rounding_mode() {
     // csrrwi x0, frm, 3 ; csrrsi x0, fflags, 5 ; csrrs x1, fcsr, x0 ; ecall
-    let csr = |f3: u32, rd: u32, rs1: u32, csr: u32| {
-        (csr << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
-    };
-    let (cpu, _, _) = run(
-        &[csr(5, 0, 3, 2), csr(6, 0, 5, 1), csr(2, 1, 0, 3), ECALL],
-        |_| {},
-    );
+    let csr = |f3: u32, rd: u32, rs1: u32, csr: u32| (csr << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73;
+    let (cpu, _, _) = run(&[csr(5, 0, 3, 2), csr(6, 0, 5, 1), csr(2, 1, 0, 3), ECALL], |_| {});
     assert_eq!(cpu.reg(1), (3 << 5) | 5);
     // Writing the read-only cycle counter is illegal.
     let (_, exit, _) = run(&[csr(1, 0, 1, 0xc00), ECALL], |_| {});

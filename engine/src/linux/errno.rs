@@ -99,11 +99,7 @@ impl From<std::io::Error> for Errno {
 
 /// Converts a host syscall return value (-1 + errno on failure) to a result.
 pub fn host(ret: libc::c_long) -> Result<u64, Errno> {
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(ret as u64)
-    }
+    if ret < 0 { Err(Errno::last()) } else { Ok(ret as u64) }
 }
 
 /// Like [`host`] for calls returning `c_int`.

@@ -70,37 +70,22 @@ pub(crate) struct FdTable {
 impl FdTable {
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.slots
-            .get(i)
-            .and_then(|s| s.as_ref())
-            .map(|e| e.file.clone())
-            .ok_or(Errno::EBADF)
+        self.slots.get(i).and_then(|s| s.as_ref()).map(|e| e.file.clone()).ok_or(Errno::EBADF)
     }
 
     pub fn entry_mut(&mut self, fd: i32) -> Result<&mut FdEntry, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.slots
-            .get_mut(i)
-            .and_then(|s| s.as_mut())
-            .ok_or(Errno::EBADF)
+        self.slots.get_mut(i).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
     }
 
     /// Installs `file` at the lowest free descriptor `>= min` below `limit`.
-    pub fn alloc(
-        &mut self,
-        file: Arc<OpenFile>,
-        cloexec: bool,
-        min: i32,
-        limit: u64,
-    ) -> Result<i32, Errno> {
+    pub fn alloc(&mut self, file: Arc<OpenFile>, cloexec: bool, min: i32, limit: u64) -> Result<i32, Errno> {
         let start = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
         let limit = usize::try_from(limit.min(1 << 20)).unwrap_or(1 << 20);
         if start >= limit {
             return Err(Errno::EMFILE);
         }
-        let free = (start..self.slots.len())
-            .find(|&i| self.slots[i].is_none())
-            .unwrap_or(self.slots.len().max(start));
+        let free = (start..self.slots.len()).find(|&i| self.slots[i].is_none()).unwrap_or(self.slots.len().max(start));
         if free >= limit {
             return Err(Errno::EMFILE);
         }
@@ -112,13 +97,7 @@ impl FdTable {
     }
 
     /// Installs `file` exactly at `fd` (dup2/dup3), returning what was there.
-    pub fn set(
-        &mut self,
-        fd: i32,
-        file: Arc<OpenFile>,
-        cloexec: bool,
-        limit: u64,
-    ) -> Result<Option<FdEntry>, Errno> {
+    pub fn set(&mut self, fd: i32, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> Result<Option<FdEntry>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
         if i as u64 >= limit {
             return Err(Errno::EBADF);
@@ -131,10 +110,7 @@ impl FdTable {
 
     pub fn close(&mut self, fd: i32) -> Result<FdEntry, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.slots
-            .get_mut(i)
-            .and_then(|s| s.take())
-            .ok_or(Errno::EBADF)
+        self.slots.get_mut(i).and_then(|s| s.take()).ok_or(Errno::EBADF)
     }
 
     /// Closes every descriptor in `[lo, hi]` (close_range), or marks them close-on-exec.

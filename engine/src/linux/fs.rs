@@ -46,17 +46,9 @@ fn open_dir(path: &Path) -> Result<OwnedFd, StartError> {
         source: std::io::Error::from_raw_os_error(libc::EINVAL),
     })?;
     // SAFETY: `c` is a valid C string; the result is checked.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
-        return Err(StartError::Root {
-            path: path.display().to_string(),
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(StartError::Root { path: path.display().to_string(), source: std::io::Error::last_os_error() });
     }
     // SAFETY: `fd` is a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -66,10 +58,8 @@ impl Roots {
     pub fn new(config: &Config) -> Result<Roots, StartError> {
         let root = match &config.root {
             Some(dir) => {
-                let canon = std::fs::canonicalize(dir).map_err(|source| StartError::Root {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
+                let canon = std::fs::canonicalize(dir)
+                    .map_err(|source| StartError::Root { path: dir.display().to_string(), source })?;
                 Some((open_dir(&canon)?, canon))
             }
             None => None,
@@ -87,10 +77,8 @@ impl Roots {
     /// The initial working directory of the first process.
     pub fn initial_cwd(&self) -> Result<OwnedFd, StartError> {
         match &self.root {
-            Some((fd, _)) => dup_fd(fd.as_raw_fd()).map_err(|e| StartError::Root {
-                path: "/".into(),
-                source: std::io::Error::from_raw_os_error(e.0),
-            }),
+            Some((fd, _)) => dup_fd(fd.as_raw_fd())
+                .map_err(|e| StartError::Root { path: "/".into(), source: std::io::Error::from_raw_os_error(e.0) }),
             None => open_dir(Path::new(".")),
         }
     }
@@ -154,32 +142,16 @@ impl Roots {
         if rel.is_empty() { b".".to_vec() } else { rel }
     }
 
-    fn openat2_in_root(
-        &self,
-        root: RawFd,
-        rel: &[u8],
-        flags: i32,
-        mode: u32,
-    ) -> Result<OwnedFd, Errno> {
+    fn openat2_in_root(&self, root: RawFd, rel: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
         let c = CString::new(rel).map_err(|_| Errno::EINVAL)?;
         let how = OpenHow {
             flags: (flags | libc::O_CLOEXEC) as u64,
-            mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
-                u64::from(mode)
-            } else {
-                0
-            },
+            mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 { u64::from(mode) } else { 0 },
             resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         };
         // SAFETY: `how` is a valid open_how of the size passed; `c` is a valid C string.
         let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
+            libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
         };
         if fd < 0 {
             return Err(Errno::last());
@@ -192,9 +164,7 @@ impl Roots {
     pub fn open(&self, dirfd: RawFd, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
         check_path(path)?;
         match &self.root {
-            Some((root, _)) => {
-                self.openat2_in_root(root.as_raw_fd(), &self.rooted(dirfd, path), flags, mode)
-            }
+            Some((root, _)) => self.openat2_in_root(root.as_raw_fd(), &self.rooted(dirfd, path), flags, mode),
             None => {
                 let c = if path.first() == Some(&b'/') {
                     self.sysroot_path(path)
@@ -224,37 +194,19 @@ impl Roots {
             } else {
                 CString::new(path).map_err(|_| Errno::EINVAL)?
             };
-            return Ok(HostPath {
-                _keep: None,
-                dirfd,
-                name,
-            });
+            return Ok(HostPath { _keep: None, dirfd, name });
         };
         let rel = self.rooted(dirfd, path);
         let (parent, last) = split_last(&rel);
         let special = last.is_empty() || last == b"." || last == b"..";
         if follow || special {
             let fd = self.openat2_in_root(root.as_raw_fd(), &rel, libc::O_PATH, 0)?;
-            let name = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                .map_err(|_| Errno::EINVAL)?;
-            return Ok(HostPath {
-                dirfd: libc::AT_FDCWD,
-                name,
-                _keep: Some(fd),
-            });
+            let name = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|_| Errno::EINVAL)?;
+            return Ok(HostPath { dirfd: libc::AT_FDCWD, name, _keep: Some(fd) });
         }
-        let pfd = self.openat2_in_root(
-            root.as_raw_fd(),
-            parent,
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )?;
+        let pfd = self.openat2_in_root(root.as_raw_fd(), parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
         let name = CString::new(last).map_err(|_| Errno::EINVAL)?;
-        Ok(HostPath {
-            dirfd: pfd.as_raw_fd(),
-            name,
-            _keep: Some(pfd),
-        })
+        Ok(HostPath { dirfd: pfd.as_raw_fd(), name, _keep: Some(pfd) })
     }
 
     /// The guest-visible path of a working-directory descriptor (getcwd).
@@ -333,10 +285,7 @@ pub(crate) struct FsContext {
 
 impl FsContext {
     pub fn fork(&self) -> Result<FsContext, Errno> {
-        Ok(FsContext {
-            cwd: dup_fd(self.cwd.as_raw_fd())?,
-            umask: self.umask,
-        })
+        Ok(FsContext { cwd: dup_fd(self.cwd.as_raw_fd())?, umask: self.umask })
     }
 }
 
@@ -365,12 +314,7 @@ impl Sys<'_> {
         Ok(p)
     }
 
-    fn resolve(
-        &self,
-        dirfd: u64,
-        path_addr: u64,
-        follow: bool,
-    ) -> Result<(HostPath, Option<Arc<OpenFile>>), Errno> {
+    fn resolve(&self, dirfd: u64, path_addr: u64, follow: bool) -> Result<(HostPath, Option<Arc<OpenFile>>), Errno> {
         let path = self.path_arg(path_addr)?;
         let (dir, keep) = self.dir(dirfd)?;
         Ok((self.kernel.roots.resolve(dir, &path, follow)?, keep))
@@ -395,10 +339,7 @@ impl Sys<'_> {
         if path == b"/proc/self/exe" {
             let exe = lock(&self.proc.exe).clone();
             let (dir, _keep) = self.dir(libc::AT_FDCWD as u64)?;
-            let fd = self
-                .kernel
-                .roots
-                .open(dir, &exe, flags & !libc::O_CREAT, 0)?;
+            let fd = self.kernel.roots.open(dir, &exe, flags & !libc::O_CREAT, 0)?;
             return self.install(fd, flags & libc::O_CLOEXEC != 0);
         }
         let (dir, _keep) = self.dir(a[0])?;
@@ -418,11 +359,7 @@ impl Sys<'_> {
         if a[0] > a[1] {
             return Err(Errno::EINVAL);
         }
-        let dropped = lock(&self.proc.files).close_range(
-            a[0] as u32,
-            a[1] as u32,
-            a[2] & CLOSE_RANGE_CLOEXEC != 0,
-        );
+        let dropped = lock(&self.proc.files).close_range(a[0] as u32, a[1] as u32, a[2] & CLOSE_RANGE_CLOEXEC != 0);
         drop(dropped);
         Ok(0)
     }
@@ -437,13 +374,8 @@ impl Sys<'_> {
         if fl >= 0 && fl & libc::O_NONBLOCK != 0 {
             return Ok(());
         }
-        let mut pfd = libc::pollfd {
-            fd: file.raw(),
-            events,
-            revents: 0,
-        };
-        match super::thread::ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), None)
-        {
+        let mut pfd = libc::pollfd { fd: file.raw(), events, revents: 0 };
+        match super::thread::ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), None) {
             Ok(_) => Ok(()),
             Err(Errno::EINTR) => Err(Errno::ERESTARTSYS),
             Err(e) => Err(e),
@@ -464,10 +396,7 @@ impl Sys<'_> {
 
     fn pipe_error(&self, r: SysResult) -> SysResult {
         if r == Err(Errno::EPIPE) {
-            super::signal::send_to_thread(
-                self.thread,
-                super::signal::SigInfo::kernel(libc::SIGPIPE),
-            );
+            super::signal::send_to_thread(self.thread, super::signal::SigInfo::kernel(libc::SIGPIPE));
         }
         r
     }
@@ -486,9 +415,7 @@ impl Sys<'_> {
         let file = self.file(a[0])?;
         let buf = self.mem.slice_mut(a[1], a[2].min(isize::MAX as u64))?;
         // SAFETY: writable guest range inside the arena.
-        host_size(unsafe {
-            libc::pread(file.raw(), buf.as_mut_ptr().cast(), buf.len(), a[3] as i64)
-        })
+        host_size(unsafe { libc::pread(file.raw(), buf.as_mut_ptr().cast(), buf.len(), a[3] as i64) })
     }
 
     pub fn sys_pwrite(&mut self, a: &[u64; 6]) -> SysResult {
@@ -499,12 +426,7 @@ impl Sys<'_> {
     }
 
     /// Builds host iovecs for a guest iovec array (16-byte `{base, len}` entries, as on x86-64).
-    fn iovecs(
-        &self,
-        addr: u64,
-        count: u64,
-        write_to_guest: bool,
-    ) -> Result<Vec<libc::iovec>, Errno> {
+    fn iovecs(&self, addr: u64, count: u64, write_to_guest: bool) -> Result<Vec<libc::iovec>, Errno> {
         if count > 1024 {
             return Err(Errno::EINVAL);
         }
@@ -520,10 +442,7 @@ impl Sys<'_> {
             } else {
                 self.mem.slice(base, len)?.as_ptr().cast_mut()
             };
-            out.push(libc::iovec {
-                iov_base: ptr.cast(),
-                iov_len: len as usize,
-            });
+            out.push(libc::iovec { iov_base: ptr.cast(), iov_len: len as usize });
         }
         Ok(out)
     }
@@ -602,13 +521,8 @@ impl Sys<'_> {
         let flags = a[3] as i32;
         // SAFETY: zeroed stat is valid.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let path = self.path_arg(a[1]).or_else(|e| {
-            if flags & libc::AT_EMPTY_PATH != 0 {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        })?;
+        let path =
+            self.path_arg(a[1]).or_else(|e| if flags & libc::AT_EMPTY_PATH != 0 { Ok(Vec::new()) } else { Err(e) })?;
         if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
             let (dir, _keep) = self.dir(a[0])?;
             // SAFETY: fstat writes one stat.
@@ -627,13 +541,8 @@ impl Sys<'_> {
         let flags = a[2] as i32;
         let mask = a[3] as u32;
         let mut buf = [0u8; 256];
-        let path = self.path_arg(a[1]).or_else(|e| {
-            if flags & libc::AT_EMPTY_PATH != 0 {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        })?;
+        let path =
+            self.path_arg(a[1]).or_else(|e| if flags & libc::AT_EMPTY_PATH != 0 { Ok(Vec::new()) } else { Err(e) })?;
         let (dirfd, name, _keep, _keep2);
         if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
             let (dir, k) = self.dir(a[0])?;
@@ -649,18 +558,9 @@ impl Sys<'_> {
             _keep = k;
             _keep2 = Some(hp);
         }
-        let host_flags =
-            flags & (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT);
+        let host_flags = flags & (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT);
         // SAFETY: statx writes at most 256 bytes (struct statx) into `buf`.
-        host_int(unsafe {
-            libc::statx(
-                dirfd,
-                name.as_ptr(),
-                host_flags,
-                mask,
-                buf.as_mut_ptr().cast(),
-            )
-        })?;
+        host_int(unsafe { libc::statx(dirfd, name.as_ptr(), host_flags, mask, buf.as_mut_ptr().cast()) })?;
         // struct statx has the same layout on every architecture.
         self.mem.write_bytes(a[4], &buf)?;
         Ok(0)
@@ -671,31 +571,19 @@ impl Sys<'_> {
         let buf = self.mem.slice_mut(a[1], a[2].min(1 << 20))?;
         // struct linux_dirent64 has the same layout on every architecture.
         // SAFETY: writable guest range of `buf.len()` bytes.
-        super::errno::host(unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                file.raw(),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        })
+        super::errno::host(unsafe { libc::syscall(libc::SYS_getdents64, file.raw(), buf.as_mut_ptr(), buf.len()) })
     }
 
     pub fn sys_mkdirat(&mut self, a: &[u64; 6]) -> SysResult {
         let umask = lock(&self.proc.fs).umask;
         let (hp, _k) = self.resolve(a[0], a[1], false)?;
         // SAFETY: valid dirfd and C string.
-        host_int(unsafe {
-            libc::mkdirat(hp.dirfd, hp.name.as_ptr(), (a[2] as u32) & !umask & 0o7777)
-        })
+        host_int(unsafe { libc::mkdirat(hp.dirfd, hp.name.as_ptr(), (a[2] as u32) & !umask & 0o7777) })
     }
 
     pub fn sys_mknodat(&mut self, a: &[u64; 6]) -> SysResult {
         let mode = a[2] as u32;
-        if mode & libc::S_IFMT != libc::S_IFIFO
-            && mode & libc::S_IFMT != libc::S_IFREG
-            && mode & libc::S_IFMT != 0
-        {
+        if mode & libc::S_IFMT != libc::S_IFIFO && mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
             return Err(Errno::EPERM);
         }
         let umask = lock(&self.proc.fs).umask;
@@ -707,13 +595,7 @@ impl Sys<'_> {
     pub fn sys_unlinkat(&mut self, a: &[u64; 6]) -> SysResult {
         let (hp, _k) = self.resolve(a[0], a[1], false)?;
         // SAFETY: valid dirfd and C string.
-        host_int(unsafe {
-            libc::unlinkat(
-                hp.dirfd,
-                hp.name.as_ptr(),
-                (a[2] as i32) & libc::AT_REMOVEDIR,
-            )
-        })
+        host_int(unsafe { libc::unlinkat(hp.dirfd, hp.name.as_ptr(), (a[2] as i32) & libc::AT_REMOVEDIR) })
     }
 
     pub fn sys_renameat2(&mut self, a: &[u64; 6]) -> SysResult {
@@ -721,14 +603,7 @@ impl Sys<'_> {
         let (to, _k2) = self.resolve(a[2], a[3], false)?;
         // SAFETY: valid dirfds and C strings.
         super::errno::host(unsafe {
-            libc::syscall(
-                libc::SYS_renameat2,
-                from.dirfd,
-                from.name.as_ptr(),
-                to.dirfd,
-                to.name.as_ptr(),
-                a[4] as u32,
-            )
+            libc::syscall(libc::SYS_renameat2, from.dirfd, from.name.as_ptr(), to.dirfd, to.name.as_ptr(), a[4] as u32)
         })
     }
 
@@ -743,15 +618,7 @@ impl Sys<'_> {
         let (from, _k1) = self.resolve(a[0], a[1], false)?;
         let (to, _k2) = self.resolve(a[2], a[3], false)?;
         // SAFETY: valid dirfds and C strings; symlinks are never followed here.
-        host_int(unsafe {
-            libc::linkat(
-                from.dirfd,
-                from.name.as_ptr(),
-                to.dirfd,
-                to.name.as_ptr(),
-                0,
-            )
-        })
+        host_int(unsafe { libc::linkat(from.dirfd, from.name.as_ptr(), to.dirfd, to.name.as_ptr(), 0) })
     }
 
     pub fn sys_readlinkat(&mut self, a: &[u64; 6]) -> SysResult {
@@ -769,14 +636,7 @@ impl Sys<'_> {
         let (hp, _k) = self.resolve(a[0], a[1], false)?;
         let buf = self.mem.slice_mut(a[2], len.min(PATH_MAX as u64))?;
         // SAFETY: writable guest range of `buf.len()` bytes.
-        host_size(unsafe {
-            libc::readlinkat(
-                hp.dirfd,
-                hp.name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        })
+        host_size(unsafe { libc::readlinkat(hp.dirfd, hp.name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
     }
 
     pub fn sys_faccessat(&mut self, a: &[u64; 6], flags: u64) -> SysResult {
@@ -785,13 +645,7 @@ impl Sys<'_> {
         let host_flags = flags as i32 & (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EACCESS);
         // SAFETY: valid dirfd and C string.
         super::errno::host(unsafe {
-            libc::syscall(
-                libc::SYS_faccessat2,
-                hp.dirfd,
-                hp.name.as_ptr(),
-                a[2] as i32,
-                host_flags,
-            )
+            libc::syscall(libc::SYS_faccessat2, hp.dirfd, hp.name.as_ptr(), a[2] as i32, host_flags)
         })
     }
 
@@ -812,9 +666,7 @@ impl Sys<'_> {
         let (hp, _k) = self.resolve(a[0], a[1], follow)?;
         let fl = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
         // SAFETY: valid dirfd and C string.
-        host_int(unsafe {
-            libc::fchownat(hp.dirfd, hp.name.as_ptr(), a[2] as u32, a[3] as u32, fl)
-        })
+        host_int(unsafe { libc::fchownat(hp.dirfd, hp.name.as_ptr(), a[2] as u32, a[3] as u32, fl) })
     }
 
     pub fn sys_fchown(&mut self, a: &[u64; 6]) -> SysResult {
@@ -824,10 +676,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_utimensat(&mut self, a: &[u64; 6]) -> SysResult {
-        let mut times = [libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_NOW,
-        }; 2];
+        let mut times = [libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW }; 2];
         if a[2] != 0 {
             for (i, t) in times.iter_mut().enumerate() {
                 t.tv_sec = self.mem.load::<u64>(a[2] + 16 * i as u64)? as i64;
@@ -877,20 +726,11 @@ impl Sys<'_> {
     pub fn sys_chdir(&mut self, a: &[u64; 6]) -> SysResult {
         let path = self.path_arg(a[0])?;
         let (dir, _k) = self.dir(libc::AT_FDCWD as u64)?;
-        let fd = self
-            .kernel
-            .roots
-            .open(dir, &path, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let fd = self.kernel.roots.open(dir, &path, libc::O_PATH | libc::O_DIRECTORY, 0)?;
         // Search permission, as chdir(2) checks.
         // SAFETY: faccessat on a descriptor we own with an empty path.
         let ok = unsafe {
-            libc::syscall(
-                libc::SYS_faccessat2,
-                fd.as_raw_fd(),
-                c"".as_ptr(),
-                libc::X_OK,
-                libc::AT_EMPTY_PATH,
-            )
+            libc::syscall(libc::SYS_faccessat2, fd.as_raw_fd(), c"".as_ptr(), libc::X_OK, libc::AT_EMPTY_PATH)
         };
         if ok < 0 {
             return Err(Errno::last());
@@ -950,10 +790,7 @@ impl Sys<'_> {
                 if u64::from(min.unsigned_abs()) >= limit {
                     return Err(Errno::EINVAL);
                 }
-                Ok(
-                    lock(&self.proc.files).alloc(file, cmd == libc::F_DUPFD_CLOEXEC, min, limit)?
-                        as u64,
-                )
+                Ok(lock(&self.proc.files).alloc(file, cmd == libc::F_DUPFD_CLOEXEC, min, limit)? as u64)
             }
             libc::F_GETFD => Ok(u64::from(lock(&self.proc.files).entry_mut(fd)?.cloexec)),
             libc::F_SETFD => {
@@ -1008,13 +845,9 @@ impl Sys<'_> {
         }
         let mut buf = [0u8; 64];
         let b = &mut buf[..size];
-        self.mem.read_bytes(a[2], b).or_else(|e| {
-            if matches!(req, 0x5401 | 0x5413 | 0x540f | 0x541b | 0x5429) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+        self.mem
+            .read_bytes(a[2], b)
+            .or_else(|e| if matches!(req, 0x5401 | 0x5413 | 0x540f | 0x541b | 0x5429) { Ok(()) } else { Err(e) })?;
         // SAFETY: `buf` is at least as large as the argument structure of every ioctl allowed above.
         host_int(unsafe { libc::ioctl(file.raw(), req, buf.as_mut_ptr()) })?;
         self.mem.write_bytes(a[2], &buf[..size])?;
@@ -1026,16 +859,10 @@ impl Sys<'_> {
         if flags & !(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_DIRECT) != 0 {
             return Err(Errno::EINVAL);
         }
-        self.mem
-            .check(a[0], 8, crate::mem::perm::W, Access::Write)?;
+        self.mem.check(a[0], 8, crate::mem::perm::W, Access::Write)?;
         let mut fds = [0; 2];
         // SAFETY: pipe2 writes two descriptors into `fds`.
-        host_int(unsafe {
-            libc::pipe2(
-                fds.as_mut_ptr(),
-                (flags & !libc::O_CLOEXEC) | libc::O_CLOEXEC,
-            )
-        })?;
+        host_int(unsafe { libc::pipe2(fds.as_mut_ptr(), (flags & !libc::O_CLOEXEC) | libc::O_CLOEXEC) })?;
         // SAFETY: two fresh descriptors we own.
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let cloexec = flags & libc::O_CLOEXEC != 0;
@@ -1105,27 +932,11 @@ impl Sys<'_> {
         if a[3] != 0 {
             oo = self.mem.load::<u64>(a[3])? as i64;
         }
-        let pi = if a[1] != 0 {
-            &mut oi as *mut i64
-        } else {
-            std::ptr::null_mut()
-        };
-        let po = if a[3] != 0 {
-            &mut oo as *mut i64
-        } else {
-            std::ptr::null_mut()
-        };
+        let pi = if a[1] != 0 { &mut oi as *mut i64 } else { std::ptr::null_mut() };
+        let po = if a[3] != 0 { &mut oo as *mut i64 } else { std::ptr::null_mut() };
         // SAFETY: descriptors we hold; offsets point at locals or are null.
         let r = super::errno::host(unsafe {
-            libc::syscall(
-                libc::SYS_copy_file_range,
-                inp.raw(),
-                pi,
-                out.raw(),
-                po,
-                a[4] as usize,
-                a[5] as u32,
-            )
+            libc::syscall(libc::SYS_copy_file_range, inp.raw(), pi, out.raw(), po, a[4] as usize, a[5] as u32)
         })?;
         if a[1] != 0 {
             self.mem.store::<u64>(a[1], oi as u64)?;
@@ -1152,11 +963,7 @@ impl Sys<'_> {
         let flags = a[1] as u32;
         // SAFETY: valid C string; the result is checked.
         let fd = super::errno::host(unsafe {
-            libc::syscall(
-                libc::SYS_memfd_create,
-                name.as_ptr(),
-                flags | libc::MFD_CLOEXEC,
-            )
+            libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags | libc::MFD_CLOEXEC)
         })?;
         // SAFETY: a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
@@ -1198,12 +1005,8 @@ impl Sys<'_> {
                 }
             }
         }
-        let bad: Vec<usize> = guest
-            .iter()
-            .enumerate()
-            .filter(|(i, g)| **g >= 0 && files[*i].is_none())
-            .map(|(i, _)| i)
-            .collect();
+        let bad: Vec<usize> =
+            guest.iter().enumerate().filter(|(i, g)| **g >= 0 && files[*i].is_none()).map(|(i, _)| i).collect();
         if !bad.is_empty() {
             for &i in &bad {
                 fds[i].revents = libc::POLLNVAL;
@@ -1222,27 +1025,18 @@ impl Sys<'_> {
         if n > 4096 {
             return Err(Errno::EINVAL);
         }
-        let timeout = if a[2] != 0 {
-            Some(self.timespec(a[2])?)
-        } else {
-            None
-        };
+        let timeout = if a[2] != 0 { Some(self.timespec(a[2])?) } else { None };
         let mut fds = Vec::with_capacity(n as usize);
         let mut guest = Vec::with_capacity(n as usize);
         for i in 0..n {
             let fd = self.mem.load::<u32>(a[0] + 8 * i)? as i32;
             let events = self.mem.load::<u16>(a[0] + 8 * i + 4)? as i16;
             guest.push(fd);
-            fds.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            });
+            fds.push(libc::pollfd { fd, events, revents: 0 });
         }
         let r = self.poll_guest(&mut fds, &guest, timeout)?;
         for (i, p) in fds.iter().enumerate() {
-            self.mem
-                .store::<u16>(a[0] + 8 * i as u64 + 6, p.revents as u16)?;
+            self.mem.store::<u16>(a[0] + 8 * i as u64 + 6, p.revents as u16)?;
         }
         Ok(r)
     }
@@ -1254,20 +1048,10 @@ impl Sys<'_> {
             if addr == 0 {
                 return Ok(vec![0; words]);
             }
-            (0..words)
-                .map(|i| s.mem.load::<u64>(addr + 8 * i as u64).map_err(Errno::from))
-                .collect()
+            (0..words).map(|i| s.mem.load::<u64>(addr + 8 * i as u64).map_err(Errno::from)).collect()
         };
-        let sets = [
-            load_set(self, a[1])?,
-            load_set(self, a[2])?,
-            load_set(self, a[3])?,
-        ];
-        let timeout = if a[4] != 0 {
-            Some(self.timespec(a[4])?)
-        } else {
-            None
-        };
+        let sets = [load_set(self, a[1])?, load_set(self, a[2])?, load_set(self, a[3])?];
+        let timeout = if a[4] != 0 { Some(self.timespec(a[4])?) } else { None };
         let mut fds = Vec::new();
         let mut guest = Vec::new();
         for fd in 0..nfds {
@@ -1284,11 +1068,7 @@ impl Sys<'_> {
             }
             if ev != 0 {
                 guest.push(fd as i32);
-                fds.push(libc::pollfd {
-                    fd: fd as i32,
-                    events: ev,
-                    revents: 0,
-                });
+                fds.push(libc::pollfd { fd: fd as i32, events: ev, revents: 0 });
             }
         }
         self.poll_guest(&mut fds, &guest, timeout)?;
@@ -1300,8 +1080,7 @@ impl Sys<'_> {
         for (p, &g) in fds.iter().zip(&guest) {
             let g = g as usize;
             let hits = [
-                p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
-                    && p.events & libc::POLLIN != 0,
+                p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && p.events & libc::POLLIN != 0,
                 p.revents & (libc::POLLOUT | libc::POLLERR) != 0 && p.events & libc::POLLOUT != 0,
                 p.revents & libc::POLLPRI != 0 && p.events & libc::POLLPRI != 0,
             ];

@@ -23,21 +23,13 @@ pub(crate) struct Rlimits {
 
 impl Default for Rlimits {
     fn default() -> Self {
-        Rlimits {
-            nofile: 1024,
-            nofile_max: 4096,
-            stack: 8 << 20,
-            addr_space: u64::MAX,
-        }
+        Rlimits { nofile: 1024, nofile_max: 4096, stack: 8 << 20, addr_space: u64::MAX }
     }
 }
 
 /// Raises the host's descriptor limit: every guest descriptor holds a host one.
 pub(crate) fn raise_host_fd_limit() {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
@@ -53,10 +45,7 @@ const RLIMIT_AS: u64 = 9;
 const RLIM_INFINITY: u64 = u64::MAX;
 
 fn now(clock: libc::clockid_t) -> Result<libc::timespec, Errno> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec.
     if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return Err(Errno::EINVAL);
@@ -87,10 +76,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_clock_getres(&mut self, a: &[u64; 6]) -> SysResult {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_getres writes one timespec.
         if unsafe { libc::clock_getres(a[0] as i32, &mut ts) } != 0 {
             return Err(Errno::EINVAL);
@@ -105,8 +91,7 @@ impl Sys<'_> {
         let ts = now(libc::CLOCK_REALTIME)?;
         if a[0] != 0 {
             self.mem.store::<u64>(a[0], ts.tv_sec as u64)?;
-            self.mem
-                .store::<u64>(a[0] + 8, (ts.tv_nsec / 1000) as u64)?;
+            self.mem.store::<u64>(a[0] + 8, (ts.tv_nsec / 1000) as u64)?;
         }
         if a[1] != 0 {
             self.mem.store::<u64>(a[1], 0)?;
@@ -172,20 +157,8 @@ impl Sys<'_> {
         };
         // SAFETY: uname fills the struct.
         unsafe { libc::uname(&mut host) };
-        let nodename: Vec<u8> = host
-            .nodename
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        let fields: [&[u8]; 6] = [
-            b"Linux",
-            &nodename,
-            b"6.12.0",
-            b"#1 SMP shoal",
-            b"riscv64",
-            b"(none)",
-        ];
+        let nodename: Vec<u8> = host.nodename.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let fields: [&[u8]; 6] = [b"Linux", &nodename, b"6.12.0", b"#1 SMP shoal", b"riscv64", b"(none)"];
         for (i, f) in fields.iter().enumerate() {
             let n = f.len().min(64);
             buf[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
@@ -247,8 +220,7 @@ impl Sys<'_> {
         unsafe { libc::sysinfo(&mut si) };
         // struct sysinfo is the same on riscv64 and x86-64 (112 bytes).
         // SAFETY: reading the bytes of a plain C struct.
-        let bytes =
-            unsafe { std::slice::from_raw_parts((&si as *const libc::sysinfo).cast::<u8>(), 112) };
+        let bytes = unsafe { std::slice::from_raw_parts((&si as *const libc::sysinfo).cast::<u8>(), 112) };
         self.mem.write_bytes(a[0], bytes)?;
         Ok(0)
     }
@@ -291,14 +263,8 @@ impl Sys<'_> {
         if len < 8 || !len.is_multiple_of(8) {
             return Err(Errno::EINVAL);
         }
-        let cpus = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(64);
-        let mask: u64 = if cpus == 64 {
-            u64::MAX
-        } else {
-            (1u64 << cpus) - 1
-        };
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64);
+        let mask: u64 = if cpus == 64 { u64::MAX } else { (1u64 << cpus) - 1 };
         self.mem.store::<u64>(a[2], mask)?;
         Ok(8)
     }
@@ -319,11 +285,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_getresid(&mut self, nr: u64, a: &[u64; 6]) -> SysResult {
-        let id = if nr == 148 {
-            super::syscall::host_uid()
-        } else {
-            super::syscall::host_gid()
-        };
+        let id = if nr == 148 { super::syscall::host_uid() } else { super::syscall::host_gid() };
         for addr in &a[..3] {
             self.mem.store::<u32>(*addr, id)?;
         }

@@ -68,10 +68,7 @@ impl Sys<'_> {
             if addr.checked_add(len).is_none_or(|e| e > self.mem.size()) {
                 return Err(Errno::ENOMEM);
             }
-            if flags & MAP_FIXED_NOREPLACE != 0
-                && flags & MAP_FIXED == 0
-                && self.mem.overlaps(addr, len)
-            {
+            if flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0 && self.mem.overlaps(addr, len) {
                 return Err(Errno::EEXIST);
             }
             addr
@@ -90,9 +87,7 @@ impl Sys<'_> {
         if flags & MAP_ANONYMOUS != 0 {
             // Shared anonymous memory is not shared across fork here; within one process it is
             // ordinary memory.
-            self.mem
-                .map_anon(start, len, prot, VmaKind::Anon)
-                .map_err(|e| mem_errno(&e))?;
+            self.mem.map_anon(start, len, prot, VmaKind::Anon).map_err(|e| mem_errno(&e))?;
             return Ok(start);
         }
         let file = self.file(fd as u64)?;
@@ -111,15 +106,8 @@ impl Sys<'_> {
         }
         let owned = Arc::new(super::fs::dup_fd(file.raw())?);
         let name: Arc<str> = String::from_utf8_lossy(&super::fs::host_path_of(file.raw())).into();
-        let vkind = VmaKind::File {
-            file: owned,
-            offset,
-            shared,
-            name,
-        };
-        self.mem
-            .map_file(start, len, prot, vkind)
-            .map_err(|e| mem_errno(&e))?;
+        let vkind = VmaKind::File { file: owned, offset, shared, name };
+        self.mem.map_file(start, len, prot, vkind).map_err(|e| mem_errno(&e))?;
         Ok(start)
     }
 
@@ -143,9 +131,7 @@ impl Sys<'_> {
             return Ok(0);
         }
         let prot = prot_bits(a[2] & !0x0300_0000)?;
-        self.mem
-            .protect(a[0], a[1], prot)
-            .map_err(|e| mem_errno(&e))?;
+        self.mem.protect(a[0], a[1], prot).map_err(|e| mem_errno(&e))?;
         Ok(0)
     }
 
@@ -161,12 +147,10 @@ impl Sys<'_> {
         if fixed.is_some_and(|f| !f.is_multiple_of(PAGE_SIZE)) {
             return Err(Errno::EINVAL);
         }
-        self.mem
-            .remap(a[0], a[1], a[2], flags & MREMAP_MAYMOVE != 0, fixed)
-            .map_err(|e| match e {
-                MemError::Invalid => Errno::EFAULT,
-                e => mem_errno(&e),
-            })
+        self.mem.remap(a[0], a[1], a[2], flags & MREMAP_MAYMOVE != 0, fixed).map_err(|e| match e {
+            MemError::Invalid => Errno::EFAULT,
+            e => mem_errno(&e),
+        })
     }
 
     pub fn sys_madvise(&mut self, a: &[u64; 6]) -> SysResult {
@@ -190,9 +174,7 @@ impl Sys<'_> {
         }
         let pages = a[1].div_ceil(PAGE_SIZE);
         for i in 0..pages {
-            if self.mem.page_perm(a[0] + i * PAGE_SIZE) == 0
-                && !self.mem.overlaps(a[0] + i * PAGE_SIZE, PAGE_SIZE)
-            {
+            if self.mem.page_perm(a[0] + i * PAGE_SIZE) == 0 && !self.mem.overlaps(a[0] + i * PAGE_SIZE, PAGE_SIZE) {
                 return Err(Errno::ENOMEM);
             }
         }

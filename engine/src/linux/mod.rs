@@ -72,9 +72,7 @@ impl ExitStatus {
     pub fn wait_status(self) -> i32 {
         match self {
             ExitStatus::Exited(c) => i32::from(c) << 8,
-            ExitStatus::Signaled { signal, core } => {
-                i32::from(signal) | if core { 0x80 } else { 0 }
-            }
+            ExitStatus::Signaled { signal, core } => i32::from(signal) | if core { 0x80 } else { 0 },
         }
     }
 }
@@ -83,7 +81,7 @@ impl ExitStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The program file could not be opened.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Open {
         /// The program path.
         path: String,
@@ -92,7 +90,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The program could not be loaded.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Load {
         /// The program path.
         path: String,
@@ -104,7 +102,7 @@ pub enum StartError {
     #[error("cannot create guest address space: {0}")]
     Memory(#[source] crate::mem::MemError),
     /// The configured root or sysroot is unusable.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Root {
         /// The directory.
         path: String,
@@ -257,12 +255,7 @@ impl Kernel {
 
     /// Runs `program` (a host path, like qemu's command line) as the first guest process and waits
     /// for it to exit. Returns its exit status.
-    pub fn run(
-        self: &Arc<Self>,
-        program: &str,
-        args: &[OsString],
-        env: &[OsString],
-    ) -> Result<ExitStatus, StartError> {
+    pub fn run(self: &Arc<Self>, program: &str, args: &[OsString], env: &[OsString]) -> Result<ExitStatus, StartError> {
         let argv: Vec<Vec<u8>> = args.iter().map(|a| a.clone().into_vec()).collect();
         let envp: Vec<Vec<u8>> = env.iter().map(|e| e.clone().into_vec()).collect();
         let proc = task::spawn_initial(self, program, argv, envp)?;

@@ -95,39 +95,15 @@ pub(crate) struct SigInfo {
 
 impl SigInfo {
     pub fn kernel(signo: i32) -> SigInfo {
-        SigInfo {
-            signo,
-            code: code::SI_KERNEL,
-            pid: 0,
-            uid: 0,
-            addr: 0,
-            status: 0,
-            value: 0,
-        }
+        SigInfo { signo, code: code::SI_KERNEL, pid: 0, uid: 0, addr: 0, status: 0, value: 0 }
     }
 
     pub fn user(signo: i32, code: i32, pid: i32) -> SigInfo {
-        SigInfo {
-            signo,
-            code,
-            pid,
-            uid: super::syscall::host_uid(),
-            addr: 0,
-            status: 0,
-            value: 0,
-        }
+        SigInfo { signo, code, pid, uid: super::syscall::host_uid(), addr: 0, status: 0, value: 0 }
     }
 
     pub fn fault(signo: i32, code: i32, addr: u64) -> SigInfo {
-        SigInfo {
-            signo,
-            code,
-            pid: 0,
-            uid: 0,
-            addr,
-            status: 0,
-            value: 0,
-        }
+        SigInfo { signo, code, pid: 0, uid: 0, addr, status: 0, value: 0 }
     }
 
     fn bytes(&self) -> [u8; 128] {
@@ -135,9 +111,7 @@ impl SigInfo {
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
         match self.signo {
-            libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP
-                if self.code > 0 =>
-            {
+            libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP if self.code > 0 => {
                 b[16..24].copy_from_slice(&self.addr.to_le_bytes());
             }
             libc::SIGCHLD => {
@@ -206,13 +180,8 @@ fn valid(signo: u64) -> Option<i32> {
 
 /// Default action is to ignore.
 fn default_ignored(signo: i32) -> bool {
-    matches!(
-        signo,
-        libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
-    ) || matches!(
-        signo,
-        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
-    )
+    matches!(signo, libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT)
+        || matches!(signo, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
 /// Default action dumps core.
@@ -258,9 +227,7 @@ pub(crate) fn force(proc: &Process, thread: &ThreadShared, info: SigInfo) {
     let blocked = thread.blocked.load(Ordering::Relaxed) & bit(info.signo) != 0;
     if act.handler == SIG_IGN || blocked {
         *act = SigAction::default();
-        thread
-            .blocked
-            .fetch_and(!bit(info.signo), Ordering::Relaxed);
+        thread.blocked.fetch_and(!bit(info.signo), Ordering::Relaxed);
     }
     drop(actions);
     lock(&thread.pending).push(info);
@@ -306,9 +273,7 @@ pub(crate) fn deliver(
 ) -> Delivery {
     loop {
         let blocked = thread.blocked.load(Ordering::Relaxed) & !UNBLOCKABLE;
-        let info = lock(&thread.pending)
-            .take(blocked)
-            .or_else(|| lock(&proc.shared_pending).take(blocked));
+        let info = lock(&thread.pending).take(blocked).or_else(|| lock(&proc.shared_pending).take(blocked));
         let Some(info) = info else {
             // No handler ran: a restartable call restarts.
             if let Some(a0) = restart.take() {
@@ -321,19 +286,13 @@ pub(crate) fn deliver(
         let act = lock(&proc.actions)[signo as usize];
         let ignore = act.handler == SIG_IGN || (act.handler == SIG_DFL && default_ignored(signo));
         if signo == libc::SIGKILL {
-            return Delivery::Kill(ExitStatus::Signaled {
-                signal: 9,
-                core: false,
-            });
+            return Delivery::Kill(ExitStatus::Signaled { signal: 9, core: false });
         }
         if ignore {
             continue;
         }
         if act.handler == SIG_DFL {
-            return Delivery::Kill(ExitStatus::Signaled {
-                signal: signo as u8,
-                core: default_core(signo),
-            });
+            return Delivery::Kill(ExitStatus::Signaled { signal: signo as u8, core: default_core(signo) });
         }
         if let Some(a0) = restart.take() {
             if act.flags & SA_RESTART != 0 {
@@ -345,10 +304,7 @@ pub(crate) fn deliver(
         }
         if setup_frame(proc, thread, cpu, mem, &info, &act).is_err() {
             // The frame could not be written: the guest's stack is bad. Die of SIGSEGV.
-            return Delivery::Kill(ExitStatus::Signaled {
-                signal: libc::SIGSEGV as u8,
-                core: true,
-            });
+            return Delivery::Kill(ExitStatus::Signaled { signal: libc::SIGSEGV as u8, core: true });
         }
         return Delivery::Continue;
     }
@@ -365,21 +321,14 @@ fn setup_frame(
     let alt = *lock(&thread.altstack);
     let sp = cpu.x[2];
     let on_alt = alt.on(sp);
-    let base = if act.flags & SA_ONSTACK != 0 && !alt.disabled && alt.size != 0 && !on_alt {
-        alt.sp + alt.size
-    } else {
-        sp
-    };
+    let base =
+        if act.flags & SA_ONSTACK != 0 && !alt.disabled && alt.size != 0 && !on_alt { alt.sp + alt.size } else { sp };
     let frame = base.wrapping_sub(FRAME_SIZE) & !15;
-    let old_mask = lock(&thread.saved_mask)
-        .take()
-        .unwrap_or_else(|| thread.blocked.load(Ordering::Relaxed));
+    let old_mask = lock(&thread.saved_mask).take().unwrap_or_else(|| thread.blocked.load(Ordering::Relaxed));
 
     let mut f = vec![0u8; FRAME_SIZE as usize];
     f[..128].copy_from_slice(&info.bytes());
-    let put = |f: &mut Vec<u8>, off: u64, v: &[u8]| {
-        f[off as usize..off as usize + v.len()].copy_from_slice(v)
-    };
+    let put = |f: &mut Vec<u8>, off: u64, v: &[u8]| f[off as usize..off as usize + v.len()].copy_from_slice(v);
     put(&mut f, UC_STACK, &alt.sp.to_le_bytes());
     let ss_flags = if alt.disabled || alt.size == 0 {
         SS_DISABLE
@@ -404,24 +353,14 @@ fn setup_frame(
     cpu.x[1] = SIGRETURN_PAGE;
     cpu.x[2] = frame;
     cpu.x[10] = info.signo as u64;
-    cpu.x[11] = if act.flags & SA_SIGINFO != 0 {
-        frame
-    } else {
-        0
-    };
-    cpu.x[12] = if act.flags & SA_SIGINFO != 0 {
-        frame + UC
-    } else {
-        0
-    };
+    cpu.x[11] = if act.flags & SA_SIGINFO != 0 { frame } else { 0 };
+    cpu.x[12] = if act.flags & SA_SIGINFO != 0 { frame + UC } else { 0 };
     cpu.pc = act.handler;
     let mut add = act.mask;
     if act.flags & SA_NODEFER == 0 {
         add |= bit(info.signo);
     }
-    thread
-        .blocked
-        .store((old_mask | add) & !UNBLOCKABLE, Ordering::Relaxed);
+    thread.blocked.store((old_mask | add) & !UNBLOCKABLE, Ordering::Relaxed);
     if act.flags & SA_RESETHAND != 0 {
         // Only the handler resets; flags and mask stay as they were (Linux's SA_ONESHOT).
         lock(&proc.actions)[info.signo as usize].handler = SIG_DFL;
@@ -439,13 +378,7 @@ impl Sys<'_> {
             force(self.proc, self.thread, SigInfo::kernel(libc::SIGSEGV));
             return After::Resume;
         }
-        let get = |off: u64| {
-            u64::from_le_bytes(
-                f[off as usize..off as usize + 8]
-                    .try_into()
-                    .unwrap_or_default(),
-            )
-        };
+        let get = |off: u64| u64::from_le_bytes(f[off as usize..off as usize + 8].try_into().unwrap_or_default());
         self.cpu.pc = get(MCONTEXT);
         for r in 1..32 {
             self.cpu.x[r] = get(MCONTEXT + 8 * r as u64);
@@ -454,9 +387,7 @@ impl Sys<'_> {
             self.cpu.f[r] = get(FPREGS + 8 * r as u64);
         }
         self.cpu.set_fcsr(get(FPREGS + 256) as u32);
-        self.thread
-            .blocked
-            .store(get(UC_SIGMASK) & !UNBLOCKABLE, Ordering::Relaxed);
+        self.thread.blocked.store(get(UC_SIGMASK) & !UNBLOCKABLE, Ordering::Relaxed);
         self.cpu.reservation = None;
         After::Resume
     }
@@ -512,9 +443,7 @@ impl Sys<'_> {
                 libc::SIG_SETMASK => set,
                 _ => return Err(Errno::EINVAL),
             };
-            self.thread
-                .blocked
-                .store(new & !UNBLOCKABLE, Ordering::Relaxed);
+            self.thread.blocked.store(new & !UNBLOCKABLE, Ordering::Relaxed);
         }
         if a[2] != 0 {
             self.mem.store::<u64>(a[2], old)?;
@@ -534,14 +463,10 @@ impl Sys<'_> {
             return Err(Errno::EINVAL);
         }
         let mask = self.mem.load::<u64>(a[0])?;
-        let old = self
-            .thread
-            .blocked
-            .swap(mask & !UNBLOCKABLE, Ordering::Relaxed);
+        let old = self.thread.blocked.swap(mask & !UNBLOCKABLE, Ordering::Relaxed);
         *lock(&self.thread.saved_mask) = Some(old);
         loop {
-            if has_deliverable(self.proc, self.thread) || self.thread.killed.load(Ordering::Relaxed)
-            {
+            if has_deliverable(self.proc, self.thread) || self.thread.killed.load(Ordering::Relaxed) {
                 return Err(Errno::EINTR);
             }
             let _ = super::thread::ppoll_interruptible(self.thread, &mut [], None);
@@ -550,29 +475,17 @@ impl Sys<'_> {
 
     pub fn sys_rt_sigtimedwait(&mut self, a: &[u64; 6]) -> SysResult {
         let set = self.mem.load::<u64>(a[0])? & !UNBLOCKABLE;
-        let deadline = if a[2] != 0 {
-            Some(std::time::Instant::now() + self.timespec(a[2])?)
-        } else {
-            None
-        };
+        let deadline = if a[2] != 0 { Some(std::time::Instant::now() + self.timespec(a[2])?) } else { None };
         loop {
             let found = {
                 let mut q = lock(&self.thread.pending);
                 let sig = q.mask & set;
-                if sig != 0 {
-                    q.take_signo(sig.trailing_zeros() as i32 + 1)
-                } else {
-                    None
-                }
+                if sig != 0 { q.take_signo(sig.trailing_zeros() as i32 + 1) } else { None }
             }
             .or_else(|| {
                 let mut q = lock(&self.proc.shared_pending);
                 let sig = q.mask & set;
-                if sig != 0 {
-                    q.take_signo(sig.trailing_zeros() as i32 + 1)
-                } else {
-                    None
-                }
+                if sig != 0 { q.take_signo(sig.trailing_zeros() as i32 + 1) } else { None }
             });
             if let Some(info) = found {
                 if a[1] != 0 {
@@ -621,11 +534,7 @@ impl Sys<'_> {
             let flags = self.mem.load::<u32>(a[0] + 8)?;
             let size = self.mem.load::<u64>(a[0] + 16)?;
             let new = if flags & SS_DISABLE != 0 {
-                AltStack {
-                    sp: 0,
-                    size: 0,
-                    disabled: true,
-                }
+                AltStack { sp: 0, size: 0, disabled: true }
             } else {
                 if flags & !SS_ONSTACK & !(1 << 31) != 0 {
                     return Err(Errno::EINVAL);
@@ -633,11 +542,7 @@ impl Sys<'_> {
                 if size < MINSIGSTKSZ {
                     return Err(Errno::ENOMEM);
                 }
-                AltStack {
-                    sp,
-                    size,
-                    disabled: false,
-                }
+                AltStack { sp, size, disabled: false }
             };
             *lock(&self.thread.altstack) = new;
         }
@@ -694,12 +599,7 @@ impl Sys<'_> {
             send_to_process(&proc, info);
             return Ok(0);
         }
-        let t = lock(&proc.state)
-            .threads
-            .iter()
-            .find(|t| t.tid == tid)
-            .cloned()
-            .ok_or(Errno::ESRCH)?;
+        let t = lock(&proc.state).threads.iter().find(|t| t.tid == tid).cloned().ok_or(Errno::ESRCH)?;
         send_to_thread(&t, info);
         Ok(0)
     }
@@ -714,11 +614,7 @@ impl Sys<'_> {
             if tgid > 0 && p.pid != tgid {
                 continue;
             }
-            let t = lock(&p.state)
-                .threads
-                .iter()
-                .find(|t| t.tid == tid)
-                .cloned();
+            let t = lock(&p.state).threads.iter().find(|t| t.tid == tid).cloned();
             if let Some(t) = t {
                 if sig != 0 {
                     send_to_thread(&t, SigInfo::user(sig as i32, code::SI_TKILL, self.proc.pid));

@@ -42,14 +42,8 @@ const CLONE_SETTLS: u64 = 0x8_0000;
 const CLONE_PARENT_SETTID: u64 = 0x10_0000;
 const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
-const CLONE_NAMESPACES: u64 = 0x0002_0000
-    | 0x0200_0000
-    | 0x0400_0000
-    | 0x0800_0000
-    | 0x1000_0000
-    | 0x2000_0000
-    | 0x4000_0000
-    | 0x8000_0000;
+const CLONE_NAMESPACES: u64 =
+    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000;
 const WNOHANG: u64 = 1;
 const WNOWAIT: u64 = 0x0100_0000;
 const WEXITED: u64 = 4;
@@ -92,19 +86,16 @@ struct Program {
 /// Creates a fresh address space with the signal trampoline page.
 fn new_address_space() -> Result<AddressSpace, Errno> {
     let mm = AddressSpace::new().map_err(|_| Errno::ENOMEM)?;
-    mm.map_anon(SIGRETURN_PAGE, PAGE_SIZE, perm::RW, VmaKind::Anon)
-        .map_err(|_| Errno::ENOMEM)?;
-    let code: Vec<u8> = signal::TRAMPOLINE
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .collect();
-    mm.write_bytes(SIGRETURN_PAGE, &code)
-        .map_err(|_| Errno::ENOMEM)?;
-    mm.protect(SIGRETURN_PAGE, PAGE_SIZE, perm::R | perm::X)
-        .map_err(|_| Errno::ENOMEM)?;
+    mm.map_anon(SIGRETURN_PAGE, PAGE_SIZE, perm::RW, VmaKind::Anon).map_err(|_| Errno::ENOMEM)?;
+    let code: Vec<u8> = signal::TRAMPOLINE.iter().flat_map(|w| w.to_le_bytes()).collect();
+    mm.write_bytes(SIGRETURN_PAGE, &code).map_err(|_| Errno::ENOMEM)?;
+    mm.protect(SIGRETURN_PAGE, PAGE_SIZE, perm::R | perm::X).map_err(|_| Errno::ENOMEM)?;
     Ok(mm)
 }
 
+/// Loads a program for execve (`depth` counts `#!` indirections; 0 is the file execve named).
+/// The first program of a machine (`first`) need not be executable, as with qemu.
+#[expect(clippy::too_many_arguments, reason = "the execve inputs travel together through #! recursion")]
 fn load_program(
     kernel: &Kernel,
     file: std::fs::File,
@@ -113,26 +104,18 @@ fn load_program(
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     depth: usize,
+    first: bool,
 ) -> Result<Program, ExecError> {
     // SAFETY: zeroed stat is valid; fstat fills it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on a descriptor we own.
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0
-        || st.st_mode & libc::S_IFMT != libc::S_IFREG
-    {
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(Errno::EACCES.into());
     }
     // SAFETY: faccessat2 with AT_EMPTY_PATH checks execute permission of the open file itself.
-    let x = unsafe {
-        libc::syscall(
-            libc::SYS_faccessat2,
-            file.as_raw_fd(),
-            c"".as_ptr(),
-            libc::X_OK,
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    if x != 0 {
+    let x =
+        unsafe { libc::syscall(libc::SYS_faccessat2, file.as_raw_fd(), c"".as_ptr(), libc::X_OK, libc::AT_EMPTY_PATH) };
+    if x != 0 && !first {
         return Err(Errno::EACCES.into());
     }
     if let Some((interp, arg)) = loader::script_interpreter(&file) {
@@ -144,30 +127,15 @@ fn load_program(
         new_argv.push(path.to_vec());
         new_argv.extend(argv.iter().skip(1).cloned());
         let ifile = kernel.roots.open_exec(cwd, &interp)?;
-        return load_program(kernel, ifile, cwd, &interp, &new_argv, envp, depth + 1);
+        return load_program(kernel, ifile, cwd, &interp, &new_argv, envp, depth + 1, false);
     }
     let mm = new_address_space()?;
     // SAFETY: getuid/getgid cannot fail.
     let ids = unsafe { (libc::getuid(), libc::getgid()) };
-    let image = Image {
-        file: &file,
-        argv,
-        envp,
-        execfn: path,
-        ids,
-    };
-    let open_interp = |p: &[u8]| {
-        kernel
-            .roots
-            .open_exec(cwd, p)
-            .map_err(|e| std::io::Error::from_raw_os_error(e.0))
-    };
+    let image = Image { file: &file, argv, envp, execfn: path, ids };
+    let open_interp = |p: &[u8]| kernel.roots.open_exec(cwd, p).map_err(|e| std::io::Error::from_raw_os_error(e.0));
     let loaded = loader::load(&mm, &image, &open_interp).map_err(ExecError::Load)?;
-    Ok(Program {
-        mm: Arc::new(mm),
-        entry: loaded.entry,
-        sp: loaded.sp,
-    })
+    Ok(Program { mm: Arc::new(mm), entry: loaded.entry, sp: loaded.sp })
 }
 
 fn stdio_table() -> FdTable {
@@ -192,38 +160,24 @@ pub(super) fn spawn_initial(
     let file = if kernel.roots.confined() {
         kernel.roots.open_exec(cwd.as_raw_fd(), path).map(Ok)
     } else {
-        let sys = kernel
-            .config
-            .sysroot
-            .as_ref()
-            .filter(|_| path.first() == Some(&b'/'))
-            .map(|s| {
-                let mut p = s.clone().into_os_string();
-                p.push(program);
-                std::path::PathBuf::from(p)
-            });
+        let sys = kernel.config.sysroot.as_ref().filter(|_| path.first() == Some(&b'/')).map(|s| {
+            let mut p = s.clone().into_os_string();
+            p.push(program);
+            std::path::PathBuf::from(p)
+        });
         let host = sys.filter(|p| p.exists()).unwrap_or_else(|| program.into());
         Ok(std::fs::File::open(host))
     };
-    let open_err = |source: std::io::Error| StartError::Open {
-        path: program.to_string(),
-        source,
-    };
+    let open_err = |source: std::io::Error| StartError::Open { path: program.to_string(), source };
     let file = match file {
         Ok(Ok(f)) => f,
         Ok(Err(e)) => return Err(open_err(e)),
         Err(e) => return Err(open_err(std::io::Error::from_raw_os_error(e.0))),
     };
-    let prog =
-        load_program(kernel, file, cwd.as_raw_fd(), path, &argv, &envp, 0).map_err(
-            |e| match e {
-                ExecError::Load(source) => StartError::Load {
-                    path: program.to_string(),
-                    source,
-                },
-                ExecError::Errno(e) => open_err(std::io::Error::from_raw_os_error(e.0)),
-            },
-        )?;
+    let prog = load_program(kernel, file, cwd.as_raw_fd(), path, &argv, &envp, 0, true).map_err(|e| match e {
+        ExecError::Load(source) => StartError::Load { path: program.to_string(), source },
+        ExecError::Errno(e) => open_err(std::io::Error::from_raw_os_error(e.0)),
+    })?;
     let pid = kernel.alloc_pid();
     let thread = ThreadShared::new(pid, 0);
     let proc = Arc::new(Process {
@@ -235,10 +189,7 @@ pub(super) fn spawn_initial(
         files: Mutex::new(stdio_table()),
         actions: Mutex::new([SigAction::default(); signal::NSIG]),
         fs: Mutex::new(FsContext { cwd, umask: 0o022 }),
-        state: Mutex::new(ProcState {
-            threads: vec![thread.clone()],
-            ..ProcState::default()
-        }),
+        state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
         child_event: Condvar::new(),
         shared_pending: Mutex::new(signal::SigQueue::default()),
         exe: Mutex::new(path.to_vec()),
@@ -247,10 +198,7 @@ pub(super) fn spawn_initial(
         exit_signal: libc::SIGCHLD,
     });
     lock(&kernel.procs).insert(pid, proc.clone());
-    let mut cpu = Cpu {
-        pc: prog.entry,
-        ..Cpu::default()
-    };
+    let mut cpu = Cpu { pc: prog.entry, ..Cpu::default() };
     cpu.x[2] = prog.sp;
     super::thread::spawn(kernel.clone(), proc.clone(), thread, cpu).map_err(open_err)?;
     Ok(proc)
@@ -333,24 +281,15 @@ fn process_exited(kernel: &Kernel, proc: &Arc<Process>, status: ExitStatus) {
         return;
     };
     let act = lock(&parent.actions)[libc::SIGCHLD as usize];
-    if proc.exit_signal == libc::SIGCHLD
-        && (act.handler == signal::SIG_IGN || act.flags & signal::SA_NOCLDWAIT != 0)
-    {
-        lock(&parent.state)
-            .children
-            .retain(|c| !Arc::ptr_eq(c, proc));
+    if proc.exit_signal == libc::SIGCHLD && (act.handler == signal::SIG_IGN || act.flags & signal::SA_NOCLDWAIT != 0) {
+        lock(&parent.state).children.retain(|c| !Arc::ptr_eq(c, proc));
         lock(&kernel.procs).remove(&proc.pid);
     } else if proc.exit_signal > 0 && proc.exit_signal < signal::NSIG as i32 {
         let (code, st) = match status {
             ExitStatus::Exited(c) => (code::CLD_EXITED, i32::from(c)),
-            ExitStatus::Signaled { signal, core } => (
-                if core {
-                    code::CLD_DUMPED
-                } else {
-                    code::CLD_KILLED
-                },
-                i32::from(signal),
-            ),
+            ExitStatus::Signaled { signal, core } => {
+                (if core { code::CLD_DUMPED } else { code::CLD_KILLED }, i32::from(signal))
+            }
         };
         let mut info = SigInfo::user(proc.exit_signal, code, proc.pid);
         info.status = st;
@@ -413,8 +352,7 @@ impl Sys<'_> {
         if a[0] != 0 && a[0] as i32 != self.thread.tid {
             return Err(Errno::ESRCH);
         }
-        self.mem
-            .store::<u64>(a[1], self.thread.robust_list.load(Ordering::Relaxed))?;
+        self.mem.store::<u64>(a[1], self.thread.robust_list.load(Ordering::Relaxed))?;
         self.mem.store::<u64>(a[2], 24)?;
         Ok(0)
     }
@@ -435,11 +373,7 @@ impl Sys<'_> {
         if flags & CLONE_PIDFD != 0 || pidfd != 0 || exit_signal > 64 || flags & 0xff != 0 {
             return Err(Errno::EINVAL);
         }
-        let sp = if stack != 0 {
-            stack.wrapping_add(stack_size)
-        } else {
-            0
-        };
+        let sp = if stack != 0 { stack.wrapping_add(stack_size) } else { 0 };
         self.do_clone(flags | exit_signal, sp, parent_tid, tls, child_tid)
     }
 
@@ -482,12 +416,8 @@ impl Sys<'_> {
                 }
                 st.threads.push(thread.clone());
             }
-            if super::thread::spawn(self.kernel.clone(), self.proc.clone(), thread.clone(), cpu)
-                .is_err()
-            {
-                lock(&self.proc.state)
-                    .threads
-                    .retain(|t| !Arc::ptr_eq(t, &thread));
+            if super::thread::spawn(self.kernel.clone(), self.proc.clone(), thread.clone(), cpu).is_err() {
+                lock(&self.proc.state).threads.retain(|t| !Arc::ptr_eq(t, &thread));
                 return Err(Errno::EAGAIN);
             }
             return Ok(tid as u64);
@@ -503,11 +433,8 @@ impl Sys<'_> {
         if flags & CLONE_CHILD_SETTID != 0 {
             mm.store::<u32>(ctid, tid as u32)?;
         }
-        let parent = if flags & CLONE_PARENT != 0 {
-            lock(&self.proc.parent).clone()
-        } else {
-            Arc::downgrade(self.proc)
-        };
+        let parent =
+            if flags & CLONE_PARENT != 0 { lock(&self.proc.parent).clone() } else { Arc::downgrade(self.proc) };
         let child = Arc::new(Process {
             pid: tid,
             parent: Mutex::new(parent.clone()),
@@ -517,10 +444,7 @@ impl Sys<'_> {
             files: Mutex::new(lock(&self.proc.files).clone()),
             actions: Mutex::new(*lock(&self.proc.actions)),
             fs: Mutex::new(lock(&self.proc.fs).fork()?),
-            state: Mutex::new(ProcState {
-                threads: vec![thread.clone()],
-                ..ProcState::default()
-            }),
+            state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
             child_event: Condvar::new(),
             shared_pending: Mutex::new(signal::SigQueue::default()),
             exe: Mutex::new(lock(&self.proc.exe).clone()),
@@ -542,11 +466,7 @@ impl Sys<'_> {
         if flags & CLONE_VFORK != 0 {
             let mut st = lock(&child.state);
             while !st.vfork_released {
-                st = child
-                    .child_event
-                    .wait_timeout(st, Duration::from_millis(50))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                st = child.child_event.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
             }
         }
         Ok(tid as u64)
@@ -568,7 +488,7 @@ impl Sys<'_> {
         let envp = read_strings(&self.mem, a[2])?;
         let cwd = lock(&self.proc.fs).cwd.as_raw_fd();
         let file = self.kernel.roots.open_exec(cwd, &path)?;
-        let prog = load_program(self.kernel, file, cwd, &path, &argv, &envp, 0)?;
+        let prog = load_program(self.kernel, file, cwd, &path, &argv, &envp, 0, false)?;
 
         // Past the point of no return: other threads go, the new image comes.
         {
@@ -623,27 +543,15 @@ impl Sys<'_> {
     }
 
     /// Waits for a matching child to become a zombie; returns it (reaped unless `nowait`).
-    fn wait_child(
-        &mut self,
-        pid: i32,
-        options: u64,
-        nowait: bool,
-    ) -> Result<Option<(i32, ExitStatus)>, Errno> {
+    fn wait_child(&mut self, pid: i32, options: u64, nowait: bool) -> Result<Option<(i32, ExitStatus)>, Errno> {
         loop {
             let mut st = lock(&self.proc.state);
-            let matching: Vec<Arc<Process>> = st
-                .children
-                .iter()
-                .filter(|c| self.wait_matches(pid, c))
-                .cloned()
-                .collect();
+            let matching: Vec<Arc<Process>> =
+                st.children.iter().filter(|c| self.wait_matches(pid, c)).cloned().collect();
             if matching.is_empty() {
                 return Err(Errno::ECHILD);
             }
-            if let Some((c, status)) = matching
-                .iter()
-                .find_map(|c| lock(&c.state).exit.map(|s| (c.clone(), s)))
-            {
+            if let Some((c, status)) = matching.iter().find_map(|c| lock(&c.state).exit.map(|s| (c.clone(), s))) {
                 if !nowait {
                     st.children.retain(|x| !Arc::ptr_eq(x, &c));
                     drop(st);
@@ -655,15 +563,10 @@ impl Sys<'_> {
             if options & WNOHANG != 0 {
                 return Ok(None);
             }
-            let (g, _) = self
-                .proc
-                .child_event
-                .wait_timeout(st, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner());
+            let (g, _) =
+                self.proc.child_event.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner());
             drop(g);
-            if signal::has_deliverable(self.proc, self.thread)
-                || self.thread.killed.load(Ordering::Relaxed)
-            {
+            if signal::has_deliverable(self.proc, self.thread) || self.thread.killed.load(Ordering::Relaxed) {
                 return Err(Errno::ERESTARTSYS);
             }
         }
@@ -706,14 +609,9 @@ impl Sys<'_> {
             if let Some((pid, status)) = r {
                 let (code, st) = match status {
                     ExitStatus::Exited(c) => (code::CLD_EXITED, i32::from(c)),
-                    ExitStatus::Signaled { signal, core } => (
-                        if core {
-                            code::CLD_DUMPED
-                        } else {
-                            code::CLD_KILLED
-                        },
-                        i32::from(signal),
-                    ),
+                    ExitStatus::Signaled { signal, core } => {
+                        (if core { code::CLD_DUMPED } else { code::CLD_KILLED }, i32::from(signal))
+                    }
                 };
                 info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
                 info[8..12].copy_from_slice(&code.to_le_bytes());
@@ -740,8 +638,7 @@ impl Sys<'_> {
         if !uaddr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
-        self.mem
-            .check(uaddr, 4, perm::R, crate::mem::Access::Read)?;
+        self.mem.check(uaddr, 4, perm::R, crate::mem::Access::Read)?;
         let host = |addr: u64| {
             // SAFETY: callers checked `addr..addr+4` lies inside the arena.
             unsafe { self.mem.host_base().add(addr as usize) }
@@ -749,11 +646,7 @@ impl Sys<'_> {
         let h1 = host(uaddr);
         match cmd {
             WAIT | WAIT_BITSET => {
-                let bitset = if cmd == WAIT_BITSET {
-                    a[5] as u32
-                } else {
-                    u32::MAX
-                };
+                let bitset = if cmd == WAIT_BITSET { a[5] as u32 } else { u32::MAX };
                 if bitset == 0 {
                     return Err(Errno::EINVAL);
                 }
@@ -764,15 +657,8 @@ impl Sys<'_> {
                     if cmd == WAIT {
                         Some(Instant::now() + t)
                     } else {
-                        let clock = if op & CLOCK_REALTIME != 0 {
-                            libc::CLOCK_REALTIME
-                        } else {
-                            libc::CLOCK_MONOTONIC
-                        };
-                        let mut now = libc::timespec {
-                            tv_sec: 0,
-                            tv_nsec: 0,
-                        };
+                        let clock = if op & CLOCK_REALTIME != 0 { libc::CLOCK_REALTIME } else { libc::CLOCK_MONOTONIC };
+                        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
                         // SAFETY: clock_gettime writes one timespec.
                         unsafe { libc::clock_gettime(clock, &mut now) };
                         let cur = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
@@ -790,13 +676,7 @@ impl Sys<'_> {
                         }
                         None => Duration::from_millis(100),
                     };
-                    match super::thread::futex_wait_slice(
-                        self.thread,
-                        h1.cast::<u32>(),
-                        val,
-                        slice,
-                        bitset,
-                    ) {
+                    match super::thread::futex_wait_slice(self.thread, h1.cast::<u32>(), val, slice, bitset) {
                         Ok(()) => return Ok(0),
                         Err(Errno::ETIMEDOUT) => {
                             if signal::has_deliverable(self.proc, self.thread)
@@ -811,11 +691,7 @@ impl Sys<'_> {
                 }
             }
             WAKE | WAKE_BITSET => {
-                let bitset = if cmd == WAKE_BITSET {
-                    a[5] as u32
-                } else {
-                    u32::MAX
-                };
+                let bitset = if cmd == WAKE_BITSET { a[5] as u32 } else { u32::MAX };
                 if bitset == 0 {
                     return Err(Errno::EINVAL);
                 }
@@ -837,8 +713,7 @@ impl Sys<'_> {
                 if !uaddr2.is_multiple_of(4) {
                     return Err(Errno::EINVAL);
                 }
-                self.mem
-                    .check(uaddr2, 4, perm::RW, crate::mem::Access::Write)?;
+                self.mem.check(uaddr2, 4, perm::RW, crate::mem::Access::Write)?;
                 let h2 = host(uaddr2);
                 let host_op = match cmd {
                     REQUEUE => libc::FUTEX_REQUEUE,
@@ -848,15 +723,7 @@ impl Sys<'_> {
                 // SAFETY: both words were checked to lie inside the arena (the second writable for
                 // WAKE_OP); val2 travels in the timeout slot as the futex ABI defines.
                 super::errno::host(unsafe {
-                    libc::syscall(
-                        libc::SYS_futex,
-                        h1,
-                        host_op,
-                        val,
-                        a[3] as usize,
-                        h2,
-                        a[5] as u32,
-                    )
+                    libc::syscall(libc::SYS_futex, h1, host_op, val, a[3] as usize, h2, a[5] as u32)
                 })
             }
             _ => Err(Errno::ENOSYS),
@@ -864,11 +731,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_setpgid(&mut self, a: &[u64; 6]) -> SysResult {
-        let pid = if a[0] == 0 {
-            self.proc.pid
-        } else {
-            a[0] as i32
-        };
+        let pid = if a[0] == 0 { self.proc.pid } else { a[0] as i32 };
         let pgid = if a[1] == 0 { pid } else { a[1] as i32 };
         if pgid < 0 {
             return Err(Errno::EINVAL);
@@ -879,21 +742,13 @@ impl Sys<'_> {
     }
 
     pub fn sys_getpgid(&mut self, a: &[u64; 6]) -> SysResult {
-        let pid = if a[0] == 0 {
-            self.proc.pid
-        } else {
-            a[0] as i32
-        };
+        let pid = if a[0] == 0 { self.proc.pid } else { a[0] as i32 };
         let target = self.kernel.process(pid).ok_or(Errno::ESRCH)?;
         Ok(target.pgid.load(Ordering::Relaxed) as u64)
     }
 
     pub fn sys_getsid(&mut self, a: &[u64; 6]) -> SysResult {
-        let pid = if a[0] == 0 {
-            self.proc.pid
-        } else {
-            a[0] as i32
-        };
+        let pid = if a[0] == 0 { self.proc.pid } else { a[0] as i32 };
         let target = self.kernel.process(pid).ok_or(Errno::ESRCH)?;
         Ok(target.sid.load(Ordering::Relaxed) as u64)
     }

@@ -51,15 +51,7 @@ fn block_wake(block: bool) {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, wake_signal());
-        libc::pthread_sigmask(
-            if block {
-                libc::SIG_BLOCK
-            } else {
-                libc::SIG_UNBLOCK
-            },
-            &set,
-            std::ptr::null_mut(),
-        );
+        libc::pthread_sigmask(if block { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK }, &set, std::ptr::null_mut());
     }
 }
 
@@ -89,16 +81,10 @@ pub(crate) fn ppoll_interruptible(
         libc::sigdelset(&mut m, wake_signal());
         m
     };
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `fds` is a valid pollfd array of its length; `tsp` is null or a valid timespec.
     let n = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, &mask) };
-    if n < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(n as u64)
-    }
+    if n < 0 { Err(Errno::last()) } else { Ok(n as u64) }
 }
 
 /// One host futex wait of at most `slice` on guest memory, interruptible by the wake-up signal.
@@ -115,10 +101,7 @@ pub(crate) fn futex_wait_slice(
     if thread.attention.load(Ordering::Acquire) != 0 {
         return Err(Errno::EINTR);
     }
-    let ts = libc::timespec {
-        tv_sec: slice.as_secs() as i64,
-        tv_nsec: i64::from(slice.subsec_nanos()),
-    };
+    let ts = libc::timespec { tv_sec: slice.as_secs() as i64, tv_nsec: i64::from(slice.subsec_nanos()) };
     block_wake(false);
     // SAFETY: `host_addr` points at a checked, aligned 4-byte word inside a live guest arena; the
     // timeouts are valid timespecs (relative for FUTEX_WAIT, absolute for FUTEX_WAIT_BITSET).
@@ -132,15 +115,9 @@ pub(crate) fn futex_wait_slice(
                 &ts as *const libc::timespec,
             )
         } else {
-            let mut now = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
+            let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
             libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
-            let mut abs = libc::timespec {
-                tv_sec: now.tv_sec + ts.tv_sec,
-                tv_nsec: now.tv_nsec + ts.tv_nsec,
-            };
+            let mut abs = libc::timespec { tv_sec: now.tv_sec + ts.tv_sec, tv_nsec: now.tv_nsec + ts.tv_nsec };
             if abs.tv_nsec >= 1_000_000_000 {
                 abs.tv_sec += 1;
                 abs.tv_nsec -= 1_000_000_000;
@@ -197,16 +174,8 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
         match exit {
             Exit::Ecall => {
                 let nr = cpu.x[17];
-                let args = [
-                    cpu.x[10], cpu.x[11], cpu.x[12], cpu.x[13], cpu.x[14], cpu.x[15],
-                ];
-                let mut sys = Sys {
-                    kernel: &kernel,
-                    proc: &proc,
-                    thread: &thread,
-                    cpu: &mut cpu,
-                    mem: mem.clone(),
-                };
+                let args = [cpu.x[10], cpu.x[11], cpu.x[12], cpu.x[13], cpu.x[14], cpu.x[15]];
+                let mut sys = Sys { kernel: &kernel, proc: &proc, thread: &thread, cpu: &mut cpu, mem: mem.clone() };
                 let after = sys.dispatch(nr, &args);
                 if kernel.config.strace {
                     trace(&proc, &thread, nr, &args, &after);
@@ -236,29 +205,15 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
                 }
             }
             Exit::Fault(f) => {
-                let code = if f.mapped {
-                    code::SEGV_ACCERR
-                } else {
-                    code::SEGV_MAPERR
-                };
+                let code = if f.mapped { code::SEGV_ACCERR } else { code::SEGV_MAPERR };
                 let _ = f.access == Access::Execute;
                 signal::force(&proc, &thread, SigInfo::fault(libc::SIGSEGV, code, f.addr));
             }
-            Exit::Illegal => signal::force(
-                &proc,
-                &thread,
-                SigInfo::fault(libc::SIGILL, code::ILL_ILLOPC, cpu.pc),
-            ),
-            Exit::Breakpoint => signal::force(
-                &proc,
-                &thread,
-                SigInfo::fault(libc::SIGTRAP, code::TRAP_BRKPT, cpu.pc),
-            ),
-            Exit::Misaligned(addr) => signal::force(
-                &proc,
-                &thread,
-                SigInfo::fault(libc::SIGBUS, code::BUS_ADRALN, addr),
-            ),
+            Exit::Illegal => signal::force(&proc, &thread, SigInfo::fault(libc::SIGILL, code::ILL_ILLOPC, cpu.pc)),
+            Exit::Breakpoint => signal::force(&proc, &thread, SigInfo::fault(libc::SIGTRAP, code::TRAP_BRKPT, cpu.pc)),
+            Exit::Misaligned(addr) => {
+                signal::force(&proc, &thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRALN, addr))
+            }
             Exit::Interrupted => thread.attention.store(0, Ordering::Release),
             Exit::Budget => {}
         }
@@ -291,11 +246,7 @@ fn trace(proc: &Process, thread: &ThreadShared, nr: u64, a: &[u64; 6], after: &A
         After::Resume => "?".to_string(),
         After::ExitThread => "(exit)".to_string(),
     };
-    let tid = if thread.tid == proc.pid {
-        String::new()
-    } else {
-        format!("/{}", thread.tid)
-    };
+    let tid = if thread.tid == proc.pid { String::new() } else { format!("/{}", thread.tid) };
     if name == "unknown" {
         eprintln!(
             "{}{tid} unknown syscall {nr}({:#x},{:#x},{:#x},{:#x},{:#x},{:#x}) = {ret}",

@@ -21,8 +21,8 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 
 use crate::mem::{
-    AddressSpace, MMAP_BASE, MemError, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, VmaKind,
-    page_round_down, page_round_up, perm,
+    AddressSpace, MMAP_BASE, MemError, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, VmaKind, page_round_down,
+    page_round_up, perm,
 };
 
 const EM_RISCV: u16 = 243;
@@ -104,7 +104,7 @@ pub enum LoaderError {
         source: std::io::Error,
     },
     /// The interpreter itself is not loadable.
-    #[error("bad program interpreter {path}: {source}")]
+    #[error("bad program interpreter {path}")]
     BadInterpreter {
         /// The interpreter's path.
         path: String,
@@ -121,9 +121,7 @@ impl LoaderError {
     pub fn errno(&self) -> i32 {
         match self {
             LoaderError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            LoaderError::Interpreter { source, .. } => {
-                source.raw_os_error().unwrap_or(libc::ENOENT)
-            }
+            LoaderError::Interpreter { source, .. } => source.raw_os_error().unwrap_or(libc::ENOENT),
             LoaderError::Memory(_) => libc::ENOMEM,
             _ => libc::ENOEXEC,
         }
@@ -206,13 +204,7 @@ fn parse(file: &File) -> Result<Elf, LoaderError> {
             memsz: u64_at(p, 40),
         })
         .collect();
-    Ok(Elf {
-        kind,
-        entry,
-        phoff,
-        phnum,
-        phdrs,
-    })
+    Ok(Elf { kind, entry, phoff, phnum, phdrs })
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> Result<usize, LoaderError> {
@@ -242,14 +234,9 @@ fn span(elf: &Elf) -> Result<(u64, u64), LoaderError> {
     let mut hi = 0u64;
     for p in elf.phdrs.iter().filter(|p| p.kind == PT_LOAD) {
         if p.filesz > p.memsz {
-            return Err(LoaderError::Malformed(
-                "segment file size exceeds memory size",
-            ));
+            return Err(LoaderError::Malformed("segment file size exceeds memory size"));
         }
-        let end = p
-            .vaddr
-            .checked_add(p.memsz)
-            .ok_or(LoaderError::Malformed("segment wraps"))?;
+        let end = p.vaddr.checked_add(p.memsz).ok_or(LoaderError::Malformed("segment wraps"))?;
         lo = lo.min(page_round_down(p.vaddr));
         hi = hi.max(end);
     }
@@ -268,26 +255,20 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
         if p.offset.checked_add(p.filesz).is_none_or(|e| e > size) {
             return Err(LoaderError::Truncated);
         }
-        let start = bias
-            .checked_add(p.vaddr)
-            .ok_or(LoaderError::Malformed("segment outside the address space"))?;
-        let seg_end = start
-            .checked_add(p.memsz)
-            .ok_or(LoaderError::Malformed("segment wraps"))?;
+        let start = bias.checked_add(p.vaddr).ok_or(LoaderError::Malformed("segment outside the address space"))?;
+        let seg_end = start.checked_add(p.memsz).ok_or(LoaderError::Malformed("segment wraps"))?;
         let map_start = page_round_down(start);
         let map_end = page_round_up(seg_end).ok_or(LoaderError::Malformed("segment wraps"))?;
         if map_end > mem.size() || map_end <= map_start {
             return Err(LoaderError::Malformed("segment outside the address space"));
         }
         // Map read/write first, fill from the file, then apply the segment's protection.
-        mem.map_anon(map_start, map_end - map_start, perm::RW, VmaKind::Anon)
-            .map_err(LoaderError::Memory)?;
+        mem.map_anon(map_start, map_end - map_start, perm::RW, VmaKind::Anon).map_err(LoaderError::Memory)?;
         let mut data = vec![0u8; usize::try_from(p.filesz).map_err(|_| LoaderError::Truncated)?];
         if read_at_most(file, &mut data, p.offset)? < data.len() {
             return Err(LoaderError::Truncated);
         }
-        mem.write_bytes(start, &data)
-            .map_err(|_| LoaderError::Malformed("segment outside the address space"))?;
+        mem.write_bytes(start, &data).map_err(|_| LoaderError::Malformed("segment outside the address space"))?;
         let mut prot = 0;
         if p.flags & PF_R != 0 {
             prot |= perm::R;
@@ -298,8 +279,7 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
         if p.flags & PF_X != 0 {
             prot |= perm::X;
         }
-        mem.protect(map_start, map_end - map_start, prot)
-            .map_err(LoaderError::Memory)?;
+        mem.protect(map_start, map_end - map_start, prot).map_err(LoaderError::Memory)?;
         end = end.max(seg_end);
         // The program headers live in the first segment that covers them in the file.
         if phdr == 0 && elf.phoff >= p.offset && elf.phoff < p.offset + p.filesz {
@@ -309,12 +289,7 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
     if let Some(p) = elf.phdrs.iter().find(|p| p.kind == PT_PHDR) {
         phdr = bias.wrapping_add(p.vaddr);
     }
-    Ok(Placed {
-        bias,
-        entry: bias.wrapping_add(elf.entry),
-        phdr,
-        end,
-    })
+    Ok(Placed { bias, entry: bias.wrapping_add(elf.entry), phdr, end })
 }
 
 /// What a loaded program needs to start.
@@ -371,9 +346,7 @@ pub fn load(
     let (lo, hi) = span(&elf)?;
     let bias = if elf.kind == ET_DYN { PIE_BASE - lo } else { 0 };
     if elf.kind == ET_EXEC && lo < crate::mem::MMAP_MIN_ADDR {
-        return Err(LoaderError::Malformed(
-            "segment below the minimum mapping address",
-        ));
+        return Err(LoaderError::Malformed("segment below the minimum mapping address"));
     }
     let _ = hi;
     let main = map_image(mem, image.file, &elf, bias)?;
@@ -384,33 +357,19 @@ pub fn load(
     let mut entry = main.entry;
     if let Some(path) = interp_path {
         let name = String::from_utf8_lossy(&path).into_owned();
-        let file = open_interp(&path).map_err(|source| LoaderError::Interpreter {
-            path: name.clone(),
-            source,
-        })?;
-        let ielf = parse(&file).map_err(|e| LoaderError::BadInterpreter {
-            path: name.clone(),
-            source: Box::new(e),
-        })?;
-        let (ilo, ihi) = span(&ielf).map_err(|e| LoaderError::BadInterpreter {
-            path: name.clone(),
-            source: Box::new(e),
-        })?;
-        let base = mem
-            .find_free(ihi - ilo, MMAP_BASE)
-            .ok_or(LoaderError::Memory(MemError::NoMemory))?;
+        let file = open_interp(&path).map_err(|source| LoaderError::Interpreter { path: name.clone(), source })?;
+        let ielf = parse(&file).map_err(|e| LoaderError::BadInterpreter { path: name.clone(), source: Box::new(e) })?;
+        let (ilo, ihi) =
+            span(&ielf).map_err(|e| LoaderError::BadInterpreter { path: name.clone(), source: Box::new(e) })?;
+        let base = mem.find_free(ihi - ilo, MMAP_BASE).ok_or(LoaderError::Memory(MemError::NoMemory))?;
         let ibias = if ielf.kind == ET_DYN { base - ilo } else { 0 };
-        let placed =
-            map_image(mem, &file, &ielf, ibias).map_err(|e| LoaderError::BadInterpreter {
-                path: name,
-                source: Box::new(e),
-            })?;
+        let placed = map_image(mem, &file, &ielf, ibias)
+            .map_err(|e| LoaderError::BadInterpreter { path: name, source: Box::new(e) })?;
         interp_base = placed.bias;
         entry = placed.entry;
     }
 
-    mem.map_anon(STACK_TOP - STACK_SIZE, STACK_SIZE, perm::RW, VmaKind::Stack)
-        .map_err(LoaderError::Memory)?;
+    mem.map_anon(STACK_TOP - STACK_SIZE, STACK_SIZE, perm::RW, VmaKind::Stack).map_err(LoaderError::Memory)?;
     let sp = build_stack(mem, image, &main, elf.phnum, interp_base)?;
     Ok(Loaded { entry, sp, brk })
 }
@@ -433,8 +392,7 @@ fn build_stack(
         }
         mem.write_bytes(top, bytes).map_err(|_| too_big())?;
         if nul {
-            mem.store::<u8>(top + bytes.len() as u64, 0)
-                .map_err(|_| too_big())?;
+            mem.store::<u8>(top + bytes.len() as u64, 0).map_err(|_| too_big())?;
         }
         Ok(top)
     };
@@ -527,10 +485,7 @@ pub fn script_interpreter(file: &File) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     match split {
         Some(i) => {
             let arg = trimmed[i..].trim_ascii();
-            Some((
-                trimmed[..i].to_vec(),
-                (!arg.is_empty()).then(|| arg.to_vec()),
-            ))
+            Some((trimmed[..i].to_vec(), (!arg.is_empty()).then(|| arg.to_vec())))
         }
         None => Some((trimmed.to_vec(), None)),
     }

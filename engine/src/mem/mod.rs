@@ -145,15 +145,9 @@ impl HostRegion {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(MemError::Reserve {
-                size: len,
-                source: std::io::Error::last_os_error(),
-            });
+            return Err(MemError::Reserve { size: len, source: std::io::Error::last_os_error() });
         }
-        Ok(HostRegion {
-            ptr: ptr.cast(),
-            len: size,
-        })
+        Ok(HostRegion { ptr: ptr.cast(), len: size })
     }
 }
 
@@ -245,11 +239,7 @@ impl AddressSpace {
     #[inline]
     pub fn page_perm(&self, addr: u64) -> u8 {
         let page = addr >> PAGE_SHIFT;
-        if page < self.size >> PAGE_SHIFT {
-            self.perm_cell(page).load(Ordering::Relaxed)
-        } else {
-            0
-        }
+        if page < self.size >> PAGE_SHIFT { self.perm_cell(page).load(Ordering::Relaxed) } else { 0 }
     }
 
     fn set_perm_range(&self, start: u64, end: u64, bits: u8) {
@@ -265,11 +255,7 @@ impl AddressSpace {
         }
         let end = addr.checked_add(len).filter(|&e| e <= self.size);
         let Some(end) = end else {
-            return Err(Fault {
-                addr,
-                access,
-                mapped: false,
-            });
+            return Err(Fault { addr, access, mapped: false });
         };
         let mut page = addr >> PAGE_SHIFT;
         let last = (end - 1) >> PAGE_SHIFT;
@@ -277,11 +263,7 @@ impl AddressSpace {
             let p = self.perm_cell(page).load(Ordering::Relaxed);
             if p & need != need {
                 let at = (page << PAGE_SHIFT).max(addr);
-                return Err(Fault {
-                    addr: at,
-                    access,
-                    mapped: p != 0,
-                });
+                return Err(Fault { addr: at, access, mapped: p != 0 });
             }
             page += 1;
         }
@@ -362,10 +344,7 @@ impl AddressSpace {
     }
 
     /// A host byte slice view of guest memory for a syscall that writes it.
-    #[expect(
-        clippy::mut_from_ref,
-        reason = "guest memory is shared mutable state, like user memory seen by a kernel"
-    )]
+    #[expect(clippy::mut_from_ref, reason = "guest memory is shared mutable state, like user memory seen by a kernel")]
     pub fn slice_mut(&self, addr: u64, len: u64) -> Result<&mut [u8], Fault> {
         self.check(addr, len, perm::W, Access::Write)?;
         if len == 0 {
@@ -385,8 +364,7 @@ impl AddressSpace {
 
     /// Copies bytes into guest memory.
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
-        self.slice_mut(addr, data.len() as u64)?
-            .copy_from_slice(data);
+        self.slice_mut(addr, data.len() as u64)?.copy_from_slice(data);
         Ok(())
     }
 
@@ -414,12 +392,7 @@ impl AddressSpace {
 
     /// A snapshot of the current mappings, in address order.
     pub fn mappings(&self) -> Vec<Vma> {
-        self.vmas
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.vmas.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     fn replace_with_anon(&self, start: u64, len: u64) -> Result<(), MemError> {
@@ -467,20 +440,14 @@ impl AddressSpace {
             }
             top = top.min(vma.start);
         }
-        if top >= len + MMAP_MIN_ADDR {
-            Some(top - len)
-        } else {
-            None
-        }
+        if top >= len + MMAP_MIN_ADDR { Some(top - len) } else { None }
     }
 
     /// Whether any mapping overlaps `[start, start+len)`.
     pub fn overlaps(&self, start: u64, len: u64) -> bool {
         let end = start.saturating_add(len);
         let vmas = self.vmas.lock().unwrap_or_else(|e| e.into_inner());
-        vmas.range(..end)
-            .next_back()
-            .is_some_and(|(_, v)| v.end > start)
+        vmas.range(..end).next_back().is_some_and(|(_, v)| v.end > start)
     }
 
     /// Maps anonymous zeroed memory at a fixed, page-aligned range, replacing what was there.
@@ -488,12 +455,7 @@ impl AddressSpace {
         let end = self.check_range(start, len)?;
         self.unmap_vmas(start, end);
         self.replace_with_anon(start, end - start)?;
-        self.insert_vma(Vma {
-            start,
-            end,
-            prot,
-            kind,
-        });
+        self.insert_vma(Vma { start, end, prot, kind });
         self.set_perm_range(start, end, prot);
         Ok(())
     }
@@ -505,13 +467,7 @@ impl AddressSpace {
     /// Bytes past the end of the file read as zero up to the page end, and pages wholly past it
     /// fault with SIGBUS on Linux; here they read as zero.
     pub fn map_file(&self, start: u64, len: u64, prot: u8, kind: VmaKind) -> Result<(), MemError> {
-        let VmaKind::File {
-            file,
-            offset,
-            shared,
-            ..
-        } = &kind
-        else {
+        let VmaKind::File { file, offset, shared, .. } = &kind else {
             return Err(MemError::Invalid);
         };
         let (fd, offset, shared) = (file.clone(), *offset, *shared);
@@ -521,27 +477,11 @@ impl AddressSpace {
         }
         let off = libc::off_t::try_from(offset).map_err(|_| MemError::Invalid)?;
         self.unmap_vmas(start, end);
-        let host_prot = if shared {
-            host_prot_for(prot)
-        } else {
-            libc::PROT_READ | libc::PROT_WRITE
-        };
-        let flags = libc::MAP_FIXED
-            | if shared {
-                libc::MAP_SHARED
-            } else {
-                libc::MAP_PRIVATE
-            };
+        let host_prot = if shared { host_prot_for(prot) } else { libc::PROT_READ | libc::PROT_WRITE };
+        let flags = libc::MAP_FIXED | if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
         // SAFETY: the target range lies inside the arena; MAP_FIXED replaces only guest pages.
         let p = unsafe {
-            libc::mmap(
-                self.host(start).cast(),
-                (end - start) as usize,
-                host_prot,
-                flags,
-                fd.as_raw_fd(),
-                off,
-            )
+            libc::mmap(self.host(start).cast(), (end - start) as usize, host_prot, flags, fd.as_raw_fd(), off)
         };
         if p == libc::MAP_FAILED {
             let err = std::io::Error::last_os_error();
@@ -550,12 +490,7 @@ impl AddressSpace {
             self.set_perm_range(start, end, 0);
             return Err(MemError::Host(err));
         }
-        self.insert_vma(Vma {
-            start,
-            end,
-            prot,
-            kind,
-        });
+        self.insert_vma(Vma { start, end, prot, kind });
         self.set_perm_range(start, end, prot);
         Ok(())
     }
@@ -601,13 +536,7 @@ impl AddressSpace {
             if let VmaKind::File { shared: true, .. } = v.kind {
                 // SAFETY: inside the arena; only changes the host protection of a shared file
                 // mapping so that writes through the guest mapping reach the file only when allowed.
-                unsafe {
-                    libc::mprotect(
-                        self.host(v.start).cast(),
-                        (v.end - v.start) as usize,
-                        host_prot_for(prot),
-                    )
-                };
+                unsafe { libc::mprotect(self.host(v.start).cast(), (v.end - v.start) as usize, host_prot_for(prot)) };
             }
             v.prot = prot;
         }
@@ -686,10 +615,7 @@ impl AddressSpace {
             return Ok(old);
         }
         // Grow in place when the following range is free.
-        if fixed.is_none()
-            && !self.overlaps(old_end, new_len - old_len)
-            && old + new_len <= self.size
-        {
+        if fixed.is_none() && !self.overlaps(old_end, new_len - old_len) && old + new_len <= self.size {
             let mut grown = vma.clone();
             grown.start = old_end;
             grown.end = old + new_len;
@@ -701,9 +627,7 @@ impl AddressSpace {
         }
         let dest = match fixed {
             Some(d) => d,
-            None => self
-                .find_free(new_len, MMAP_BASE)
-                .ok_or(MemError::NoMemory)?,
+            None => self.find_free(new_len, MMAP_BASE).ok_or(MemError::NoMemory)?,
         };
         let dest_end = self.check_range(dest, new_len)?;
         if dest < old_end && old < dest_end {
@@ -754,10 +678,7 @@ impl AddressSpace {
             if self.overlaps(old_top, new_top - old_top) {
                 return b.cur;
             }
-            if self
-                .map_anon(old_top, new_top - old_top, perm::RW, VmaKind::Heap)
-                .is_err()
-            {
+            if self.map_anon(old_top, new_top - old_top, perm::RW, VmaKind::Heap).is_err() {
                 return b.cur;
             }
         } else if new_top < old_top && self.unmap(new_top, old_top - new_top).is_err() {
@@ -785,13 +706,7 @@ impl AddressSpace {
                     child.insert_vma(v.clone());
                     child.set_perm_range(v.start, v.end, v.prot);
                     // SAFETY: both ranges are mapped host memory of `len` bytes in two arenas.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            self.host(v.start),
-                            child.host(v.start),
-                            len as usize,
-                        )
-                    };
+                    unsafe { std::ptr::copy_nonoverlapping(self.host(v.start), child.host(v.start), len as usize) };
                 }
                 _ => {
                     child.insert_vma(v.clone());
@@ -800,8 +715,7 @@ impl AddressSpace {
                 }
             }
         }
-        *child.brk.lock().unwrap_or_else(|e| e.into_inner()) =
-            *self.brk.lock().unwrap_or_else(|e| e.into_inner());
+        *child.brk.lock().unwrap_or_else(|e| e.into_inner()) = *self.brk.lock().unwrap_or_else(|e| e.into_inner());
         Ok(child)
     }
 }

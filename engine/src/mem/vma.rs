@@ -29,22 +29,10 @@ pub enum VmaKind {
 impl VmaKind {
     fn same_backing(&self, other: &VmaKind, gap: u64) -> bool {
         match (self, other) {
-            (VmaKind::Anon, VmaKind::Anon)
-            | (VmaKind::Heap, VmaKind::Heap)
-            | (VmaKind::Stack, VmaKind::Stack) => true,
+            (VmaKind::Anon, VmaKind::Anon) | (VmaKind::Heap, VmaKind::Heap) | (VmaKind::Stack, VmaKind::Stack) => true,
             (
-                VmaKind::File {
-                    file: a,
-                    offset: oa,
-                    shared: sa,
-                    ..
-                },
-                VmaKind::File {
-                    file: b,
-                    offset: ob,
-                    shared: sb,
-                    ..
-                },
+                VmaKind::File { file: a, offset: oa, shared: sa, .. },
+                VmaKind::File { file: b, offset: ob, shared: sb, .. },
             ) => Arc::ptr_eq(a, b) && sa == sb && oa + gap == *ob,
             _ => false,
         }
@@ -52,17 +40,9 @@ impl VmaKind {
 
     fn advanced(&self, by: u64) -> VmaKind {
         match self {
-            VmaKind::File {
-                file,
-                offset,
-                shared,
-                name,
-            } => VmaKind::File {
-                file: file.clone(),
-                offset: offset + by,
-                shared: *shared,
-                name: name.clone(),
-            },
+            VmaKind::File { file, offset, shared, name } => {
+                VmaKind::File { file: file.clone(), offset: offset + by, shared: *shared, name: name.clone() }
+            }
             k => k.clone(),
         }
     }
@@ -89,12 +69,7 @@ pub(super) fn split_at(vmas: &mut BTreeMap<u64, Vma>, at: u64) {
     if v.end <= at {
         return;
     }
-    let tail = Vma {
-        start: at,
-        end: v.end,
-        prot: v.prot,
-        kind: v.kind.advanced(at - k),
-    };
+    let tail = Vma { start: at, end: v.end, prot: v.prot, kind: v.kind.advanced(at - k) };
     v.end = at;
     vmas.insert(at, tail);
 }
@@ -109,11 +84,7 @@ pub(super) fn merge_around(vmas: &mut BTreeMap<u64, Vma>, start: u64, end: u64) 
             let (pe, pprot, pkind_ok) = {
                 let pv = &vmas[&p];
                 let cv = &vmas[&k];
-                (
-                    pv.end,
-                    pv.prot == cv.prot,
-                    pv.kind.same_backing(&cv.kind, cv.start - pv.start),
-                )
+                (pv.end, pv.prot == cv.prot, pv.kind.same_backing(&cv.kind, cv.start - pv.start))
             };
             if pe == k && pprot && pkind_ok {
                 if let Some(cur) = vmas.remove(&k)

@@ -58,11 +58,7 @@ use super::inst::{Inst, Op};
 /// Never fails: anything that is not a valid RV64GC instruction decodes to [`Op::Illegal`] with
 /// the length its low bits announce.
 pub fn decode(raw: u32) -> Inst {
-    if raw & 3 == 3 {
-        decode32(raw)
-    } else {
-        decode16(raw & 0xffff)
-    }
+    if raw & 3 == 3 { decode32(raw) } else { decode16(raw & 0xffff) }
 }
 
 /// Extracts `raw[hi:lo]`, unshifted to bit 0.
@@ -87,16 +83,7 @@ const fn reg(raw: u32, lo: u32) -> u8 {
 /// The instruction skeleton shared by every decoder: all fields zero except the op and length.
 #[inline(always)]
 const fn inst(op: Op, len: u8) -> Inst {
-    Inst {
-        op,
-        rd: 0,
-        rs1: 0,
-        rs2: 0,
-        rs3: 0,
-        rm: 0,
-        len,
-        imm: 0,
-    }
+    Inst { op, rd: 0, rs1: 0, rs2: 0, rs3: 0, rm: 0, len, imm: 0 }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -106,16 +93,7 @@ const fn inst(op: Op, len: u8) -> Inst {
 /// Builds a 32-bit instruction from the fields every format shares.
 #[inline(always)]
 const fn full(op: Op, raw: u32, imm: i32) -> Inst {
-    Inst {
-        op,
-        rd: reg(raw, 7),
-        rs1: reg(raw, 15),
-        rs2: reg(raw, 20),
-        rs3: 0,
-        rm: 0,
-        len: 4,
-        imm,
-    }
+    Inst { op, rd: reg(raw, 7), rs1: reg(raw, 15), rs2: reg(raw, 20), rs3: 0, rm: 0, len: 4, imm }
 }
 
 const fn imm_i(raw: u32) -> i32 {
@@ -127,10 +105,8 @@ const fn imm_s(raw: u32) -> i32 {
 }
 
 const fn imm_b(raw: u32) -> i32 {
-    let value = (bits(raw, 31, 31) << 12)
-        | (bits(raw, 7, 7) << 11)
-        | (bits(raw, 30, 25) << 5)
-        | (bits(raw, 11, 8) << 1);
+    let value =
+        (bits(raw, 31, 31) << 12) | (bits(raw, 7, 7) << 11) | (bits(raw, 30, 25) << 5) | (bits(raw, 11, 8) << 1);
     sext(value, 13)
 }
 
@@ -139,10 +115,8 @@ const fn imm_u(raw: u32) -> i32 {
 }
 
 const fn imm_j(raw: u32) -> i32 {
-    let value = (bits(raw, 31, 31) << 20)
-        | (bits(raw, 19, 12) << 12)
-        | (bits(raw, 20, 20) << 11)
-        | (bits(raw, 30, 21) << 1);
+    let value =
+        (bits(raw, 31, 31) << 20) | (bits(raw, 19, 12) << 12) | (bits(raw, 20, 20) << 11) | (bits(raw, 30, 21) << 1);
     sext(value, 21)
 }
 
@@ -523,16 +497,7 @@ const ILLEGAL16: Inst = Inst::illegal(2);
 /// Builds an expanded compressed instruction.
 #[inline(always)]
 const fn c(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Inst {
-    Inst {
-        op,
-        rd,
-        rs1,
-        rs2,
-        rs3: 0,
-        rm: 0,
-        len: 2,
-        imm,
-    }
+    Inst { op, rd, rs1, rs2, rs3: 0, rm: 0, len: 2, imm }
 }
 
 /// The 3-bit register field at `raw[lo+2:lo]`, naming x8..x15.
@@ -601,10 +566,7 @@ const fn cb_offset(raw: u32) -> i32 {
 
 /// C.ADDI4SPN immediate: `nzuimm[5:4|9:6|2|3]` at bits 12:5.
 const fn ciw_imm(raw: u32) -> i32 {
-    ((bits(raw, 12, 11) << 4)
-        | (bits(raw, 10, 7) << 6)
-        | (bits(raw, 6, 6) << 2)
-        | (bits(raw, 5, 5) << 3)) as i32
+    ((bits(raw, 12, 11) << 4) | (bits(raw, 10, 7) << 6) | (bits(raw, 6, 6) << 2) | (bits(raw, 5, 5) << 3)) as i32
 }
 
 /// C.ADDI16SP immediate: `nzimm[9]` at bit 12, `nzimm[4|6|8:7|5]` at bits 6:2.
@@ -739,16 +701,7 @@ mod tests {
 
     /// A decoded instruction with the given fields, for comparing whole `Inst`s.
     fn expect(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32, len: u8) -> Inst {
-        Inst {
-            op,
-            rd,
-            rs1,
-            rs2,
-            rs3: 0,
-            rm: 0,
-            len,
-            imm,
-        }
+        Inst { op, rd, rs1, rs2, rs3: 0, rm: 0, len, imm }
     }
 
     #[test]
@@ -778,10 +731,7 @@ mod tests {
     fn u_immediates_are_shifted_and_sign_extended() {
         // lui x10, 0x80000 is the most negative value; auipc x10, 0x12345 a positive one.
         assert_eq!(decode(0x8000_0537), expect(Op::Lui, 10, 0, 0, i32::MIN, 4));
-        assert_eq!(
-            decode(0x1234_5517),
-            expect(Op::Auipc, 10, 0, 0, 0x1234_5000, 4)
-        );
+        assert_eq!(decode(0x1234_5517), expect(Op::Auipc, 10, 0, 0, 0x1234_5000, 4));
     }
 
     #[test]
@@ -811,18 +761,9 @@ mod tests {
     #[test]
     fn atomics_carry_aq_and_rl_in_rm() {
         // lr.w.aqrl x10, (x11); sc.d.aq x10, x12, (x11); amoadd.w.rl x10, x12, (x11).
-        assert_eq!(
-            decode(0x1605_a52f),
-            expect(Op::LrW, 10, 11, 0, 0, 4).with_rm(3)
-        );
-        assert_eq!(
-            decode(0x1cc5_b52f),
-            expect(Op::ScD, 10, 11, 12, 0, 4).with_rm(2)
-        );
-        assert_eq!(
-            decode(0x02c5_a52f),
-            expect(Op::AmoaddW, 10, 11, 12, 0, 4).with_rm(1)
-        );
+        assert_eq!(decode(0x1605_a52f), expect(Op::LrW, 10, 11, 0, 0, 4).with_rm(3));
+        assert_eq!(decode(0x1cc5_b52f), expect(Op::ScD, 10, 11, 12, 0, 4).with_rm(2));
+        assert_eq!(decode(0x02c5_a52f), expect(Op::AmoaddW, 10, 11, 12, 0, 4).with_rm(1));
         // LR with rs2 != 0 is reserved.
         assert_eq!(decode(0x1015_a52f), Inst::illegal(4));
     }
@@ -830,38 +771,22 @@ mod tests {
     #[test]
     fn fp_rounding_modes_are_kept_even_when_reserved() {
         // fadd.d f10, f11, f12 with rm 5, which only faults when executed.
-        assert_eq!(
-            decode(0x02c5_d553),
-            expect(Op::FaddD, 10, 11, 12, 0, 4).with_rm(5)
-        );
+        assert_eq!(decode(0x02c5_d553), expect(Op::FaddD, 10, 11, 12, 0, 4).with_rm(5));
         // fmadd.s f10, f11, f12, f13, rup.
         let mut fmadd = expect(Op::FmaddS, 10, 11, 12, 0, 4).with_rm(3);
         fmadd.rs3 = 13;
         assert_eq!(decode(0x68c5_b543), fmadd);
         // fcvt.d.w with rm = dyn is valid even though the conversion is exact.
-        assert_eq!(
-            decode(0xd205_7553),
-            expect(Op::FcvtDW, 10, 10, 0, 0, 4).with_rm(7)
-        );
+        assert_eq!(decode(0xd205_7553), expect(Op::FcvtDW, 10, 10, 0, 0, 4).with_rm(7));
         // fcvt.w.s x10, f10, rtz: rs2 selects the variant and is cleared.
-        assert_eq!(
-            decode(0xc005_1553),
-            expect(Op::FcvtWS, 10, 10, 0, 0, 4).with_rm(1)
-        );
+        assert_eq!(decode(0xc005_1553), expect(Op::FcvtWS, 10, 10, 0, 0, 4).with_rm(1));
     }
 
     #[test]
     fn fp_opcode_extensions_are_checked_fully() {
         // fsgnj.s with funct3 011, fcvt.w.s with rs2 = 5, fmv.x.w with funct3 010, fclass.d
         // with rs2 != 0, fsqrt.s with rs2 != 0, and fmt = half.
-        for raw in [
-            0x2000_3053,
-            0xc050_0053,
-            0xe000_2053,
-            0xe210_1053,
-            0x5810_0053,
-            0x0400_0053,
-        ] {
+        for raw in [0x2000_3053, 0xc050_0053, 0xe000_2053, 0xe210_1053, 0x5810_0053, 0x0400_0053] {
             assert_eq!(decode(raw), Inst::illegal(4), "{raw:#010x}");
         }
         // fclass.s x10, f10 shares funct7 with fmv.x.w and is told apart by funct3.
@@ -961,9 +886,7 @@ mod tests {
     fn compressed_reserved_encodings_are_illegal() {
         // All zeros, c.addi4spn with nzuimm 0, quadrant 0 funct3 100, c.addiw x0,
         // c.lwsp x0, c.ldsp x0, c.jr x0, and the two reserved CA encodings.
-        for raw in [
-            0x0000, 0x0004, 0x8000, 0x2001, 0x4002, 0x6002, 0x8002, 0x9c41, 0x9c61,
-        ] {
+        for raw in [0x0000, 0x0004, 0x8000, 0x2001, 0x4002, 0x6002, 0x8002, 0x9c41, 0x9c61] {
             assert_eq!(decode(raw), Inst::illegal(2), "{raw:#06x}");
         }
     }

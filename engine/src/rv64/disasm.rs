@@ -59,9 +59,7 @@ fn upper(inst: &Inst) -> u32 {
 // Writing into a `String` cannot fail, so the `fmt::Result`s below are discarded with `let _`.
 
 fn compressed(out: &mut String, raw: u32, inst: &Inst, pc: u64) {
-    let Inst {
-        rd, rs1, rs2, imm, ..
-    } = *inst;
+    let Inst { rd, rs1, rs2, imm, .. } = *inst;
     let quadrant = raw & 3;
     let funct3 = raw >> 13;
     let _ = match (quadrant, funct3) {
@@ -110,16 +108,7 @@ fn compressed(out: &mut String, raw: u32, inst: &Inst, pc: u64) {
 
 fn full(out: &mut String, inst: &Inst, pc: u64) {
     use Op::*;
-    let Inst {
-        op,
-        rd,
-        rs1,
-        rs2,
-        rs3,
-        rm,
-        imm,
-        ..
-    } = *inst;
+    let Inst { op, rd, rs1, rs2, rs3, rm, imm, .. } = *inst;
     let m = mnemonic(op);
     let _ = match op {
         Illegal => unreachable!("illegal instructions are printed by the caller"),
@@ -135,9 +124,10 @@ fn full(out: &mut String, inst: &Inst, pc: u64) {
         Fsw | Fsd => write!(out, "{m} f{rs2},{imm}(x{rs1})"),
         Addi | Slti | Sltiu | Xori | Ori | Andi | Addiw => write!(out, "{m} x{rd},x{rs1},{imm}"),
         Slli | Srli | Srai | Slliw | Srliw | Sraiw => write!(out, "{m} x{rd},x{rs1},0x{imm:x}"),
-        Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Addw | Subw | Sllw | Srlw
-        | Sraw | Mul | Mulh | Mulhsu | Mulhu | Div | Divu | Rem | Remu | Mulw | Divw | Divuw
-        | Remw | Remuw => write!(out, "{m} x{rd},x{rs1},x{rs2}"),
+        Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Addw | Subw | Sllw | Srlw | Sraw | Mul | Mulh
+        | Mulhsu | Mulhu | Div | Divu | Rem | Remu | Mulw | Divw | Divuw | Remw | Remuw => {
+            write!(out, "{m} x{rd},x{rs1},x{rs2}")
+        }
         Fence => {
             fence(out, imm);
             Ok(())
@@ -154,9 +144,10 @@ fn full(out: &mut String, inst: &Inst, pc: u64) {
             write!(out, ",{rs1}")
         }
         LrW | LrD => write!(out, "{m}{} x{rd},(x{rs1})", ordering(rm)),
-        ScW | AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
-        | AmomaxuW | ScD | AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD
-        | AmominuD | AmomaxuD => write!(out, "{m}{} x{rd},x{rs2},(x{rs1})", ordering(rm)),
+        ScW | AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW | AmomaxuW | ScD
+        | AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD | AmomaxuD => {
+            write!(out, "{m}{} x{rd},x{rs2},(x{rs1})", ordering(rm))
+        }
         FmaddS | FmsubS | FnmsubS | FnmaddS | FmaddD | FmsubD | FnmsubD | FnmaddD => {
             let _ = write!(out, "{m} f{rd},f{rs1},f{rs2},f{rs3}");
             rounding(out, rm, 7);

@@ -132,14 +132,8 @@ struct Format {
     exp_bits: u32,
 }
 
-const F32: Format = Format {
-    frac_bits: 23,
-    exp_bits: 8,
-};
-const F64: Format = Format {
-    frac_bits: 52,
-    exp_bits: 11,
-};
+const F32: Format = Format { frac_bits: 23, exp_bits: 8 };
+const F64: Format = Format { frac_bits: 52, exp_bits: 11 };
 
 impl Format {
     const fn bias(self) -> i32 {
@@ -195,27 +189,11 @@ fn unpack(f: Format, bits: u64) -> (bool, Kind) {
     let biased = (bits >> f.frac_bits) & f.exp_field_max();
     let min_exp = 1 - f.bias() - small_i32(f.frac_bits.into());
     let kind = if biased == f.exp_field_max() {
-        if frac == 0 {
-            Kind::Inf
-        } else {
-            Kind::Nan {
-                signaling: frac >> (f.frac_bits - 1) == 0,
-            }
-        }
+        if frac == 0 { Kind::Inf } else { Kind::Nan { signaling: frac >> (f.frac_bits - 1) == 0 } }
     } else if biased == 0 {
-        if frac == 0 {
-            Kind::Zero
-        } else {
-            Kind::Finite {
-                sig: frac,
-                exp: min_exp,
-            }
-        }
+        if frac == 0 { Kind::Zero } else { Kind::Finite { sig: frac, exp: min_exp } }
     } else {
-        Kind::Finite {
-            sig: frac | 1 << f.frac_bits,
-            exp: min_exp - 1 + small_i32(biased),
-        }
+        Kind::Finite { sig: frac | 1 << f.frac_bits, exp: min_exp - 1 + small_i32(biased) }
     };
     (negative, kind)
 }
@@ -230,10 +208,7 @@ const fn small_i32(v: u64) -> i32 {
 }
 
 /// The low 32 bits of a result already packed in the single format.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "single-format results occupy the low 32 bits"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "single-format results occupy the low 32 bits")]
 const fn narrow(bits: u64) -> u32 {
     bits as u32
 }
@@ -257,11 +232,7 @@ fn shift_round(sig: u128, shift: u32, negative: bool, rm: Rounding) -> (u128, bo
     } else {
         (0, Ordering::Less)
     };
-    let inexact = if shift < 128 {
-        sig & ((1u128 << shift) - 1) != 0
-    } else {
-        sig != 0
-    };
+    let inexact = if shift < 128 { sig & ((1u128 << shift) - 1) != 0 } else { sig != 0 };
     let up = match rm {
         Rounding::Rne => vs_half == Ordering::Greater || (vs_half == Ordering::Equal && q & 1 == 1),
         Rounding::Rmm => vs_half != Ordering::Less,
@@ -311,11 +282,7 @@ fn round_pack(f: Format, negative: bool, sig: u128, exp: i32, rm: Rounding, fl: 
                 Rounding::Rdn => negative,
                 Rounding::Rup => !negative,
             };
-            return if to_inf {
-                f.inf(negative)
-            } else {
-                f.max_finite(negative)
-            };
+            return if to_inf { f.inf(negative) } else { f.max_finite(negative) };
         }
         if inexact {
             *fl |= NX;
@@ -340,10 +307,7 @@ fn round_pack(f: Format, negative: bool, sig: u128, exp: i32, rm: Rounding, fl: 
 }
 
 /// A rounded significand, at most `precision + 1` bits wide, as `u64`.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "rounded significands have at most 54 bits"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "rounded significands have at most 54 bits")]
 const fn narrow_sig(q: u128) -> u64 {
     q as u64
 }
@@ -353,10 +317,7 @@ const fn narrow_sig(q: u128) -> u64 {
 
 /// Raises NV if any operand is a signaling NaN and returns the canonical NaN.
 fn nan_result(f: Format, kinds: &[Kind], fl: &mut u8) -> u64 {
-    if kinds
-        .iter()
-        .any(|k| matches!(k, Kind::Nan { signaling: true }))
-    {
+    if kinds.iter().any(|k| matches!(k, Kind::Nan { signaling: true })) {
         *fl |= NV;
     }
     f.canonical_nan()
@@ -441,14 +402,9 @@ fn soft_mul(f: Format, a: u64, b: u64, rm: Rounding, fl: &mut u8) -> u64 {
         (Kind::Inf, Kind::Zero) | (Kind::Zero, Kind::Inf) => invalid(f, fl),
         (Kind::Inf, _) | (_, Kind::Inf) => f.inf(negative),
         (Kind::Zero, _) | (_, Kind::Zero) => f.zero(negative),
-        (Kind::Finite { sig: sa, exp: ea }, Kind::Finite { sig: sb, exp: eb }) => round_pack(
-            f,
-            negative,
-            u128::from(sa) * u128::from(sb),
-            ea + eb,
-            rm,
-            fl,
-        ),
+        (Kind::Finite { sig: sa, exp: ea }, Kind::Finite { sig: sb, exp: eb }) => {
+            round_pack(f, negative, u128::from(sa) * u128::from(sb), ea + eb, rm, fl)
+        }
     }
 }
 
@@ -473,14 +429,7 @@ fn soft_div(f: Format, a: u64, b: u64, rm: Rounding, fl: &mut u8) -> u64 {
             let den = u128::from(sb);
             let q = num / den;
             let sticky = u128::from(num % den != 0);
-            round_pack(
-                f,
-                negative,
-                q | sticky,
-                ea - eb - small_i32(shift.into()),
-                rm,
-                fl,
-            )
+            round_pack(f, negative, q | sticky, ea - eb - small_i32(shift.into()), rm, fl)
         }
     }
 }
@@ -537,9 +486,7 @@ fn soft_fma(f: Format, a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> u64
             let product = u128::from(sa) * u128::from(sb);
             match kc {
                 Kind::Inf => f.inf(nc),
-                Kind::Finite { sig: sc, exp: ec } => {
-                    add_finite(f, (np, product, ea + eb), (nc, sc.into(), ec), rm, fl)
-                }
+                Kind::Finite { sig: sc, exp: ec } => add_finite(f, (np, product, ea + eb), (nc, sc.into(), ec), rm, fl),
                 // A nonzero product plus a zero of either sign is just the rounded product.
                 _ => round_pack(f, np, product, ea + eb, rm, fl),
             }
@@ -607,17 +554,9 @@ fn soft_classify(f: Format, a: u64) -> u64 {
 /// Converts to an integer of `bits` bits, signed or not, with RISC-V saturation. The result is
 /// the integer's two's complement bit pattern, zero-extended to 64 bits.
 fn soft_to_int(f: Format, a: u64, rm: Rounding, signed: bool, bits: u32, fl: &mut u8) -> u64 {
-    let max_pos: u64 = if signed {
-        (1 << (bits - 1)) - 1
-    } else {
-        u64::MAX >> (64 - bits)
-    };
+    let max_pos: u64 = if signed { (1 << (bits - 1)) - 1 } else { u64::MAX >> (64 - bits) };
     // Magnitude of the most negative value, and its bit pattern.
-    let (min_mag, min_bits): (u64, u64) = if signed {
-        (1 << (bits - 1), (1 << (bits - 1)))
-    } else {
-        (0, 0)
-    };
+    let (min_mag, min_bits): (u64, u64) = if signed { (1 << (bits - 1), (1 << (bits - 1))) } else { (0, 0) };
     let (negative, kind) = unpack(f, a);
     let (mag, inexact) = match kind {
         Kind::Nan { .. } => {
@@ -644,11 +583,7 @@ fn soft_to_int(f: Format, a: u64, rm: Rounding, signed: bool, bits: u32, fl: &mu
     }
     let mag = narrow_sig(mag);
     let mask = u64::MAX >> (64 - bits);
-    if negative {
-        mag.wrapping_neg() & mask
-    } else {
-        mag
-    }
+    if negative { mag.wrapping_neg() & mask } else { mag }
 }
 
 /// Converts the integer `±mag` to format `f`.
@@ -683,11 +618,7 @@ fn fits_precision(m: u128, p: u32) -> bool {
 /// of two), and that odd part's width in bits.
 fn odd_sig64(bits: u64) -> (u64, u32) {
     let frac = bits & F64.frac_mask();
-    let sig = if bits & F64.inf(false) == 0 {
-        frac
-    } else {
-        frac | 1 << 52
-    };
+    let sig = if bits & F64.inf(false) == 0 { frac } else { frac | 1 << 52 };
     let odd = sig >> sig.trailing_zeros();
     (odd, 64 - odd.leading_zeros())
 }
@@ -753,10 +684,7 @@ fn fast_add64(x: f64, y: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
 fn fast_mul32(x: f32, y: f32, rm: Rounding, fl: &mut u8) -> Option<u32> {
     // A product of two 24-bit significands is exact in a double.
     let p = f64::from(x) * f64::from(y);
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "rounding to single is the operation"
-    )]
+    #[expect(clippy::cast_possible_truncation, reason = "rounding to single is the operation")]
     let r = p as f32;
     if normal32(r.abs()) {
         accept(r.to_bits(), f64::from(r) != p, rm, fl)
@@ -774,8 +702,7 @@ fn fast_mul64(x: f64, y: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
         // The product's significant bits are those of the product of the odd parts, whose
         // width is the sum of their widths or one less; only in between is the product needed.
         let ((oa, wa), (ob, wb)) = (odd_sig64(x.to_bits()), odd_sig64(y.to_bits()));
-        let inexact =
-            wa + wb > 54 || (wa + wb == 54 && !fits_precision(u128::from(oa) * u128::from(ob), 53));
+        let inexact = wa + wb > 54 || (wa + wb == 54 && !fits_precision(u128::from(oa) * u128::from(ob), 53));
         accept(r.to_bits(), inexact, rm, fl)
     } else if r == 0.0 && (x == 0.0 || y == 0.0) {
         Some(r.to_bits())
@@ -788,12 +715,7 @@ fn fast_div32(x: f32, y: f32, rm: Rounding, fl: &mut u8) -> Option<u32> {
     let q = x / y;
     if normal32(q.abs()) {
         // The quotient is exact exactly when q × y, computed exactly in a double, equals x.
-        accept(
-            q.to_bits(),
-            f64::from(q) * f64::from(y) != f64::from(x),
-            rm,
-            fl,
-        )
+        accept(q.to_bits(), f64::from(q) * f64::from(y) != f64::from(x), rm, fl)
     } else if q == 0.0 && (x == 0.0 || y.is_infinite()) {
         Some(q.to_bits())
     } else {
@@ -806,11 +728,7 @@ fn fast_div64(x: f64, y: f64, rm: Rounding, fl: &mut u8) -> Option<u64> {
     if normal64(q.abs()) {
         // q × y == x exactly iff their significands agree up to a power of two: q × y is
         // within a relative 2^-53 of x, so the power of two can only be 1.
-        let exact = odd_product_is(
-            odd_sig64(q.to_bits()),
-            odd_sig64(y.to_bits()),
-            odd_sig64(x.to_bits()),
-        );
+        let exact = odd_product_is(odd_sig64(q.to_bits()), odd_sig64(y.to_bits()), odd_sig64(x.to_bits()));
         accept(q.to_bits(), !exact, rm, fl)
     } else if q == 0.0 && (x == 0.0 || y.is_infinite()) {
         Some(q.to_bits())
@@ -825,12 +743,7 @@ fn fast_sqrt32(x: f32, rm: Rounding, fl: &mut u8) -> Option<u32> {
     if x >= 0.0 {
         let r = x.sqrt();
         let rr = f64::from(r) * f64::from(r);
-        accept(
-            r.to_bits(),
-            rr != f64::from(x) && x != f32::INFINITY,
-            rm,
-            fl,
-        )
+        accept(r.to_bits(), rr != f64::from(x) && x != f32::INFINITY, rm, fl)
     } else {
         None
     }
@@ -885,16 +798,7 @@ fn fast_fma32(a: u32, b: u32, c: u32, rm: Rounding, fl: &mut u8) -> Option<u32> 
     if !normal32(r.abs()) || x == 0.0 || y == 0.0 || z == 0.0 {
         return None;
     }
-    fast_fma(
-        F32,
-        r.to_bits().into(),
-        a.into(),
-        b.into(),
-        c.into(),
-        rm,
-        fl,
-    )
-    .map(narrow)
+    fast_fma(F32, r.to_bits().into(), a.into(), b.into(), c.into(), rm, fl).map(narrow)
 }
 
 fn fast_fma64(a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> Option<u64> {
@@ -918,10 +822,7 @@ fn round_host(x: f64, rm: Rounding) -> f64 {
         Rounding::Rne => x,
         // Truncation by the host's saturating conversion: exact below 2^63.
         #[expect(clippy::cast_possible_truncation, reason = "|x| < 2^63 is checked")]
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "an integer from a double is exact"
-        )]
+        #[expect(clippy::cast_precision_loss, reason = "an integer from a double is exact")]
         Rounding::Rtz if x.abs() < TWO63 => (x as i64) as f64,
         Rounding::Rtz => x.trunc(),
         Rounding::Rdn => x.floor(),
@@ -991,15 +892,13 @@ pub fn div32(a: u32, b: u32, rm: Rounding, fl: &mut u8) -> u32 {
 /// `fsqrt.s`.
 #[inline]
 pub fn sqrt32(a: u32, rm: Rounding, fl: &mut u8) -> u32 {
-    fast_sqrt32(f32::from_bits(a), rm, fl)
-        .unwrap_or_else(|| narrow(soft_sqrt(F32, a.into(), rm, fl)))
+    fast_sqrt32(f32::from_bits(a), rm, fl).unwrap_or_else(|| narrow(soft_sqrt(F32, a.into(), rm, fl)))
 }
 
 /// `fmadd.s`: `a × b + c` with a single rounding.
 #[inline]
 pub fn fma32(a: u32, b: u32, c: u32, rm: Rounding, fl: &mut u8) -> u32 {
-    fast_fma32(a, b, c, rm, fl)
-        .unwrap_or_else(|| narrow(soft_fma(F32, a.into(), b.into(), c.into(), rm, fl)))
+    fast_fma32(a, b, c, rm, fl).unwrap_or_else(|| narrow(soft_fma(F32, a.into(), b.into(), c.into(), rm, fl)))
 }
 
 /// `fmin.s`.
@@ -1067,10 +966,7 @@ pub fn classify32(a: u32) -> u64 {
 
 /// `fcvt.w.s`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in i32 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in i32 range")]
 pub fn f32_to_i32(a: u32, rm: Rounding, fl: &mut u8) -> i32 {
     let x = f32::from_bits(a);
     match fast_to_int(x.into(), round_host(x.into(), rm), -TWO31, TWO31, fl) {
@@ -1081,14 +977,8 @@ pub fn f32_to_i32(a: u32, rm: Rounding, fl: &mut u8) -> i32 {
 
 /// `fcvt.wu.s`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in u32 range"
-)]
-#[expect(
-    clippy::cast_sign_loss,
-    reason = "the value is an integer in u32 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in u32 range")]
+#[expect(clippy::cast_sign_loss, reason = "the value is an integer in u32 range")]
 pub fn f32_to_u32(a: u32, rm: Rounding, fl: &mut u8) -> u32 {
     let x = f32::from_bits(a);
     match fast_to_int(x.into(), round_host(x.into(), rm), 0.0, TWO32, fl) {
@@ -1099,10 +989,7 @@ pub fn f32_to_u32(a: u32, rm: Rounding, fl: &mut u8) -> u32 {
 
 /// `fcvt.l.s`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in i64 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in i64 range")]
 pub fn f32_to_i64(a: u32, rm: Rounding, fl: &mut u8) -> i64 {
     let x = f32::from_bits(a);
     match fast_to_int(x.into(), round_host(x.into(), rm), -TWO63, TWO63, fl) {
@@ -1113,14 +1000,8 @@ pub fn f32_to_i64(a: u32, rm: Rounding, fl: &mut u8) -> i64 {
 
 /// `fcvt.lu.s`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in u64 range"
-)]
-#[expect(
-    clippy::cast_sign_loss,
-    reason = "the value is an integer in u64 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in u64 range")]
+#[expect(clippy::cast_sign_loss, reason = "the value is an integer in u64 range")]
 pub fn f32_to_u64(a: u32, rm: Rounding, fl: &mut u8) -> u64 {
     let x = f32::from_bits(a);
     match fast_to_int(x.into(), round_host(x.into(), rm), 0.0, TWO64, fl) {
@@ -1131,10 +1012,7 @@ pub fn f32_to_u64(a: u32, rm: Rounding, fl: &mut u8) -> u64 {
 
 /// `fcvt.s.w`.
 #[inline]
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "rounding is the operation; NX is computed"
-)]
+#[expect(clippy::cast_precision_loss, reason = "rounding is the operation; NX is computed")]
 pub fn i32_to_f32(v: i32, rm: Rounding, fl: &mut u8) -> u32 {
     let mag = u64::from(v.unsigned_abs());
     fast_from_int(mag, (v as f32).to_bits(), 24, rm, fl)
@@ -1143,10 +1021,7 @@ pub fn i32_to_f32(v: i32, rm: Rounding, fl: &mut u8) -> u32 {
 
 /// `fcvt.s.wu`.
 #[inline]
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "rounding is the operation; NX is computed"
-)]
+#[expect(clippy::cast_precision_loss, reason = "rounding is the operation; NX is computed")]
 pub fn u32_to_f32(v: u32, rm: Rounding, fl: &mut u8) -> u32 {
     fast_from_int(v.into(), (v as f32).to_bits(), 24, rm, fl)
         .unwrap_or_else(|| narrow(soft_from_int(F32, false, v.into(), rm, fl)))
@@ -1154,10 +1029,7 @@ pub fn u32_to_f32(v: u32, rm: Rounding, fl: &mut u8) -> u32 {
 
 /// `fcvt.s.l`.
 #[inline]
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "rounding is the operation; NX is computed"
-)]
+#[expect(clippy::cast_precision_loss, reason = "rounding is the operation; NX is computed")]
 pub fn i64_to_f32(v: i64, rm: Rounding, fl: &mut u8) -> u32 {
     let mag = v.unsigned_abs();
     fast_from_int(mag, (v as f32).to_bits(), 24, rm, fl)
@@ -1166,13 +1038,9 @@ pub fn i64_to_f32(v: i64, rm: Rounding, fl: &mut u8) -> u32 {
 
 /// `fcvt.s.lu`.
 #[inline]
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "rounding is the operation; NX is computed"
-)]
+#[expect(clippy::cast_precision_loss, reason = "rounding is the operation; NX is computed")]
 pub fn u64_to_f32(v: u64, rm: Rounding, fl: &mut u8) -> u32 {
-    fast_from_int(v, (v as f32).to_bits(), 24, rm, fl)
-        .unwrap_or_else(|| narrow(soft_from_int(F32, false, v, rm, fl)))
+    fast_from_int(v, (v as f32).to_bits(), 24, rm, fl).unwrap_or_else(|| narrow(soft_from_int(F32, false, v, rm, fl)))
 }
 
 /// `fcvt.d.s`: exact; any NaN becomes the canonical NaN, NV for a signaling one.
@@ -1189,10 +1057,7 @@ pub fn f32_to_f64(a: u32, fl: &mut u8) -> u64 {
 #[inline]
 pub fn f64_to_f32(a: u64, rm: Rounding, fl: &mut u8) -> u32 {
     let x = f64::from_bits(a);
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "rounding to single is the operation"
-    )]
+    #[expect(clippy::cast_possible_truncation, reason = "rounding to single is the operation")]
     let r = x as f32;
     let fast = if normal32(r.abs()) {
         accept(r.to_bits(), f64::from(r) != x, rm, fl)
@@ -1310,10 +1175,7 @@ pub fn classify64(a: u64) -> u64 {
 
 /// `fcvt.w.d`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in i32 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in i32 range")]
 pub fn f64_to_i32(a: u64, rm: Rounding, fl: &mut u8) -> i32 {
     let x = f64::from_bits(a);
     match fast_to_int(x, round_host(x, rm), -TWO31, TWO31, fl) {
@@ -1324,14 +1186,8 @@ pub fn f64_to_i32(a: u64, rm: Rounding, fl: &mut u8) -> i32 {
 
 /// `fcvt.wu.d`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in u32 range"
-)]
-#[expect(
-    clippy::cast_sign_loss,
-    reason = "the value is an integer in u32 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in u32 range")]
+#[expect(clippy::cast_sign_loss, reason = "the value is an integer in u32 range")]
 pub fn f64_to_u32(a: u64, rm: Rounding, fl: &mut u8) -> u32 {
     let x = f64::from_bits(a);
     match fast_to_int(x, round_host(x, rm), 0.0, TWO32, fl) {
@@ -1342,10 +1198,7 @@ pub fn f64_to_u32(a: u64, rm: Rounding, fl: &mut u8) -> u32 {
 
 /// `fcvt.l.d`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in i64 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in i64 range")]
 pub fn f64_to_i64(a: u64, rm: Rounding, fl: &mut u8) -> i64 {
     let x = f64::from_bits(a);
     match fast_to_int(x, round_host(x, rm), -TWO63, TWO63, fl) {
@@ -1356,14 +1209,8 @@ pub fn f64_to_i64(a: u64, rm: Rounding, fl: &mut u8) -> i64 {
 
 /// `fcvt.lu.d`.
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the value is an integer in u64 range"
-)]
-#[expect(
-    clippy::cast_sign_loss,
-    reason = "the value is an integer in u64 range"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "the value is an integer in u64 range")]
+#[expect(clippy::cast_sign_loss, reason = "the value is an integer in u64 range")]
 pub fn f64_to_u64(a: u64, rm: Rounding, fl: &mut u8) -> u64 {
     let x = f64::from_bits(a);
     match fast_to_int(x, round_host(x, rm), 0.0, TWO64, fl) {
@@ -1386,23 +1233,15 @@ pub fn u32_to_f64(v: u32, _rm: Rounding, _fl: &mut u8) -> u64 {
 
 /// `fcvt.d.l`.
 #[inline]
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "rounding is the operation; NX is computed"
-)]
+#[expect(clippy::cast_precision_loss, reason = "rounding is the operation; NX is computed")]
 pub fn i64_to_f64(v: i64, rm: Rounding, fl: &mut u8) -> u64 {
     let mag = v.unsigned_abs();
-    fast_from_int(mag, (v as f64).to_bits(), 53, rm, fl)
-        .unwrap_or_else(|| soft_from_int(F64, v < 0, mag, rm, fl))
+    fast_from_int(mag, (v as f64).to_bits(), 53, rm, fl).unwrap_or_else(|| soft_from_int(F64, v < 0, mag, rm, fl))
 }
 
 /// `fcvt.d.lu`.
 #[inline]
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "rounding is the operation; NX is computed"
-)]
+#[expect(clippy::cast_precision_loss, reason = "rounding is the operation; NX is computed")]
 pub fn u64_to_f64(v: u64, rm: Rounding, fl: &mut u8) -> u64 {
-    fast_from_int(v, (v as f64).to_bits(), 53, rm, fl)
-        .unwrap_or_else(|| soft_from_int(F64, false, v, rm, fl))
+    fast_from_int(v, (v as f64).to_bits(), 53, rm, fl).unwrap_or_else(|| soft_from_int(F64, false, v, rm, fl))
 }

@@ -84,15 +84,6 @@ pub struct Inst {
 impl Inst {
     /// An illegal instruction of the given encoded length.
     pub const fn illegal(len: u8) -> Self {
-        Inst {
-            op: Op::Illegal,
-            rd: 0,
-            rs1: 0,
-            rs2: 0,
-            rs3: 0,
-            rm: 0,
-            len,
-            imm: 0,
-        }
+        Inst { op: Op::Illegal, rd: 0, rs1: 0, rs2: 0, rs3: 0, rm: 0, len, imm: 0 }
     }
 }

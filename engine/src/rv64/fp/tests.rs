@@ -14,10 +14,7 @@ fn parse_hex(s: &str) -> u64 {
     u64::from_str_radix(s, 16).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
 }
 
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "vector operands of 32-bit ops"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "vector operands of 32-bit ops")]
 fn lo(v: u64) -> u32 {
     v as u32
 }
@@ -102,13 +99,9 @@ fn eval_soft(op: &str, rm: Rounding, a: u64, b: u64, c: u64) -> Option<(u64, u8)
         "f64_to_u64" => run(|fl| soft_to_int(F64, a, rm, false, 64, fl)),
         "f32_to_f64" => run(|fl| soft_convert(F32, F64, a, rm, fl)),
         "f64_to_f32" => run(|fl| soft_convert(F64, F32, a, rm, fl)),
-        "i64_to_f32" => {
-            run(|fl| soft_from_int(F32, a >> 63 != 0, a.cast_signed().unsigned_abs(), rm, fl))
-        }
+        "i64_to_f32" => run(|fl| soft_from_int(F32, a >> 63 != 0, a.cast_signed().unsigned_abs(), rm, fl)),
         "u64_to_f32" => run(|fl| soft_from_int(F32, false, a, rm, fl)),
-        "i64_to_f64" => {
-            run(|fl| soft_from_int(F64, a >> 63 != 0, a.cast_signed().unsigned_abs(), rm, fl))
-        }
+        "i64_to_f64" => run(|fl| soft_from_int(F64, a >> 63 != 0, a.cast_signed().unsigned_abs(), rm, fl)),
         "u64_to_f64" => run(|fl| soft_from_int(F64, false, a, rm, fl)),
         _ => return None,
     };
@@ -131,10 +124,7 @@ fn reference_vectors() {
         };
         let rm = Rounding::from_bits(rm.parse().expect("rounding mode")).expect("static mode");
         let (a, b, c) = (parse_hex(a), parse_hex(b), parse_hex(c));
-        let want = (
-            parse_hex(want),
-            u8::try_from(parse_hex(want_fl)).expect("fflags"),
-        );
+        let want = (parse_hex(want), u8::try_from(parse_hex(want_fl)).expect("fflags"));
         let got = eval_public(op, rm, a, b, c).unwrap_or_else(|| panic!("unknown op {op}"));
         ops.insert(op);
         checked += 1;
@@ -148,32 +138,17 @@ fn reference_vectors() {
             }
         }
     }
-    assert!(
-        checked > 80_000 && ops.len() == 42,
-        "{checked} vectors, {} ops",
-        ops.len()
-    );
+    assert!(checked > 80_000 && ops.len() == 42, "{checked} vectors, {} ops", ops.len());
     assert!(soft_checked > 60_000, "{soft_checked} soft vectors");
     assert!(
         failures.is_empty(),
         "{} of {checked} vectors failed:\n{}",
         failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        failures.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
     );
 }
 
-const RMS: [Rounding; 5] = [
-    Rounding::Rne,
-    Rounding::Rtz,
-    Rounding::Rdn,
-    Rounding::Rup,
-    Rounding::Rmm,
-];
+const RMS: [Rounding; 5] = [Rounding::Rne, Rounding::Rtz, Rounding::Rdn, Rounding::Rup, Rounding::Rmm];
 
 const ONE32: u32 = 0x3f80_0000;
 const INF32: u32 = 0x7f80_0000;
@@ -200,50 +175,20 @@ fn rounding_mode_field() {
 #[test]
 fn nan_results_are_canonical() {
     let rne = Rounding::Rne;
-    assert_eq!(
-        run(|fl| add32(QNAN32_PAYLOAD, ONE32, rne, fl)),
-        (CANONICAL_NAN_32, 0)
-    );
-    assert_eq!(
-        run(|fl| mul32(ONE32, SNAN32, rne, fl)),
-        (CANONICAL_NAN_32, NV)
-    );
-    assert_eq!(
-        run(|fl| sqrt32(QNAN32_PAYLOAD | NEG, rne, fl)),
-        (CANONICAL_NAN_32, 0)
-    );
-    assert_eq!(
-        run(|fl| f32_to_f64(QNAN32_PAYLOAD, fl)),
-        (CANONICAL_NAN_64, 0)
-    );
+    assert_eq!(run(|fl| add32(QNAN32_PAYLOAD, ONE32, rne, fl)), (CANONICAL_NAN_32, 0));
+    assert_eq!(run(|fl| mul32(ONE32, SNAN32, rne, fl)), (CANONICAL_NAN_32, NV));
+    assert_eq!(run(|fl| sqrt32(QNAN32_PAYLOAD | NEG, rne, fl)), (CANONICAL_NAN_32, 0));
+    assert_eq!(run(|fl| f32_to_f64(QNAN32_PAYLOAD, fl)), (CANONICAL_NAN_64, 0));
     assert_eq!(run(|fl| f32_to_f64(SNAN32, fl)), (CANONICAL_NAN_64, NV));
-    assert_eq!(
-        run(|fl| f64_to_f32(SNAN64, rne, fl)),
-        (CANONICAL_NAN_32, NV)
-    );
-    assert_eq!(
-        run(|fl| div64(SNAN64, ONE64, rne, fl)),
-        (CANONICAL_NAN_64, NV)
-    );
+    assert_eq!(run(|fl| f64_to_f32(SNAN64, rne, fl)), (CANONICAL_NAN_32, NV));
+    assert_eq!(run(|fl| div64(SNAN64, ONE64, rne, fl)), (CANONICAL_NAN_64, NV));
     // Invalid operations.
-    assert_eq!(
-        run(|fl| add32(INF32, INF32 | NEG, rne, fl)),
-        (CANONICAL_NAN_32, NV)
-    );
+    assert_eq!(run(|fl| add32(INF32, INF32 | NEG, rne, fl)), (CANONICAL_NAN_32, NV));
     assert_eq!(run(|fl| mul32(INF32, 0, rne, fl)), (CANONICAL_NAN_32, NV));
     assert_eq!(run(|fl| div32(0, NEG, rne, fl)), (CANONICAL_NAN_32, NV));
-    assert_eq!(
-        run(|fl| div32(INF32, INF32, rne, fl)),
-        (CANONICAL_NAN_32, NV)
-    );
-    assert_eq!(
-        run(|fl| sqrt32(ONE32 | NEG, rne, fl)),
-        (CANONICAL_NAN_32, NV)
-    );
-    assert_eq!(
-        run(|fl| sqrt64(INF64 | 1 << 63, rne, fl)),
-        (CANONICAL_NAN_64, NV)
-    );
+    assert_eq!(run(|fl| div32(INF32, INF32, rne, fl)), (CANONICAL_NAN_32, NV));
+    assert_eq!(run(|fl| sqrt32(ONE32 | NEG, rne, fl)), (CANONICAL_NAN_32, NV));
+    assert_eq!(run(|fl| sqrt64(INF64 | 1 << 63, rne, fl)), (CANONICAL_NAN_64, NV));
     // The square root of −0 is −0, not invalid.
     assert_eq!(run(|fl| sqrt32(NEG, rne, fl)), (NEG, 0));
     // Division of a finite nonzero value by zero: DZ and a signed infinity.
@@ -258,10 +203,7 @@ fn fma_infinity_times_zero_plus_quiet_nan_is_invalid() {
     for rm in RMS {
         assert_eq!(run(|fl| fma32(INF32, 0, q, rm, fl)), (q, NV));
         assert_eq!(run(|fl| fma32(NEG, INF32, q, rm, fl)), (q, NV));
-        assert_eq!(
-            run(|fl| fma64(0, INF64, CANONICAL_NAN_64, rm, fl)),
-            (CANONICAL_NAN_64, NV)
-        );
+        assert_eq!(run(|fl| fma64(0, INF64, CANONICAL_NAN_64, rm, fl)), (CANONICAL_NAN_64, NV));
         // A quiet NaN addend alone is not invalid.
         assert_eq!(run(|fl| fma32(ONE32, INF32, q, rm, fl)), (q, 0));
         // ∞ − ∞ through the addend is.
@@ -283,19 +225,10 @@ fn min_max_signed_zero_and_nans() {
     assert_eq!(run(|fl| max32(ONE32, SNAN32, fl)), (ONE32, NV));
     assert_eq!(run(|fl| max64(SNAN64, ONE64, fl)), (ONE64, NV));
     // Two NaNs: the canonical NaN.
-    assert_eq!(
-        run(|fl| min32(QNAN32_PAYLOAD, QNAN32_PAYLOAD, fl)),
-        (CANONICAL_NAN_32, 0)
-    );
-    assert_eq!(
-        run(|fl| max32(SNAN32, QNAN32_PAYLOAD, fl)),
-        (CANONICAL_NAN_32, NV)
-    );
+    assert_eq!(run(|fl| min32(QNAN32_PAYLOAD, QNAN32_PAYLOAD, fl)), (CANONICAL_NAN_32, 0));
+    assert_eq!(run(|fl| max32(SNAN32, QNAN32_PAYLOAD, fl)), (CANONICAL_NAN_32, NV));
     assert_eq!(run(|fl| min32(ONE32 | NEG, MAX32, fl)), (ONE32 | NEG, 0));
-    assert_eq!(
-        run(|fl| max32(ONE32 | NEG, INF32 | NEG, fl)),
-        (ONE32 | NEG, 0)
-    );
+    assert_eq!(run(|fl| max32(ONE32 | NEG, INF32 | NEG, fl)), (ONE32 | NEG, 0));
 }
 
 /// FEQ is quiet (NV only for sNaN); FLT and FLE are signaling (NV for any NaN).
@@ -306,10 +239,7 @@ fn comparisons() {
     assert_eq!(run(|fl| le32(NEG, 0, fl)), (true, 0));
     assert_eq!(run(|fl| lt32(ONE32 | NEG, ONE32, fl)), (true, 0));
     assert_eq!(run(|fl| le32(INF32, MAX32, fl)), (false, 0));
-    assert_eq!(
-        run(|fl| eq32(QNAN32_PAYLOAD, QNAN32_PAYLOAD, fl)),
-        (false, 0)
-    );
+    assert_eq!(run(|fl| eq32(QNAN32_PAYLOAD, QNAN32_PAYLOAD, fl)), (false, 0));
     assert_eq!(run(|fl| eq32(SNAN32, ONE32, fl)), (false, NV));
     assert_eq!(run(|fl| lt32(QNAN32_PAYLOAD, ONE32, fl)), (false, NV));
     assert_eq!(run(|fl| le64(ONE64, CANONICAL_NAN_64, fl)), (false, NV));
@@ -367,62 +297,26 @@ fn float_to_int_saturation_table() {
         (SNAN32 | NEG, i32::MAX),
     ];
     for (a, want) in expect_w {
-        assert_eq!(
-            run(|fl| f32_to_i32(a, rtz, fl)),
-            (want, NV),
-            "fcvt.w.s {a:#x}"
-        );
+        assert_eq!(run(|fl| f32_to_i32(a, rtz, fl)), (want, NV), "fcvt.w.s {a:#x}");
         let want64 = if want < 0 { i64::MIN } else { i64::MAX };
-        assert_eq!(
-            run(|fl| f32_to_i64(a, rtz, fl)),
-            (want64, NV),
-            "fcvt.l.s {a:#x}"
-        );
+        assert_eq!(run(|fl| f32_to_i64(a, rtz, fl)), (want64, NV), "fcvt.l.s {a:#x}");
     }
-    let expect_wu = [
-        (too_small, 0),
-        (INF32 | NEG, 0),
-        (too_big, u32::MAX),
-        (INF32, u32::MAX),
-        (CANONICAL_NAN_32, u32::MAX),
-    ];
+    let expect_wu =
+        [(too_small, 0), (INF32 | NEG, 0), (too_big, u32::MAX), (INF32, u32::MAX), (CANONICAL_NAN_32, u32::MAX)];
     for (a, want) in expect_wu {
-        assert_eq!(
-            run(|fl| f32_to_u32(a, rtz, fl)),
-            (want, NV),
-            "fcvt.wu.s {a:#x}"
-        );
+        assert_eq!(run(|fl| f32_to_u32(a, rtz, fl)), (want, NV), "fcvt.wu.s {a:#x}");
         let want64 = if want == 0 { 0 } else { u64::MAX };
-        assert_eq!(
-            run(|fl| f32_to_u64(a, rtz, fl)),
-            (want64, NV),
-            "fcvt.lu.s {a:#x}"
-        );
+        assert_eq!(run(|fl| f32_to_u64(a, rtz, fl)), (want64, NV), "fcvt.lu.s {a:#x}");
     }
     // The range applies after rounding: −2^31 and 2^31−1 are valid, one past them is not.
     let rne = Rounding::Rne;
-    assert_eq!(
-        run(|fl| f64_to_i32(0xc1e0_0000_0000_0000, rne, fl)),
-        (i32::MIN, 0)
-    );
-    assert_eq!(
-        run(|fl| f64_to_i32(0x41df_ffff_ffc0_0000, rne, fl)),
-        (i32::MAX, 0)
-    );
-    assert_eq!(
-        run(|fl| f64_to_i32(0x41df_ffff_ffe0_0000, rne, fl)),
-        (i32::MAX, NV)
-    );
-    assert_eq!(
-        run(|fl| f64_to_i32(0x41df_ffff_ffe0_0000, rtz, fl)),
-        (i32::MAX, NX)
-    );
+    assert_eq!(run(|fl| f64_to_i32(0xc1e0_0000_0000_0000, rne, fl)), (i32::MIN, 0));
+    assert_eq!(run(|fl| f64_to_i32(0x41df_ffff_ffc0_0000, rne, fl)), (i32::MAX, 0));
+    assert_eq!(run(|fl| f64_to_i32(0x41df_ffff_ffe0_0000, rne, fl)), (i32::MAX, NV));
+    assert_eq!(run(|fl| f64_to_i32(0x41df_ffff_ffe0_0000, rtz, fl)), (i32::MAX, NX));
     // Negative inputs to unsigned conversions: NX if they round to 0, NV otherwise.
     assert_eq!(run(|fl| f32_to_u32(0xbf00_0000, rne, fl)), (0, NX));
-    assert_eq!(
-        run(|fl| f32_to_u32(0xbf00_0000, Rounding::Rdn, fl)),
-        (0, NV)
-    );
+    assert_eq!(run(|fl| f32_to_u32(0xbf00_0000, Rounding::Rdn, fl)), (0, NV));
     assert_eq!(run(|fl| f64_to_u64(ONE64 | 1 << 63, rtz, fl)), (0, NV));
     assert_eq!(run(|fl| f64_to_u64(1 << 63, rtz, fl)), (0, 0));
 }
@@ -445,22 +339,11 @@ fn every_mode_on_ties() {
     for (rm, pos, neg) in cases {
         assert_eq!(run(|fl| i32_to_f32(tie, rm, fl)), (pos, NX), "{rm:?}");
         assert_eq!(run(|fl| i32_to_f32(-tie, rm, fl)), (neg, NX), "{rm:?}");
-        assert_eq!(
-            run(|fl| i64_to_f32(i64::from(tie), rm, fl)),
-            (pos, NX),
-            "{rm:?}"
-        );
-        assert_eq!(
-            run(|fl| u32_to_f32(tie.cast_unsigned(), rm, fl)),
-            (pos, NX),
-            "{rm:?}"
-        );
+        assert_eq!(run(|fl| i64_to_f32(i64::from(tie), rm, fl)), (pos, NX), "{rm:?}");
+        assert_eq!(run(|fl| u32_to_f32(tie.cast_unsigned(), rm, fl)), (pos, NX), "{rm:?}");
     }
     // 2^24 + 3 is a tie between 2^24 + 2 (odd significand) and 2^24 + 4 (even).
-    assert_eq!(
-        run(|fl| i32_to_f32((1 << 24) + 3, Rounding::Rne, fl)),
-        (0x4b80_0002, NX)
-    );
+    assert_eq!(run(|fl| i32_to_f32((1 << 24) + 3, Rounding::Rne, fl)), (0x4b80_0002, NX));
     // 2.5 and −2.5 to integers.
     let cases = [
         (Rounding::Rne, 2, -2),
@@ -470,20 +353,9 @@ fn every_mode_on_ties() {
         (Rounding::Rmm, 3, -3),
     ];
     for (rm, pos, neg) in cases {
-        assert_eq!(
-            run(|fl| f32_to_i32(0x4020_0000, rm, fl)),
-            (pos, NX),
-            "{rm:?}"
-        );
-        assert_eq!(
-            run(|fl| f32_to_i32(0xc020_0000, rm, fl)),
-            (neg, NX),
-            "{rm:?}"
-        );
-        assert_eq!(
-            run(|fl| f64_to_i64(0x4004_0000_0000_0000, rm, fl)),
-            (i64::from(pos), NX)
-        );
+        assert_eq!(run(|fl| f32_to_i32(0x4020_0000, rm, fl)), (pos, NX), "{rm:?}");
+        assert_eq!(run(|fl| f32_to_i32(0xc020_0000, rm, fl)), (neg, NX), "{rm:?}");
+        assert_eq!(run(|fl| f64_to_i64(0x4004_0000_0000_0000, rm, fl)), (i64::from(pos), NX));
     }
 }
 
@@ -499,28 +371,13 @@ fn every_mode_on_overflow() {
     ];
     let two = 0x4000_0000;
     for (rm, pos, neg) in cases {
-        assert_eq!(
-            run(|fl| mul32(MAX32, two, rm, fl)),
-            (pos, OF | NX),
-            "{rm:?}"
-        );
-        assert_eq!(
-            run(|fl| mul32(MAX32 | NEG, two, rm, fl)),
-            (neg, OF | NX),
-            "{rm:?}"
-        );
+        assert_eq!(run(|fl| mul32(MAX32, two, rm, fl)), (pos, OF | NX), "{rm:?}");
+        assert_eq!(run(|fl| mul32(MAX32 | NEG, two, rm, fl)), (neg, OF | NX), "{rm:?}");
         let max64 = 0x7fef_ffff_ffff_ffff_u64;
         let want = if pos == INF32 { INF64 } else { max64 };
-        assert_eq!(
-            run(|fl| add64(max64, max64, rm, fl)),
-            (want, OF | NX),
-            "{rm:?}"
-        );
+        assert_eq!(run(|fl| add64(max64, max64, rm, fl)), (want, OF | NX), "{rm:?}");
         // f64 → f32 of a value past the single range.
-        assert_eq!(
-            run(|fl| f64_to_f32(0x47f0_0000_0000_0000, rm, fl)),
-            (pos, OF | NX)
-        );
+        assert_eq!(run(|fl| f64_to_f32(0x47f0_0000_0000_0000, rm, fl)), (pos, OF | NX));
     }
 }
 
@@ -529,20 +386,13 @@ fn every_mode_on_overflow() {
 fn exact_zero_sign() {
     for rm in RMS {
         let want = if rm == Rounding::Rdn { NEG } else { 0 };
-        assert_eq!(
-            run(|fl| add32(ONE32, ONE32 | NEG, rm, fl)),
-            (want, 0),
-            "{rm:?}"
-        );
+        assert_eq!(run(|fl| add32(ONE32, ONE32 | NEG, rm, fl)), (want, 0), "{rm:?}");
         assert_eq!(run(|fl| sub32(ONE32, ONE32, rm, fl)), (want, 0), "{rm:?}");
         assert_eq!(run(|fl| add32(0, NEG, rm, fl)), (want, 0), "{rm:?}");
         assert_eq!(run(|fl| add32(NEG, NEG, rm, fl)), (NEG, 0), "{rm:?}");
         let want64 = u64::from(rm == Rounding::Rdn) << 63;
         assert_eq!(run(|fl| sub64(ONE64, ONE64, rm, fl)), (want64, 0), "{rm:?}");
-        assert_eq!(
-            run(|fl| fma64(ONE64, ONE64, ONE64 | 1 << 63, rm, fl)),
-            (want64, 0)
-        );
+        assert_eq!(run(|fl| fma64(ONE64, ONE64, ONE64 | 1 << 63, rm, fl)), (want64, 0));
     }
 }
 
@@ -558,28 +408,13 @@ fn tininess_after_rounding() {
     assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rne, fl)), (min_normal, NX));
     assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rup, fl)), (min_normal, NX));
     assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rmm, fl)), (min_normal, NX));
-    assert_eq!(
-        run(|fl| f64_to_f32(v, Rounding::Rtz, fl)),
-        (max_subnormal, UF | NX)
-    );
-    assert_eq!(
-        run(|fl| f64_to_f32(v, Rounding::Rdn, fl)),
-        (max_subnormal, UF | NX)
-    );
+    assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rtz, fl)), (max_subnormal, UF | NX));
+    assert_eq!(run(|fl| f64_to_f32(v, Rounding::Rdn, fl)), (max_subnormal, UF | NX));
     // Tiny and exact is no underflow: a subnormal result that needs no rounding.
-    assert_eq!(
-        run(|fl| mul32(0x0000_0002, 0x3f00_0000, Rounding::Rne, fl)),
-        (1, 0)
-    );
+    assert_eq!(run(|fl| mul32(0x0000_0002, 0x3f00_0000, Rounding::Rne, fl)), (1, 0));
     // Tiny and inexact is: the smallest subnormal halved rounds to zero in RNE (a tie to even).
-    assert_eq!(
-        run(|fl| mul32(1, 0x3f00_0000, Rounding::Rne, fl)),
-        (0, UF | NX)
-    );
-    assert_eq!(
-        run(|fl| mul32(1, 0x3f00_0000, Rounding::Rup, fl)),
-        (1, UF | NX)
-    );
+    assert_eq!(run(|fl| mul32(1, 0x3f00_0000, Rounding::Rne, fl)), (0, UF | NX));
+    assert_eq!(run(|fl| mul32(1, 0x3f00_0000, Rounding::Rup, fl)), (1, UF | NX));
 }
 
 /// A xorshift generator: deterministic, so a failure reproduces.
@@ -639,11 +474,7 @@ fn cross_check(seed: u64, rounds: usize) {
             let (a, b) = (rng.operand(f), rng.operand(f));
             // Every fourth pair is made of nearby values to exercise cancellation and exact
             // quotients.
-            let b = if i % 4 == 0 {
-                a ^ (rng.next() & 0xff) ^ (rng.next() & f.sign_bit())
-            } else {
-                b
-            };
+            let b = if i % 4 == 0 { a ^ (rng.next() & 0xff) ^ (rng.next() & f.sign_bit()) } else { b };
             let c = rng.operand(f);
             let soft: [(u64, u8); 6] = [
                 run(|fl| soft_add(f, a, b, rm, fl)),
@@ -673,66 +504,30 @@ fn cross_check(seed: u64, rounds: usize) {
                     run(|fl| fma64(a, b, c, rm, fl)),
                 ]
             };
-            for (k, name) in ["add", "sub", "mul", "div", "sqrt", "fma"]
-                .iter()
-                .enumerate()
-            {
-                assert_eq!(
-                    public[k], soft[k],
-                    "{name} {f:?} {rm:?} a={a:#x} b={b:#x} c={c:#x}"
-                );
+            for (k, name) in ["add", "sub", "mul", "div", "sqrt", "fma"].iter().enumerate() {
+                assert_eq!(public[k], soft[k], "{name} {f:?} {rm:?} a={a:#x} b={b:#x} c={c:#x}");
             }
             // Conversions between formats and to and from integers.
             if f == F64 {
                 let got = run(|fl| u64::from(f64_to_f32(a, rm, fl)));
-                assert_eq!(
-                    got,
-                    run(|fl| soft_convert(F64, F32, a, rm, fl)),
-                    "f64_to_f32 {a:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_convert(F64, F32, a, rm, fl)), "f64_to_f32 {a:#x}");
                 let got = run(|fl| f64_to_i64(a, rm, fl).cast_unsigned());
-                assert_eq!(
-                    got,
-                    run(|fl| soft_to_int(F64, a, rm, true, 64, fl)),
-                    "{a:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_to_int(F64, a, rm, true, 64, fl)), "{a:#x}");
                 let got = run(|fl| u64::from(f64_to_u32(a, rm, fl)));
-                assert_eq!(
-                    got,
-                    run(|fl| soft_to_int(F64, a, rm, false, 32, fl)),
-                    "{a:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_to_int(F64, a, rm, false, 32, fl)), "{a:#x}");
                 let v = rng.next() >> (rng.next() % 64);
                 let got = run(|fl| i64_to_f64(v.cast_signed(), rm, fl));
-                let want = run(|fl| {
-                    soft_from_int(F64, v >> 63 == 1, v.cast_signed().unsigned_abs(), rm, fl)
-                });
+                let want = run(|fl| soft_from_int(F64, v >> 63 == 1, v.cast_signed().unsigned_abs(), rm, fl));
                 assert_eq!(got, want, "i64_to_f64 {v:#x}");
                 let got = run(|fl| u64::from(u64_to_f32(v, rm, fl)));
-                assert_eq!(
-                    got,
-                    run(|fl| soft_from_int(F32, false, v, rm, fl)),
-                    "{v:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_from_int(F32, false, v, rm, fl)), "{v:#x}");
             } else {
                 let got = run(|fl| f32_to_f64(lo(a), fl));
-                assert_eq!(
-                    got,
-                    run(|fl| soft_convert(F32, F64, a, rm, fl)),
-                    "f32_to_f64 {a:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_convert(F32, F64, a, rm, fl)), "f32_to_f64 {a:#x}");
                 let got = run(|fl| u64::from(f32_to_i32(lo(a), rm, fl).cast_unsigned()));
-                assert_eq!(
-                    got,
-                    run(|fl| soft_to_int(F32, a, rm, true, 32, fl)),
-                    "{a:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_to_int(F32, a, rm, true, 32, fl)), "{a:#x}");
                 let got = run(|fl| f32_to_u64(lo(a), rm, fl));
-                assert_eq!(
-                    got,
-                    run(|fl| soft_to_int(F32, a, rm, false, 64, fl)),
-                    "{a:#x}"
-                );
+                assert_eq!(got, run(|fl| soft_to_int(F32, a, rm, false, 64, fl)), "{a:#x}");
             }
             if rm == Rounding::Rne && f == F64 {
                 let mut fl = 0;
@@ -745,11 +540,7 @@ fn cross_check(seed: u64, rounds: usize) {
     // Over half the edge-biased operands are ordinary normal numbers; the fast path must take
     // most of those.
     let rne_pairs = rounds / 5;
-    assert!(
-        fast_hits > rne_pairs,
-        "fast path answered {fast_hits} of {} ops",
-        2 * rne_pairs
-    );
+    assert!(fast_hits > rne_pairs, "fast path answered {fast_hits} of {} ops", 2 * rne_pairs);
 }
 
 /// Prints the cost per operation on ordinary operands, fast path (RNE) and soft path (RTZ,
@@ -798,10 +589,7 @@ fn cost_per_op() {
             .fold(f64::INFINITY, f64::min);
         println!("{name:<24} {per:6.2} ns/op");
     };
-    let wide32: Vec<(u64, u64, u64)> = ops32
-        .iter()
-        .map(|&(a, b, c)| (a.into(), b.into(), c.into()))
-        .collect();
+    let wide32: Vec<(u64, u64, u64)> = ops32.iter().map(|&(a, b, c)| (a.into(), b.into(), c.into())).collect();
     for (mode, rm) in [("rne", Rounding::Rne), ("rtz", Rounding::Rtz)] {
         println!("-- {mode}");
         time("add64", &|a, b, _, fl| add64(a, b, rm, fl), &ops64);
@@ -809,57 +597,17 @@ fn cost_per_op() {
         time("div64", &|a, b, _, fl| div64(a, b, rm, fl), &ops64);
         time("sqrt64", &|a, _, _, fl| sqrt64(a, rm, fl), &ops64);
         time("fma64", &|a, b, c, fl| fma64(a, b, c, rm, fl), &ops64);
-        time(
-            "f64_to_i64",
-            &|a, _, _, fl| f64_to_i64(a, rm, fl).cast_unsigned(),
-            &ops64,
-        );
-        time(
-            "i64_to_f64",
-            &|a, _, _, fl| i64_to_f64(a.cast_signed(), rm, fl),
-            &ops64,
-        );
-        time(
-            "f64_to_f32",
-            &|a, _, _, fl| f64_to_f32(a, rm, fl).into(),
-            &ops64,
-        );
-        time(
-            "add32",
-            &|a, b, _, fl| add32(lo(a), lo(b), rm, fl).into(),
-            &wide32,
-        );
-        time(
-            "mul32",
-            &|a, b, _, fl| mul32(lo(a), lo(b), rm, fl).into(),
-            &wide32,
-        );
-        time(
-            "div32",
-            &|a, b, _, fl| div32(lo(a), lo(b), rm, fl).into(),
-            &wide32,
-        );
-        time(
-            "sqrt32",
-            &|a, _, _, fl| sqrt32(lo(a), rm, fl).into(),
-            &wide32,
-        );
-        time(
-            "fma32",
-            &|a, b, c, fl| fma32(lo(a), lo(b), lo(c), rm, fl).into(),
-            &wide32,
-        );
+        time("f64_to_i64", &|a, _, _, fl| f64_to_i64(a, rm, fl).cast_unsigned(), &ops64);
+        time("i64_to_f64", &|a, _, _, fl| i64_to_f64(a.cast_signed(), rm, fl), &ops64);
+        time("f64_to_f32", &|a, _, _, fl| f64_to_f32(a, rm, fl).into(), &ops64);
+        time("add32", &|a, b, _, fl| add32(lo(a), lo(b), rm, fl).into(), &wide32);
+        time("mul32", &|a, b, _, fl| mul32(lo(a), lo(b), rm, fl).into(), &wide32);
+        time("div32", &|a, b, _, fl| div32(lo(a), lo(b), rm, fl).into(), &wide32);
+        time("sqrt32", &|a, _, _, fl| sqrt32(lo(a), rm, fl).into(), &wide32);
+        time("fma32", &|a, b, c, fl| fma32(lo(a), lo(b), lo(c), rm, fl).into(), &wide32);
     }
-    time(
-        "soft add64 (rne)",
-        &|a, b, _, fl| soft_add(F64, a, b, Rounding::Rne, fl),
-        &ops64,
-    );
-    time(
-        "soft mul64 (rne)",
-        &|a, b, _, fl| soft_mul(F64, a, b, Rounding::Rne, fl),
-        &ops64,
-    );
+    time("soft add64 (rne)", &|a, b, _, fl| soft_add(F64, a, b, Rounding::Rne, fl), &ops64);
+    time("soft mul64 (rne)", &|a, b, _, fl| soft_mul(F64, a, b, Rounding::Rne, fl), &ops64);
     time("eq64", &|a, b, _, fl| u64::from(eq64(a, b, fl)), &ops64);
     time("min64", &|a, b, _, fl| min64(a, b, fl), &ops64);
 }
