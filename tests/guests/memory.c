@@ -65,14 +65,17 @@ static void probe(const char *label, volatile char *p, int write)
 static void heap(void)
 {
     /* Only differences between breaks are printed: where the break starts, and whether libc
-     * has moved it already, depends on the linkage. */
+     * has moved it already, depends on the linkage. Nothing that may allocate (printf) runs
+     * between the sbrk calls. */
     char *prev = sbrk(10 * PAGE);
     char *now = sbrk(0);
-    printf("sbrk(10 pages): break grew by %ld\n", (long)(now - prev));
     memset(prev, 0xab, 10 * PAGE);
-    printf("new heap writable, last byte 0x%02x\n", (unsigned char)prev[10 * PAGE - 1]);
+    unsigned char last = (unsigned char)prev[10 * PAGE - 1];
     sbrk(-(intptr_t)(5 * PAGE));
-    printf("after shrink by 5 pages break delta %ld\n", (long)((char *)sbrk(0) - prev));
+    char *shrunk = sbrk(0);
+    printf("sbrk(10 pages): break grew by %ld\n", (long)(now - prev));
+    printf("new heap writable, last byte 0x%02x\n", last);
+    printf("after shrink by 5 pages break delta %ld\n", (long)(shrunk - prev));
     uintptr_t cur = (uintptr_t)syscall(SYS_brk, 0);
     uintptr_t grown = (uintptr_t)syscall(SYS_brk, cur + 1024 * 1024);
     printf("raw brk grow by 1 MiB: %d\n", grown == cur + 1024 * 1024);
