@@ -77,15 +77,11 @@ fn guests_dir() -> Option<&'static Path> {
 
 /// A fresh, empty directory for one run of one case.
 fn scratch(case: &str, linkage: Linkage, runner: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("work")
-        .join(format!("{case}-{}-{runner}", linkage.dir()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("work").join(format!("{case}-{}-{runner}", linkage.dir()));
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("could not clear {}: {e}", dir.display()));
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("could not clear {}: {e}", dir.display()));
     }
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("could not create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("could not create {}: {e}", dir.display()));
     dir
 }
 
@@ -99,14 +95,7 @@ fn check(case: &Case, linkage: Linkage) {
     let stdin = (case.stdin)();
     let outcome = |runner: &str, run_with: fn(&Run) -> Outcome| {
         let cwd = scratch(case.guest, linkage, runner);
-        let run = Run {
-            program: &program,
-            args: case.args,
-            sysroot,
-            stdin: &stdin,
-            cwd: Some(&cwd),
-            env: case.env,
-        };
+        let run = Run { program: &program, args: case.args, sysroot, stdin: &stdin, cwd: Some(&cwd), env: case.env };
         run_with(&run)
     };
     let name = format!("{} ({})", case.guest, linkage.dir());
@@ -120,10 +109,7 @@ fn check(case: &Case, linkage: Linkage) {
         case.status,
         String::from_utf8_lossy(&qemu.stderr)
     );
-    assert!(
-        !qemu.stdout.is_empty(),
-        "{name}: qemu-riscv64 produced no output"
-    );
+    assert!(!qemu.stdout.is_empty(), "{name}: qemu-riscv64 produced no output");
     let shoal = outcome("shoal", run_shoal);
     assert_same(&name, &qemu, &shoal);
     assert_eq!(shoal.status, case.status, "{name}: shoal's exit status");
@@ -149,13 +135,7 @@ macro_rules! conformance {
 }
 
 const fn plain(guest: &'static str) -> Case {
-    Case {
-        guest,
-        args: &[],
-        env: &[],
-        stdin: NO_INPUT,
-        status: 0,
-    }
+    Case { guest, args: &[], env: &[], stdin: NO_INPUT, status: 0 }
 }
 
 /// Fixed input for the stdio guest: mixed case, an empty line, bytes above ASCII, and enough
@@ -163,9 +143,7 @@ const fn plain(guest: &'static str) -> Case {
 fn stdio_input() -> Vec<u8> {
     let mut input = b"Hello, World\n\nMiXeD cAsE 123\n\xc3\xa9t\xc3\xa9 \xff\x00nul\n".to_vec();
     for i in 0..2500u32 {
-        input.extend_from_slice(
-            format!("line {i:04} of the Generated Block {}\n", i * 7919 % 1000).as_bytes(),
-        );
+        input.extend_from_slice(format!("line {i:04} of the Generated Block {}\n", i * 7919 % 1000).as_bytes());
     }
     input.extend_from_slice(b"final line without newline");
     input
@@ -220,13 +198,7 @@ fn exec_self_static_linkage() {
         );
         return;
     }
-    check(
-        &Case {
-            status: 33,
-            ..plain("exec_self")
-        },
-        Linkage::Static,
-    );
+    check(&Case { status: 33, ..plain("exec_self") }, Linkage::Static);
 }
 
 /// The comparison itself must fail loudly and readably; these need no guest tools.
@@ -237,19 +209,12 @@ mod harness {
         let payload = std::panic::catch_unwind(f).expect_err("assert_same accepted a difference");
         match payload.downcast::<String>() {
             Ok(text) => *text,
-            Err(payload) => payload
-                .downcast_ref::<&str>()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            Err(payload) => payload.downcast_ref::<&str>().map(ToString::to_string).unwrap_or_default(),
         }
     }
 
     fn outcome(stdout: &str, status: i32) -> Outcome {
-        Outcome {
-            stdout: stdout.as_bytes().to_vec(),
-            stderr: b"engine log line\n".to_vec(),
-            status,
-        }
+        Outcome { stdout: stdout.as_bytes().to_vec(), stderr: b"engine log line\n".to_vec(), status }
     }
 
     #[test]
@@ -260,35 +225,23 @@ mod harness {
     #[test]
     fn differing_line_is_shown_with_context() {
         let message = panic_message(|| {
-            assert_same(
-                "lines",
-                &outcome("one\ntwo\nthree\nfour\n", 0),
-                &outcome("one\ntwo\nTHREE\nfour\n", 0),
-            );
+            assert_same("lines", &outcome("one\ntwo\nthree\nfour\n", 0), &outcome("one\ntwo\nTHREE\nfour\n", 0));
         });
-        assert!(
-            message.contains("first difference at stdout line 3"),
-            "{message}"
-        );
-        assert!(
-            message.contains(" two\n-three\n-four\n+THREE\n+four\n"),
-            "{message}"
-        );
+        assert!(message.contains("first difference at stdout line 3"), "{message}");
+        assert!(message.contains(" two\n-three\n-four\n+THREE\n+four\n"), "{message}");
         assert!(message.contains("engine log line"), "{message}");
     }
 
     #[test]
     fn differing_status_alone_fails() {
-        let message =
-            panic_message(|| assert_same("status", &outcome("x\n", 139), &outcome("x\n", 0)));
+        let message = panic_message(|| assert_same("status", &outcome("x\n", 139), &outcome("x\n", 0)));
         assert!(message.contains("qemu 139 / shoal 0"), "{message}");
         assert!(message.contains("(identical)"), "{message}");
     }
 
     #[test]
     fn missing_output_and_final_newline_are_visible() {
-        let message =
-            panic_message(|| assert_same("short", &outcome("a\nb", 0), &outcome("a\n", 0)));
+        let message = panic_message(|| assert_same("short", &outcome("a\nb", 0), &outcome("a\n", 0)));
         assert!(message.contains("-b\\ (no newline at end)"), "{message}");
         assert!(message.contains("+(end of output)"), "{message}");
     }
@@ -299,14 +252,7 @@ mod harness {
         let Some(guests) = guests_dir() else { return };
         let program = guests.join("static").join("hello");
         let run = |args: &'static [&'static str]| {
-            run_qemu(&Run {
-                program: &program,
-                args,
-                sysroot: None,
-                stdin: &[],
-                cwd: None,
-                env: &[],
-            })
+            run_qemu(&Run { program: &program, args, sysroot: None, stdin: &[], cwd: None, env: &[] })
         };
         let (a, b) = (run(&["3"]), run(&["4"]));
         assert_eq!((a.status, b.status), (3, 4));

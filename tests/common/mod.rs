@@ -73,16 +73,11 @@ pub fn require_tool(name: &str) -> bool {
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .map(|m| {
-                    m.is_file()
-                        && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-                })
-                .unwrap_or(false)
-        })
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
+        std::fs::metadata(candidate)
+            .map(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            .unwrap_or(false)
+    })
 }
 
 /// One guest invocation, described independently of the runner.
@@ -148,9 +143,7 @@ fn execute(runner: impl AsRef<std::ffi::OsStr>, args: Vec<OsString>, run: &Run) 
     if let Some(cwd) = run.cwd {
         command.current_dir(cwd);
     }
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {described}: {e}"));
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start {described}: {e}"));
 
     let stdin = child.stdin.take().expect("stdin was piped");
     let input = run.stdin.to_vec();
@@ -177,11 +170,7 @@ fn execute(runner: impl AsRef<std::ffi::OsStr>, args: Vec<OsString>, run: &Run) 
             tail(&stderr, 40)
         );
     };
-    Outcome {
-        stdout,
-        stderr,
-        status: shell_status(status, &described),
-    }
+    Outcome { stdout, stderr, status: shell_status(status, &described) }
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -267,11 +256,7 @@ fn line_diff(expected: &[u8], actual: &[u8]) -> String {
     const SHOWN: usize = 12;
     let expected: Vec<&[u8]> = expected.split_inclusive(|&b| b == b'\n').collect();
     let actual: Vec<&[u8]> = actual.split_inclusive(|&b| b == b'\n').collect();
-    let first = expected
-        .iter()
-        .zip(&actual)
-        .position(|(e, a)| e != a)
-        .unwrap_or(expected.len().min(actual.len()));
+    let first = expected.iter().zip(&actual).position(|(e, a)| e != a).unwrap_or(expected.len().min(actual.len()));
     let show = |line: &[u8]| {
         let text = String::from_utf8_lossy(line);
         match text.strip_suffix('\n') {
@@ -280,10 +265,7 @@ fn line_diff(expected: &[u8], actual: &[u8]) -> String {
         }
     };
     let start = first.saturating_sub(CONTEXT);
-    let mut out = format!(
-        "--- qemu-riscv64\n+++ shoal\n@@ first difference at stdout line {} @@\n",
-        first + 1
-    );
+    let mut out = format!("--- qemu-riscv64\n+++ shoal\n@@ first difference at stdout line {} @@\n", first + 1);
     for line in &expected[start..first] {
         out.push_str(&format!(" {}\n", show(line)));
     }
@@ -301,10 +283,7 @@ fn line_diff(expected: &[u8], actual: &[u8]) -> String {
     if actual.len() <= first {
         out.push_str("+(end of output)\n");
     }
-    let more = expected
-        .len()
-        .saturating_sub(first + SHOWN)
-        .max(actual.len().saturating_sub(first + SHOWN));
+    let more = expected.len().saturating_sub(first + SHOWN).max(actual.len().saturating_sub(first + SHOWN));
     if more > 0 {
         out.push_str(&format!("... ({more} more lines not shown)\n"));
     }
