@@ -207,6 +207,9 @@ impl Sys<'_> {
     }
 
     pub fn sys_getrandom(&mut self, a: &[u64; 6]) -> SysResult {
+        if a[2] & !7 != 0 {
+            return Err(Errno::EINVAL);
+        }
         let len = a[1].min(1 << 25);
         let buf = self.mem.slice_mut(a[0], len)?;
         crate::loader::fill_random(buf);
@@ -239,9 +242,19 @@ impl Sys<'_> {
     }
 
     pub fn sys_prctl(&mut self, a: &[u64; 6]) -> SysResult {
+        const PR_SET_PDEATHSIG: u64 = 1;
+        const PR_GET_PDEATHSIG: u64 = 2;
+        const PR_GET_DUMPABLE: u64 = 3;
+        const PR_SET_DUMPABLE: u64 = 4;
         const PR_SET_NAME: u64 = 15;
         const PR_GET_NAME: u64 = 16;
         match a[0] {
+            PR_SET_PDEATHSIG | PR_SET_DUMPABLE if a[1] < 65 => Ok(0),
+            PR_GET_PDEATHSIG => {
+                self.mem.store::<u32>(a[1], 0)?;
+                Ok(0)
+            }
+            PR_GET_DUMPABLE => Ok(1),
             PR_SET_NAME => {
                 let name = self.mem.read_cstr(a[1], 15)?;
                 let mut comm = [0u8; 16];

@@ -174,7 +174,7 @@ impl Sys<'_> {
         }
         let pages = a[1].div_ceil(PAGE_SIZE);
         for i in 0..pages {
-            if self.mem.page_perm(a[0] + i * PAGE_SIZE) == 0 && !self.mem.overlaps(a[0] + i * PAGE_SIZE, PAGE_SIZE) {
+            if self.mem.page_perm(a[0] + i * PAGE_SIZE) & perm::MAPPED == 0 {
                 return Err(Errno::ENOMEM);
             }
         }

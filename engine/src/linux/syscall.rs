@@ -60,8 +60,9 @@ syscalls! {
     88 => utimensat, 93 => exit, 94 => exit_group, 95 => waitid, 96 => set_tid_address,
     98 => futex, 99 => set_robust_list, 100 => get_robust_list, 101 => nanosleep,
     102 => getitimer, 103 => setitimer, 113 => clock_gettime, 114 => clock_getres,
-    115 => clock_nanosleep, 122 => sched_setaffinity, 123 => sched_getaffinity,
-    124 => sched_yield, 129 => kill, 130 => tkill, 131 => tgkill, 132 => sigaltstack,
+    115 => clock_nanosleep, 118 => sched_setparam, 119 => sched_setscheduler,
+    120 => sched_getscheduler, 121 => sched_getparam, 122 => sched_setaffinity, 123 => sched_getaffinity,
+    124 => sched_yield, 125 => sched_get_priority_max, 126 => sched_get_priority_min, 129 => kill, 130 => tkill, 131 => tgkill, 132 => sigaltstack,
     133 => rt_sigsuspend, 134 => rt_sigaction, 135 => rt_sigprocmask, 136 => rt_sigpending,
     137 => rt_sigtimedwait, 138 => rt_sigqueueinfo, 139 => rt_sigreturn, 140 => setpriority, 141 => getpriority,
     143 => setregid, 144 => setgid, 145 => setreuid, 146 => setuid, 147 => setresuid,
@@ -144,7 +145,9 @@ impl Sys<'_> {
             113 => self.sys_clock_gettime(a),
             114 => self.sys_clock_getres(a),
             115 => self.sys_clock_nanosleep(a),
-            122 => Ok(0),
+            // One scheduling class, SCHED_OTHER, whose only priority is 0.
+            118 | 119 | 122 | 120 | 125 | 126 => Ok(0),
+            121 => self.mem.store::<u32>(a[1], 0).map(|()| 0).map_err(Errno::from),
             123 => self.sys_sched_getaffinity(a),
             124 => {
                 std::thread::yield_now();

@@ -52,6 +52,9 @@ pub mod perm {
     pub const X: u8 = 4;
     /// Read and write.
     pub const RW: u8 = R | W;
+    /// Set on every mapped page, even one without access (PROT_NONE), so that a fault can tell
+    /// SEGV_ACCERR from SEGV_MAPERR.
+    pub const MAPPED: u8 = 8;
 }
 
 /// An address in a guest's address space.
@@ -263,7 +266,7 @@ impl AddressSpace {
             let p = self.perm_cell(page).load(Ordering::Relaxed);
             if p & need != need {
                 let at = (page << PAGE_SHIFT).max(addr);
-                return Err(Fault { addr: at, access, mapped: p != 0 });
+                return Err(Fault { addr: at, access, mapped: p & perm::MAPPED != 0 });
             }
             page += 1;
         }
@@ -456,7 +459,7 @@ impl AddressSpace {
         self.unmap_vmas(start, end);
         self.replace_with_anon(start, end - start)?;
         self.insert_vma(Vma { start, end, prot, kind });
-        self.set_perm_range(start, end, prot);
+        self.set_perm_range(start, end, prot | perm::MAPPED);
         Ok(())
     }
 
@@ -491,7 +494,7 @@ impl AddressSpace {
             return Err(MemError::Host(err));
         }
         self.insert_vma(Vma { start, end, prot, kind });
-        self.set_perm_range(start, end, prot);
+        self.set_perm_range(start, end, prot | perm::MAPPED);
         Ok(())
     }
 
@@ -542,7 +545,7 @@ impl AddressSpace {
         }
         vma::merge_around(&mut vmas, start, end);
         drop(vmas);
-        self.set_perm_range(start, end, prot);
+        self.set_perm_range(start, end, prot | perm::MAPPED);
         if had_code || prot & perm::X != 0 {
             self.flush_code();
         }
@@ -704,13 +707,13 @@ impl AddressSpace {
                 VmaKind::File { .. } => {
                     // Private file pages may be clean and not resident yet: copy them all.
                     child.insert_vma(v.clone());
-                    child.set_perm_range(v.start, v.end, v.prot);
+                    child.set_perm_range(v.start, v.end, v.prot | perm::MAPPED);
                     // SAFETY: both ranges are mapped host memory of `len` bytes in two arenas.
                     unsafe { std::ptr::copy_nonoverlapping(self.host(v.start), child.host(v.start), len as usize) };
                 }
                 _ => {
                     child.insert_vma(v.clone());
-                    child.set_perm_range(v.start, v.end, v.prot);
+                    child.set_perm_range(v.start, v.end, v.prot | perm::MAPPED);
                     copy_resident(self.host(v.start), child.host(v.start), len as usize);
                 }
             }
