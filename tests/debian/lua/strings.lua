@@ -1,0 +1,27 @@
+-- String library: patterns, gsub, format, byte/char, rep, reverse, pack.
+local s = "The quick brown fox jumps over the lazy dog"
+print(#s, s:upper(), s:lower())
+print(s:find("quick"), s:find("o", 20, true), s:match("(%a+) dog"))
+for word in s:gmatch("%a+") do io.write(word:sub(1, 1)) end
+print()
+print((s:gsub("%w+", function(w) return #w end)))
+print(s:gsub("o", "0", 2))
+print(("%d items at %5.2f = %-8s|%08.3f|%x|%X|%o|%q"):format(3, 1.5, "ok", -3.14159, 255, 48879, 8, "a\n\"b\""))
+print(string.format("%.17g %.17g %.17g", 0.1, 1 / 3, 2 ^ 0.5))
+print(string.format("%a %a %a", 1.0, 0.1, -2.5))
+print(string.format("%g %g %g %g", 1e20, 1e-5, 123456789, 0.1 + 0.2))
+print(string.format("%10.4s|%-10s|%+d|% d|%5.1e", "abcdefgh", "left", 7, 7, 31415.9))
+print(string.format("%s %s %s", 1, 1.0, -0.0), 7 // 2, 7.0 // 2, 2^53, math.tointeger(3.0))
+print(s:byte(1, 3), string.char(72, 105), ("ab"):rep(3, "-"), ("stressed"):reverse())
+print(("  trim me  "):match("^%s*(.-)%s*$") .. "|")
+print(("key=value; other=thing"):gsub("(%w+)=(%w+)", "%2=%1"))
+print(("%bxy"):len(), ("f(a(b)c)d"):match("%b()"), ("hello world"):find("o w"))
+print(tostring(nil), tostring(true), tonumber("0x1F"), tonumber("z", 36), tonumber("  12  "), tonumber("1e2"))
+print(utf8.char(72, 228, 8364, 128512), utf8.len("häll€"), #"häll€")
+for p, c in utf8.codes("aä€") do io.write(p, ":", c, " ") end
+print()
+local packed = string.pack("<i4 >i2 z s1 d", -2, 258, "zs", "len", 1.5)
+print(#packed, (packed:gsub(".", function(c) return string.format("%02x", c:byte()) end)))
+print(string.unpack("<i4 >i2 z s1 d", packed))
+print(string.packsize("i4 i8 d b"), string.unpack("<I2", "\1\2"), string.unpack(">I2", "\1\2"))
+print(table.concat({ 1, 2, 3, "x" }, ", "), select("#", 1, nil, 3), select(2, "a", "b", "c"))
