@@ -9,12 +9,10 @@
 
 mod common;
 
-use common::{Outcome, Run, assert_same, require_tool, run_qemu, run_shoal};
+use common::{Outcome, Run, assert_same, built_guests, require_tool, run_qemu, run_shoal};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-const CROSS_GCC: &str = "riscv64-linux-gnu-gcc";
 const QEMU: &str = "qemu-riscv64";
 const SYSROOT: &str = "/usr/riscv64-linux-gnu";
 
@@ -45,34 +43,12 @@ struct Case {
 
 const NO_INPUT: fn() -> Vec<u8> = Vec::new;
 
-/// Builds the guests once; `None` when a tool is missing (the tests then skip).
+/// The built guests; `None` when a tool is missing (the tests then skip).
 fn guests_dir() -> Option<&'static Path> {
-    static BUILT: OnceLock<Result<Option<PathBuf>, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        if !require_tool(CROSS_GCC) || !require_tool(QEMU) {
-            return Ok(None);
-        }
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/build.sh");
-        let result = Command::new("bash")
-            .arg(&script)
-            .arg(&out)
-            .output()
-            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-        if !result.status.success() {
-            return Err(format!(
-                "{} failed ({}):\n{}",
-                script.display(),
-                result.status,
-                String::from_utf8_lossy(&result.stderr)
-            ));
-        }
-        Ok(Some(out))
-    });
-    match built {
-        Ok(dir) => dir.as_deref(),
-        Err(message) => panic!("building the guests failed: {message}"),
+    if !require_tool(QEMU) {
+        return None;
     }
+    built_guests()
 }
 
 /// A fresh, empty directory for one run of one case.

@@ -26,12 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::{Outcome, Run};
 
 /// The environment every case runs with, under both runners.
-const ENV: &[(&str, &str)] = &[
-    ("LC_ALL", "C"),
-    ("TZ", "UTC0"),
-    ("PATH", "/usr/bin:/bin"),
-    ("SHOAL_TEST_SUITE", "debian"),
-];
+const ENV: &[(&str, &str)] =
+    &[("LC_ALL", "C"), ("TZ", "UTC0"), ("PATH", "/usr/bin:/bin"), ("SHOAL_TEST_SUITE", "debian")];
 
 /// One line of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,36 +50,20 @@ fn parse_manifest(text: &str, cases_dir: &str) -> Vec<Case> {
             continue;
         }
         let fields: Vec<&str> = line.split('\t').collect();
-        assert!(
-            fields.len() >= 3,
-            "cases.txt:{at}: expected NAME<TAB>STDIN<TAB>PROGRAM[<TAB>ARG]..., got {line:?}"
-        );
-        assert!(
-            fields.iter().all(|field| !field.is_empty()),
-            "cases.txt:{at}: empty field (two TABs in a row?)"
-        );
+        assert!(fields.len() >= 3, "cases.txt:{at}: expected NAME<TAB>STDIN<TAB>PROGRAM[<TAB>ARG]..., got {line:?}");
+        assert!(fields.iter().all(|field| !field.is_empty()), "cases.txt:{at}: empty field (two TABs in a row?)");
         let name = fields[0];
         assert!(
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
             "cases.txt:{at}: case name {name:?} must be letters, digits and '-'"
         );
-        assert!(
-            cases.iter().all(|case| case.name != name),
-            "cases.txt:{at}: duplicate case name {name:?}"
-        );
-        assert!(
-            fields[2].starts_with('/'),
-            "cases.txt:{at}: program {:?} must be an absolute guest path",
-            fields[2]
-        );
+        assert!(cases.iter().all(|case| case.name != name), "cases.txt:{at}: duplicate case name {name:?}");
+        assert!(fields[2].starts_with('/'), "cases.txt:{at}: program {:?} must be an absolute guest path", fields[2]);
         cases.push(Case {
             name: name.to_owned(),
             stdin: (fields[1] != "-").then(|| fields[1].to_owned()),
             program: fields[2].to_owned(),
-            args: fields[3..]
-                .iter()
-                .map(|arg| arg.replace("@CASES@", cases_dir))
-                .collect(),
+            args: fields[3..].iter().map(|arg| arg.replace("@CASES@", cases_dir)).collect(),
         });
     }
     cases
@@ -103,11 +83,7 @@ fn skip_or_fail(why: &str) {
 /// its path, or `None` after [`skip_or_fail`].
 fn sysroot() -> Option<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sysroot.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output();
+    let output = Command::new("bash").arg(&script).stdin(Stdio::null()).stderr(Stdio::inherit()).output();
     match output {
         Ok(output) if output.status.success() => {
             let stdout = String::from_utf8_lossy(&output.stdout);
@@ -115,10 +91,7 @@ fn sysroot() -> Option<PathBuf> {
             if Path::new(path).join("usr/bin").is_dir() {
                 return Some(PathBuf::from(path));
             }
-            skip_or_fail(&format!(
-                "{} printed no usable sysroot path",
-                script.display()
-            ));
+            skip_or_fail(&format!("{} printed no usable sysroot path", script.display()));
         }
         Ok(output) => skip_or_fail(&format!(
             "cannot build the Debian sysroot: {} exited with {}",
@@ -133,27 +106,15 @@ fn sysroot() -> Option<PathBuf> {
 /// Runs one case under both runners. Returns why it failed, if it did.
 fn check(case: &Case, sysroot: &Path, dir: &Path) -> Result<(), String> {
     let stdin = match &case.stdin {
-        Some(file) => {
-            std::fs::read(dir.join(file)).map_err(|e| format!("reading stdin file {file}: {e}"))?
-        }
+        Some(file) => std::fs::read(dir.join(file)).map_err(|e| format!("reading stdin file {file}: {e}"))?,
         None => Vec::new(),
     };
     let program = sysroot.join(case.program.trim_start_matches('/'));
     let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
-    let run = Run {
-        program: &program,
-        args: &args,
-        sysroot: Some(sysroot),
-        stdin: &stdin,
-        cwd: Some(dir),
-        env: ENV,
-    };
+    let run = Run { program: &program, args: &args, sysroot: Some(sysroot), stdin: &stdin, cwd: Some(dir), env: ENV };
 
     let traced_env: Vec<(&str, &str)> = ENV.iter().copied().chain([("QEMU_STRACE", "1")]).collect();
-    let traced = common::run_qemu(&Run {
-        env: &traced_env,
-        ..run
-    });
+    let traced = common::run_qemu(&Run { env: &traced_env, ..run });
     if String::from_utf8_lossy(&traced.stderr).contains("execve(") {
         return Err("it execs a program, which qemu-riscv64 would run on the host".to_owned());
     }
@@ -162,10 +123,7 @@ fn check(case: &Case, sysroot: &Path, dir: &Path) -> Result<(), String> {
     let shoal: Outcome = common::run_shoal(&run);
     // assert_same panics with the details (printed above by the panic hook); keep going so that
     // every failing case is reported.
-    catch_unwind(AssertUnwindSafe(|| {
-        common::assert_same(&case.name, &qemu, &shoal)
-    }))
-    .map_err(|_| {
+    catch_unwind(AssertUnwindSafe(|| common::assert_same(&case.name, &qemu, &shoal))).map_err(|_| {
         format!(
             "status qemu {} shoal {}; stdout qemu {} bytes shoal {} bytes",
             qemu.status,
@@ -186,8 +144,7 @@ fn debian_programs_match_qemu() {
     };
     let dir = cases_dir();
     let manifest = dir.join("cases.txt");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
+    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
     let cases = parse_manifest(&text, &dir.to_string_lossy());
     assert!(!cases.is_empty(), "{} lists no cases", manifest.display());
 
@@ -201,19 +158,14 @@ fn debian_programs_match_qemu() {
                 while let Some(case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
                     if let Err(why) = check(case, &sysroot, &dir) {
                         eprintln!("FAILED {}: {why}", case.name);
-                        failures
-                            .lock()
-                            .expect("no worker panics holding the lock")
-                            .push(case.name.clone());
+                        failures.lock().expect("no worker panics holding the lock").push(case.name.clone());
                     }
                 }
             });
         }
     });
 
-    let mut failures = failures
-        .into_inner()
-        .expect("no worker panics holding the lock");
+    let mut failures = failures.into_inner().expect("no worker panics holding the lock");
     failures.sort();
     assert!(
         failures.is_empty(),
@@ -246,8 +198,7 @@ fn manifest_parses() {
             },
         ]
     );
-    let real =
-        std::fs::read_to_string(cases_dir().join("cases.txt")).expect("cases.txt is readable");
+    let real = std::fs::read_to_string(cases_dir().join("cases.txt")).expect("cases.txt is readable");
     assert!(parse_manifest(&real, "/cases").len() >= 40);
 }
 

@@ -26,6 +26,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -288,4 +289,39 @@ fn line_diff(expected: &[u8], actual: &[u8]) -> String {
         out.push_str(&format!("... ({more} more lines not shown)\n"));
     }
     out
+}
+
+/// The cross compiler the C test guests are built with.
+pub const CROSS_GCC: &str = "riscv64-linux-gnu-gcc";
+
+/// Builds the C test guests once per test binary (`tests/guests/build.sh`) into
+/// `$CARGO_TARGET_TMPDIR/guests/{static,dynamic}/NAME`; `None` when the cross compiler is missing
+/// (the caller's tests then skip, or fail under CI).
+pub fn built_guests() -> Option<&'static Path> {
+    static BUILT: OnceLock<Result<Option<PathBuf>, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        if !require_tool(CROSS_GCC) {
+            return Ok(None);
+        }
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/build.sh");
+        let result = Command::new("bash")
+            .arg(&script)
+            .arg(&out)
+            .output()
+            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+        if !result.status.success() {
+            return Err(format!(
+                "{} failed ({}):\n{}",
+                script.display(),
+                result.status,
+                String::from_utf8_lossy(&result.stderr)
+            ));
+        }
+        Ok(Some(out))
+    });
+    match built {
+        Ok(dir) => dir.as_deref(),
+        Err(message) => panic!("building the guests failed: {message}"),
+    }
 }
