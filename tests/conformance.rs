@@ -11,7 +11,6 @@ mod common;
 
 use common::{Outcome, Run, assert_same, built_guests, require_tool, run_qemu, run_shoal};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const QEMU: &str = "qemu-riscv64";
 const SYSROOT: &str = "/usr/riscv64-linux-gnu";

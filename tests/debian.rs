@@ -15,6 +15,7 @@
 //! of that name (or fails). A case that execs would therefore compare shoal with the host, not
 //! with qemu, so each case also runs once under qemu with `QEMU_STRACE` and must show no execve.
 
+#[expect(dead_code, reason = "each test binary uses part of the shared harness")]
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
