@@ -44,6 +44,9 @@ struct RunArgs {
     /// Log every system call to stderr.
     #[arg(long)]
     strace: bool,
+    /// Print guest instructions retired, blocks translated and run time to stderr at exit.
+    #[arg(long)]
+    stats: bool,
     /// The guest program (a riscv64 ELF) and its arguments.
     #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
     program: Vec<OsString>,
@@ -79,6 +82,18 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             kv
         })
         .collect();
+    let started = std::time::Instant::now();
     let status = kernel.run(&program, &args.program, &env)?;
+    if args.stats {
+        let stats = kernel.stats();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "shoal: {} guest instructions, {} blocks translated, {:.3} s, {:.0} M instructions/s",
+            stats.instructions,
+            stats.blocks,
+            secs,
+            stats.instructions as f64 / secs / 1e6
+        );
+    }
     Ok(u8::try_from(status.code() & 0xff).unwrap_or(1))
 }

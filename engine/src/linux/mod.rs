@@ -219,6 +219,19 @@ pub struct Kernel {
     running: Mutex<usize>,
     all_done: Condvar,
     start: std::time::Instant,
+    /// Guest instructions retired by threads that have finished (or exec'd).
+    instret: AtomicU64,
+    /// Blocks translated by threads that have finished.
+    blocks: AtomicU64,
+}
+
+/// Work done by a guest machine, for `--stats`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Guest instructions retired.
+    pub instructions: u64,
+    /// Blocks decoded by the interpreter.
+    pub blocks: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -242,6 +255,8 @@ impl Kernel {
             running: Mutex::new(0),
             all_done: Condvar::new(),
             start: std::time::Instant::now(),
+            instret: AtomicU64::new(0),
+            blocks: AtomicU64::new(0),
         }))
     }
 
@@ -269,6 +284,17 @@ impl Kernel {
             }
         };
         Ok(status)
+    }
+
+    /// Counts work of a thread that finished or replaced its program.
+    fn account(&self, instructions: u64, blocks: u64) {
+        self.instret.fetch_add(instructions, Ordering::Relaxed);
+        self.blocks.fetch_add(blocks, Ordering::Relaxed);
+    }
+
+    /// Work done by the threads that have finished so far.
+    pub fn stats(&self) -> Stats {
+        Stats { instructions: self.instret.load(Ordering::Relaxed), blocks: self.blocks.load(Ordering::Relaxed) }
     }
 
     /// Milliseconds since this machine started (for times/sysinfo).

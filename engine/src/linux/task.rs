@@ -156,6 +156,7 @@ pub(super) fn spawn_initial(
     envp: Vec<Vec<u8>>,
 ) -> Result<Arc<Process>, StartError> {
     let cwd = kernel.roots.initial_cwd()?;
+    let cwd_path = kernel.roots.cwd_path(cwd.as_raw_fd());
     let path = program.as_bytes();
     let file = if kernel.roots.confined() {
         kernel.roots.open_exec(cwd.as_raw_fd(), path).map(Ok)
@@ -192,7 +193,7 @@ pub(super) fn spawn_initial(
         state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
         child_event: Condvar::new(),
         shared_pending: Mutex::new(signal::SigQueue::default()),
-        exe: Mutex::new(path.to_vec()),
+        exe: Mutex::new(absolute(&cwd_path, path)),
         comm: Mutex::new(comm_of(path)),
         rlimits: Mutex::new(super::misc::Rlimits::default()),
         exit_signal: libc::SIGCHLD,
@@ -202,6 +203,35 @@ pub(super) fn spawn_initial(
     cpu.x[2] = prog.sp;
     super::thread::spawn(kernel.clone(), proc.clone(), thread, cpu).map_err(open_err)?;
     Ok(proc)
+}
+
+/// `path` made absolute against the guest directory `cwd`, with `.` and `..` resolved lexically
+/// (what /proc/self/exe shows).
+fn absolute(cwd: &[u8], path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let joined: Vec<&[u8]> = if path.first() == Some(&b'/') {
+        path.split(|&b| b == b'/').collect()
+    } else {
+        cwd.split(|&b| b == b'/').chain(path.split(|&b| b == b'/')).collect()
+    };
+    for part in joined {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + cwd.len() + 1);
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
 }
 
 fn comm_of(path: &[u8]) -> [u8; 16] {
@@ -508,7 +538,7 @@ impl Sys<'_> {
         }
         *self.proc.mm.write().unwrap_or_else(|e| e.into_inner()) = prog.mm.clone();
         self.mem = prog.mm;
-        *lock(&self.proc.exe) = path.clone();
+        *lock(&self.proc.exe) = absolute(&self.kernel.roots.cwd_path(cwd), &path);
         *lock(&self.proc.comm) = comm_of(&path);
         for act in lock(&self.proc.actions).iter_mut() {
             if act.handler != signal::SIG_IGN {
@@ -522,6 +552,7 @@ impl Sys<'_> {
         drop(closed);
         *lock(&self.thread.altstack) = signal::AltStack::default();
         self.thread.robust_list.store(0, Ordering::Relaxed);
+        self.kernel.account(self.cpu.instret, 0);
         *self.cpu = Cpu::default();
         self.cpu.pc = prog.entry;
         self.cpu.x[2] = prog.sp;
@@ -760,5 +791,18 @@ impl Sys<'_> {
         self.proc.pgid.store(self.proc.pid, Ordering::Relaxed);
         self.proc.sid.store(self.proc.pid, Ordering::Relaxed);
         Ok(self.proc.pid as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolute;
+
+    #[test]
+    fn absolute_paths_resolve_dots_lexically() {
+        assert_eq!(absolute(b"/home/u", b"bin/prog"), b"/home/u/bin/prog");
+        assert_eq!(absolute(b"/home/u", b"../x/./y"), b"/home/x/y");
+        assert_eq!(absolute(b"/home/u", b"/abs/../p"), b"/p");
+        assert_eq!(absolute(b"/", b"../../.."), b"/");
     }
 }

@@ -229,6 +229,7 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
         }
     }
     *lock(&thread.host) = None;
+    kernel.account(cpu.instret, interp.cached_blocks() as u64);
     task::thread_exited(&kernel, &proc, &thread, &mem, exit_code);
     let mut running = lock(&kernel.running);
     *running -= 1;
