@@ -18,7 +18,7 @@ WORKLOADS=(
     "fploop 20000000"
     "memstream 20"
     "qsort 1000000"
-    "dispatch 10000000"
+    "dispatch 3000000"
     "strings 300000"
 )
 
