@@ -100,6 +100,11 @@ pub fn run_qemu(run: &Run) -> Outcome {
     execute("qemu-riscv64", qemu_args(run), run)
 }
 
+/// Runs a program built for the host itself (an oracle where qemu cannot be one).
+pub fn run_native(run: &Run) -> Outcome {
+    execute(run.program, run.args.iter().map(OsString::from).collect(), run)
+}
+
 /// Runs the guest under `shoal run [-L sysroot] -- program args` (or under qemu-riscv64 when
 /// [`SELFTEST_ENV`] is set).
 pub fn run_shoal(run: &Run) -> Outcome {

@@ -107,7 +107,7 @@ fn branches_loop_and_count_instructions() {
         let b11 = (imm >> 11) & 1;
         let b10_5 = (imm >> 5) & 0x3f;
         let b4_1 = (imm >> 1) & 0xf;
-        (b12 << 31) | (b10_5 << 25) | (0 << 20) | (1 << 15) | (1 << 12) | (b4_1 << 8) | (b11 << 7) | 0x63
+        (b12 << 31) | (b10_5 << 25) | (1 << 15) | (1 << 12) | (b4_1 << 8) | (b11 << 7) | 0x63
     };
     let (cpu, exit, _) = run(&[addi(1, 0, 10), addi(1, 1, -1), bne_back, ECALL], |_| {});
     assert_eq!(exit, Exit::Ecall);
