@@ -147,6 +147,7 @@ conformance! {
     files => plain("files");
     memory => plain("memory");
     misc => plain("misc");
+    timers => Case { status: 142, ..plain("timers") };
 }
 
 /// Whether the host kernel runs riscv64 ELF binaries itself (binfmt_misc). qemu-riscv64 passes

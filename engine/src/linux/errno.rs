@@ -74,6 +74,10 @@ impl Errno {
     /// (Linux's ERESTARTSYS); never seen by the guest.
     pub const ERESTARTSYS: Errno = Errno(512);
 
+    /// Internal: the call was interrupted and restarts only if no handler runs (poll, sleeps,
+    /// sigsuspend); after a handler the guest sees EINTR (Linux's ERESTARTNOHAND).
+    pub const ERESTARTNOHAND: Errno = Errno(514);
+
     /// The errno of a host I/O error.
     pub fn from_io(e: &std::io::Error) -> Errno {
         Errno(e.raw_os_error().unwrap_or(libc::EIO))

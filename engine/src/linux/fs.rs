@@ -375,10 +375,15 @@ impl Sys<'_> {
             return Ok(());
         }
         let mut pfd = libc::pollfd { fd: file.raw(), events, revents: 0 };
-        match super::thread::ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), None) {
-            Ok(_) => Ok(()),
-            Err(Errno::EINTR) => Err(Errno::ERESTARTSYS),
-            Err(e) => Err(e),
+        loop {
+            match super::thread::ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), None) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) if super::thread::must_stop(self.proc, self.thread) => {
+                    return Err(Errno::ERESTARTSYS);
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -1013,10 +1018,17 @@ impl Sys<'_> {
             }
             return Ok(bad.len() as u64);
         }
-        match super::thread::ppoll_interruptible(self.thread, fds, timeout) {
-            Ok(n) => Ok(n),
-            Err(Errno::EINTR) => Err(Errno::ERESTARTSYS),
-            Err(e) => Err(e),
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            match super::thread::ppoll_interruptible(self.thread, fds, left) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) if super::thread::must_stop(self.proc, self.thread) => {
+                    return Err(Errno::ERESTARTNOHAND);
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 

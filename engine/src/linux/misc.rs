@@ -43,6 +43,9 @@ const RLIMIT_STACK: u64 = 3;
 const RLIMIT_NOFILE: u64 = 7;
 const RLIMIT_AS: u64 = 9;
 const RLIM_INFINITY: u64 = u64::MAX;
+const ITIMER_REAL: u64 = 0;
+const ITIMER_VIRTUAL: u64 = 1;
+const ITIMER_PROF: u64 = 2;
 
 fn now(clock: libc::clockid_t) -> Result<libc::timespec, Errno> {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -109,8 +112,8 @@ impl Sys<'_> {
             match super::thread::ppoll_interruptible(self.thread, &mut [], Some(left)) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => {
-                    if super::signal::has_deliverable(self.proc, self.thread) {
-                        return Err(Errno::EINTR);
+                    if super::thread::must_stop(self.proc, self.thread) {
+                        return Err(Errno::ERESTARTNOHAND);
                     }
                 }
                 Err(e) => return Err(e),
@@ -137,16 +140,43 @@ impl Sys<'_> {
     }
 
     pub fn sys_getitimer(&mut self, a: &[u64; 6]) -> SysResult {
-        self.mem.write_bytes(a[1], &[0u8; 32])?;
-        Ok(0)
+        let (value, interval) = match a[0] {
+            ITIMER_REAL => self.kernel.timers.get(self.proc.pid),
+            ITIMER_VIRTUAL | ITIMER_PROF => (Duration::ZERO, Duration::ZERO),
+            _ => return Err(Errno::EINVAL),
+        };
+        self.put_itimerval(a[1], value, interval)
     }
 
     pub fn sys_setitimer(&mut self, a: &[u64; 6]) -> SysResult {
-        // Interval timers are not delivered; report none armed before.
+        let read_timeval = |s: &Self, at: u64| -> Result<Duration, Errno> {
+            let sec = s.mem.load::<u64>(at)? as i64;
+            let usec = s.mem.load::<u64>(at + 8)? as i64;
+            if sec < 0 || !(0..1_000_000).contains(&usec) {
+                return Err(Errno::EINVAL);
+            }
+            Ok(Duration::new(sec as u64, (usec * 1000) as u32))
+        };
+        let (interval, value) =
+            if a[1] != 0 { (read_timeval(self, a[1])?, read_timeval(self, a[1] + 16)?) } else { Default::default() };
+        let old = match a[0] {
+            ITIMER_REAL => self.kernel.timers.set(self.kernel, self.proc.pid, value, interval),
+            // Only wall-clock timers are offered; CPU-time timers never fire.
+            ITIMER_VIRTUAL | ITIMER_PROF => (Duration::ZERO, Duration::ZERO),
+            _ => return Err(Errno::EINVAL),
+        };
         if a[2] != 0 {
-            self.mem.write_bytes(a[2], &[0u8; 32])?;
+            self.put_itimerval(a[2], old.0, old.1)?;
         }
-        Err(Errno::ENOSYS)
+        Ok(0)
+    }
+
+    fn put_itimerval(&self, at: u64, value: Duration, interval: Duration) -> SysResult {
+        for (i, d) in [interval, value].into_iter().enumerate() {
+            self.mem.store::<u64>(at + 16 * i as u64, d.as_secs())?;
+            self.mem.store::<u64>(at + 16 * i as u64 + 8, u64::from(d.subsec_micros()))?;
+        }
+        Ok(0)
     }
 
     pub fn sys_uname(&mut self, a: &[u64; 6]) -> SysResult {

@@ -20,6 +20,7 @@ pub mod signal;
 mod syscall;
 mod task;
 mod thread;
+mod timer;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -223,6 +224,8 @@ pub struct Kernel {
     instret: AtomicU64,
     /// Blocks translated by threads that have finished.
     blocks: AtomicU64,
+    /// setitimer(ITIMER_REAL) timers.
+    timers: timer::Timers,
 }
 
 /// Work done by a guest machine, for `--stats`.
@@ -257,6 +260,7 @@ impl Kernel {
             start: std::time::Instant::now(),
             instret: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
+            timers: timer::Timers::default(),
         }))
     }
 
@@ -273,6 +277,9 @@ impl Kernel {
     pub fn run(self: &Arc<Self>, program: &str, args: &[OsString], env: &[OsString]) -> Result<ExitStatus, StartError> {
         let argv: Vec<Vec<u8>> = args.iter().map(|a| a.clone().into_vec()).collect();
         let envp: Vec<Vec<u8>> = env.iter().map(|e| e.clone().into_vec()).collect();
+        // Block the forwarded signals before any guest thread exists, so every thread inherits
+        // the mask and only the forwarder receives them.
+        thread::forward_host_signals(self, FIRST_PID);
         let proc = task::spawn_initial(self, program, argv, envp)?;
         let status = {
             let mut st = lock(&proc.state);

@@ -240,6 +240,21 @@ pub(crate) fn has_deliverable(proc: &Process, thread: &ThreadShared) -> bool {
     pending & !blocked != 0
 }
 
+/// Whether a pending, unblocked signal would run a handler or kill the process (an ignored one
+/// would not, so it must not cut a blocking call short).
+pub(crate) fn interrupts(proc: &Process, thread: &ThreadShared) -> bool {
+    let blocked = thread.blocked.load(Ordering::Relaxed) & !UNBLOCKABLE;
+    let pending = (lock(&thread.pending).mask | lock(&proc.shared_pending).mask) & !blocked;
+    if pending == 0 {
+        return false;
+    }
+    let actions = lock(&proc.actions);
+    (1..NSIG as i32).filter(|&s| pending & bit(s) != 0).any(|s| {
+        let act = actions[s as usize];
+        s == libc::SIGKILL || !(act.handler == SIG_IGN || (act.handler == SIG_DFL && default_ignored(s)))
+    })
+}
+
 /// What delivery did.
 pub(crate) enum Delivery {
     /// Nothing to do, or a handler frame was set up.
@@ -262,22 +277,31 @@ impl AltStack {
     }
 }
 
-/// Delivers at most one pending signal to the thread. `restart` is the original a0 if the last
-/// system call returned ERESTARTSYS (it is restarted or turned into EINTR here).
+/// A system call that was interrupted: how it may restart, and its first argument.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Restart {
+    /// ERESTARTSYS or ERESTARTNOHAND.
+    pub kind: Errno,
+    /// The original a0.
+    pub a0: u64,
+}
+
+/// Delivers at most one pending signal to the thread. `restart` describes the last system call if
+/// it was interrupted: it is restarted, or fails with EINTR, here.
 pub(crate) fn deliver(
     proc: &Process,
     thread: &ThreadShared,
     cpu: &mut Cpu,
     mem: &AddressSpace,
-    restart: &mut Option<u64>,
+    restart: &mut Option<Restart>,
 ) -> Delivery {
     loop {
         let blocked = thread.blocked.load(Ordering::Relaxed) & !UNBLOCKABLE;
         let info = lock(&thread.pending).take(blocked).or_else(|| lock(&proc.shared_pending).take(blocked));
         let Some(info) = info else {
-            // No handler ran: a restartable call restarts.
-            if let Some(a0) = restart.take() {
-                cpu.x[10] = a0;
+            // No handler ran: an interrupted call restarts.
+            if let Some(r) = restart.take() {
+                cpu.x[10] = r.a0;
                 cpu.pc -= 4;
             }
             return Delivery::Continue;
@@ -294,9 +318,9 @@ pub(crate) fn deliver(
         if act.handler == SIG_DFL {
             return Delivery::Kill(ExitStatus::Signaled { signal: signo as u8, core: default_core(signo) });
         }
-        if let Some(a0) = restart.take() {
-            if act.flags & SA_RESTART != 0 {
-                cpu.x[10] = a0;
+        if let Some(r) = restart.take() {
+            if r.kind == Errno::ERESTARTSYS && act.flags & SA_RESTART != 0 {
+                cpu.x[10] = r.a0;
                 cpu.pc -= 4;
             } else {
                 cpu.x[10] = (-libc::EINTR) as u64;
@@ -466,8 +490,8 @@ impl Sys<'_> {
         let old = self.thread.blocked.swap(mask & !UNBLOCKABLE, Ordering::Relaxed);
         *lock(&self.thread.saved_mask) = Some(old);
         loop {
-            if has_deliverable(self.proc, self.thread) || self.thread.killed.load(Ordering::Relaxed) {
-                return Err(Errno::EINTR);
+            if super::thread::must_stop(self.proc, self.thread) {
+                return Err(Errno::ERESTARTNOHAND);
             }
             let _ = super::thread::ppoll_interruptible(self.thread, &mut [], None);
         }

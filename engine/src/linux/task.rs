@@ -289,6 +289,7 @@ pub(crate) fn thread_exited(
 }
 
 fn process_exited(kernel: &Kernel, proc: &Arc<Process>, status: ExitStatus) {
+    kernel.timers.forget(proc.pid);
     let files = lock(&proc.files).take_all();
     drop(files);
     let children = {
@@ -597,7 +598,7 @@ impl Sys<'_> {
             let (g, _) =
                 self.proc.child_event.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner());
             drop(g);
-            if signal::has_deliverable(self.proc, self.thread) || self.thread.killed.load(Ordering::Relaxed) {
+            if super::thread::must_stop(self.proc, self.thread) {
                 return Err(Errno::ERESTARTSYS);
             }
         }
@@ -707,16 +708,16 @@ impl Sys<'_> {
                         }
                         None => Duration::from_millis(100),
                     };
+                    // Linux restarts an untimed futex wait after a handler (SA_RESTART) but not a
+                    // timed one.
+                    let interrupted = if deadline.is_some() { Errno::ERESTARTNOHAND } else { Errno::ERESTARTSYS };
                     match super::thread::futex_wait_slice(self.thread, h1.cast::<u32>(), val, slice, bitset) {
                         Ok(()) => return Ok(0),
-                        Err(Errno::ETIMEDOUT) => {
-                            if signal::has_deliverable(self.proc, self.thread)
-                                || self.thread.killed.load(Ordering::Relaxed)
-                            {
-                                return Err(Errno::ERESTARTSYS);
+                        Err(Errno::ETIMEDOUT | Errno::EINTR) => {
+                            if super::thread::must_stop(self.proc, self.thread) {
+                                return Err(interrupted);
                             }
                         }
-                        Err(Errno::EINTR) => return Err(Errno::ERESTARTSYS),
                         Err(e) => return Err(e),
                     }
                 }

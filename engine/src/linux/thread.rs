@@ -45,6 +45,53 @@ pub(crate) fn install_host_handlers() {
     }
 }
 
+/// Host signals that are passed on to the guest, as qemu-user does: a terminal's Ctrl-C, a `kill`
+/// of the shoal process. They go to the first guest process's process group.
+const FORWARDED: [libc::c_int; 7] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+
+fn forwarded_set() -> libc::sigset_t {
+    // SAFETY: builds a signal set from valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the forwarded host signals in the calling thread (and so in every thread it starts
+/// afterwards) and starts a thread that receives them with `sigwaitinfo` and sends each to the
+/// guest processes in `pgid`'s group.
+pub(crate) fn forward_host_signals(kernel: &Arc<Kernel>, pgid: i32) {
+    let set = forwarded_set();
+    // SAFETY: blocks valid signals in this thread's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let weak = Arc::downgrade(kernel);
+    let spawned = std::thread::Builder::new().name("host-signals".into()).spawn(move || {
+        loop {
+            // SAFETY: waits for one of the blocked signals in `set`.
+            let signo = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+            if signo < 0 {
+                continue;
+            }
+            let Some(kernel) = weak.upgrade() else { return };
+            let group: Vec<Arc<Process>> =
+                lock(&kernel.procs).values().filter(|p| p.pgid.load(Ordering::Relaxed) == pgid).cloned().collect();
+            for p in group {
+                signal::send_to_process(&p, SigInfo::user(signo, code::SI_USER, 0));
+            }
+        }
+    });
+    if spawned.is_err() {
+        // Without the forwarder the signals keep their host default action.
+        // SAFETY: unblocks the same valid set again.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    }
+}
+
 fn block_wake(block: bool) {
     // SAFETY: manipulates this thread's signal mask with a valid set.
     unsafe {
@@ -85,6 +132,19 @@ pub(crate) fn ppoll_interruptible(
     // SAFETY: `fds` is a valid pollfd array of its length; `tsp` is null or a valid timespec.
     let n = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, &mask) };
     if n < 0 { Err(Errno::last()) } else { Ok(n as u64) }
+}
+
+/// Decides what an interrupted blocking wait does: give up (true) when the thread must exit or a
+/// pending signal will run a handler or kill the process; otherwise the wake-up is consumed (a
+/// signal that is ignored, or one that was already handled) and the wait goes on.
+pub(crate) fn must_stop(proc: &Process, thread: &ThreadShared) -> bool {
+    if thread.killed.load(Ordering::Acquire) || super::signal::interrupts(proc, thread) {
+        return true;
+    }
+    // A kick that arrives after this store also left the wake-up signal pending, so the next
+    // wait returns at once and looks again: nothing is lost.
+    thread.attention.store(0, Ordering::Release);
+    false
 }
 
 /// One host futex wait of at most `slice` on guest memory, interruptible by the wake-up signal.
@@ -164,7 +224,7 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
     *lock(&thread.host) = Some(unsafe { libc::pthread_self() });
     let mut interp = Interp::new();
     let mut mem = proc.mm();
-    let mut restart: Option<u64> = None;
+    let mut restart: Option<signal::Restart> = None;
     let mut exit_code: u8 = 0;
     loop {
         if thread.killed.load(Ordering::Acquire) {
@@ -185,8 +245,8 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
                         cpu.pc += 4;
                         cpu.x[10] = match r {
                             Ok(v) => v,
-                            Err(Errno::ERESTARTSYS) => {
-                                restart = Some(args[0]);
+                            Err(kind @ (Errno::ERESTARTSYS | Errno::ERESTARTNOHAND)) => {
+                                restart = Some(signal::Restart { kind, a0: args[0] });
                                 (-libc::EINTR) as u64
                             }
                             Err(e) => (-i64::from(e.0)) as u64,
@@ -243,6 +303,7 @@ fn trace(proc: &Process, thread: &ThreadShared, nr: u64, a: &[u64; 6], after: &A
     let ret = match after {
         After::Return(Ok(v)) => format!("{}", *v as i64),
         After::Return(Err(Errno::ERESTARTSYS)) => "? ERESTARTSYS".to_string(),
+        After::Return(Err(Errno::ERESTARTNOHAND)) => "? ERESTARTNOHAND".to_string(),
         After::Return(Err(e)) => format!("-1 errno={} ({})", e.0, e.name()),
         After::Resume => "?".to_string(),
         After::ExitThread => "(exit)".to_string(),
