@@ -22,10 +22,12 @@ enum Command {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Engine {
-    /// Pick the best engine available.
+    /// The interpreter for cold code, the JIT for hot regions.
     Auto,
     /// The interpreter tier only.
     Interp,
+    /// Compile every region when it first runs (exercises the JIT).
+    Jit,
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,7 +41,7 @@ struct RunArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "sysroot")]
     root: Option<PathBuf>,
     /// Execution engine.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", env = "SHOAL_ENGINE")]
     engine: Engine,
     /// Log every system call to stderr.
     #[arg(long)]
@@ -70,8 +72,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let _ = args.engine;
-    let config = shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace };
+    let engine = match args.engine {
+        Engine::Auto => shoal_engine::interp::Engine::Auto,
+        Engine::Interp => shoal_engine::interp::Engine::Interp,
+        Engine::Jit => shoal_engine::interp::Engine::Jit,
+    };
+    let config = shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace, engine };
     let kernel = shoal_engine::linux::Kernel::new(config)?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env: Vec<OsString> = std::env::vars_os()
@@ -88,9 +94,12 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let stats = kernel.stats();
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "shoal: {} guest instructions, {} blocks translated, {:.3} s, {:.0} M instructions/s",
+            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {:.3} s, {:.0} M instructions/s",
             stats.instructions,
             stats.blocks,
+            stats.regions,
+            stats.compiled_insts,
+            stats.compile_us as f64 / 1000.0,
             secs,
             stats.instructions as f64 / secs / 1e6
         );

@@ -7,10 +7,12 @@
 //! - [`rv64`]: the instruction set (decoder, disassembler, floating-point semantics).
 //! - [`mem`]: one sandboxed arena per guest address space.
 //! - [`interp`]: the interpreter tier.
+//! - [`jit`]: the Cranelift JIT tier for hot regions.
 //! - [`loader`]: ELF loading and the initial stack.
 //! - [`linux`]: the Linux system-call layer, processes, threads and signals.
 
 pub mod interp;
+pub mod jit;
 pub mod linux;
 pub mod loader;
 pub mod mem;

@@ -372,79 +372,109 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &AddressSpace, insts: &[Inst]) -> Op
     None
 }
 
+/// The result of floating-point operation `op` (other than loads and stores): the value of its
+/// destination register. `a` is the rs1 operand from the register file the op reads it from
+/// ([`int_source`]), `b` and `c` are f registers; single-precision inputs are unboxed here. `rm`
+/// is ignored by ops without a rounding mode. Shared by the interpreter and the JIT's helper, so
+/// both tiers have one definition of every floating-point instruction.
+#[inline(always)]
+pub(crate) fn fp_compute(op: Op, a: u64, b: u64, c: u64, rm: Rounding, fl: &mut u8) -> u64 {
+    let (sa, sb, sc) = (unbox(a), unbox(b), unbox(c));
+    match op {
+        Op::FmaddS => boxed(fp::fma32(sa, sb, sc, rm, fl)),
+        Op::FmsubS => boxed(fp::fma32(sa, sb, sc ^ SIGN32, rm, fl)),
+        Op::FnmsubS => boxed(fp::fma32(sa ^ SIGN32, sb, sc, rm, fl)),
+        Op::FnmaddS => boxed(fp::fma32(sa ^ SIGN32, sb, sc ^ SIGN32, rm, fl)),
+        Op::FaddS => boxed(fp::add32(sa, sb, rm, fl)),
+        Op::FsubS => boxed(fp::sub32(sa, sb, rm, fl)),
+        Op::FmulS => boxed(fp::mul32(sa, sb, rm, fl)),
+        Op::FdivS => boxed(fp::div32(sa, sb, rm, fl)),
+        Op::FsqrtS => boxed(fp::sqrt32(sa, rm, fl)),
+        Op::FsgnjS => boxed((sa & !SIGN32) | (sb & SIGN32)),
+        Op::FsgnjnS => boxed((sa & !SIGN32) | (!sb & SIGN32)),
+        Op::FsgnjxS => boxed(sa ^ (sb & SIGN32)),
+        Op::FminS => boxed(fp::min32(sa, sb, fl)),
+        Op::FmaxS => boxed(fp::max32(sa, sb, fl)),
+        Op::FcvtWS => fp::f32_to_i32(sa, rm, fl) as i64 as u64,
+        Op::FcvtWuS => sext32(fp::f32_to_u32(sa, rm, fl)),
+        Op::FcvtLS => fp::f32_to_i64(sa, rm, fl) as u64,
+        Op::FcvtLuS => fp::f32_to_u64(sa, rm, fl),
+        Op::FcvtSW => boxed(fp::i32_to_f32(a as i32, rm, fl)),
+        Op::FcvtSWu => boxed(fp::u32_to_f32(a as u32, rm, fl)),
+        Op::FcvtSL => boxed(fp::i64_to_f32(a as i64, rm, fl)),
+        Op::FcvtSLu => boxed(fp::u64_to_f32(a, rm, fl)),
+        Op::FmvXW => sext32(a as u32),
+        Op::FmvWX => boxed(a as u32),
+        Op::FeqS => u64::from(fp::eq32(sa, sb, fl)),
+        Op::FltS => u64::from(fp::lt32(sa, sb, fl)),
+        Op::FleS => u64::from(fp::le32(sa, sb, fl)),
+        Op::FclassS => fp::classify32(sa),
+        Op::FmaddD => fp::fma64(a, b, c, rm, fl),
+        Op::FmsubD => fp::fma64(a, b, c ^ SIGN64, rm, fl),
+        Op::FnmsubD => fp::fma64(a ^ SIGN64, b, c, rm, fl),
+        Op::FnmaddD => fp::fma64(a ^ SIGN64, b, c ^ SIGN64, rm, fl),
+        Op::FaddD => fp::add64(a, b, rm, fl),
+        Op::FsubD => fp::sub64(a, b, rm, fl),
+        Op::FmulD => fp::mul64(a, b, rm, fl),
+        Op::FdivD => fp::div64(a, b, rm, fl),
+        Op::FsqrtD => fp::sqrt64(a, rm, fl),
+        Op::FsgnjD => (a & !SIGN64) | (b & SIGN64),
+        Op::FsgnjnD => (a & !SIGN64) | (!b & SIGN64),
+        Op::FsgnjxD => a ^ (b & SIGN64),
+        Op::FminD => fp::min64(a, b, fl),
+        Op::FmaxD => fp::max64(a, b, fl),
+        Op::FcvtSD => boxed(fp::f64_to_f32(a, rm, fl)),
+        Op::FcvtDS => fp::f32_to_f64(sa, fl),
+        Op::FcvtWD => fp::f64_to_i32(a, rm, fl) as i64 as u64,
+        Op::FcvtWuD => sext32(fp::f64_to_u32(a, rm, fl)),
+        Op::FcvtLD => fp::f64_to_i64(a, rm, fl) as u64,
+        Op::FcvtLuD => fp::f64_to_u64(a, rm, fl),
+        Op::FcvtDW => fp::i32_to_f64(a as i32, rm, fl),
+        Op::FcvtDWu => fp::u32_to_f64(a as u32, rm, fl),
+        Op::FcvtDL => fp::i64_to_f64(a as i64, rm, fl),
+        Op::FcvtDLu => fp::u64_to_f64(a, rm, fl),
+        Op::FmvXD => a,
+        Op::FmvDX => a,
+        Op::FeqD => u64::from(fp::eq64(a, b, fl)),
+        Op::FltD => u64::from(fp::lt64(a, b, fl)),
+        Op::FleD => u64::from(fp::le64(a, b, fl)),
+        Op::FclassD => fp::classify64(a),
+        _ => 0,
+    }
+}
+
+/// Whether `op` reads its first operand from the integer registers.
+pub(crate) fn int_source(op: Op) -> bool {
+    matches!(op, Op::FcvtSW | Op::FcvtSWu | Op::FcvtSL | Op::FcvtSLu | Op::FmvWX | Op::FcvtDW | Op::FcvtDWu | Op::FcvtDL | Op::FcvtDLu | Op::FmvDX)
+}
+
+/// Whether `op` has a rounding-mode field (and so is illegal with a reserved one).
+pub(crate) fn uses_rm(op: Op) -> bool {
+    matches!(op, Op::FmaddS | Op::FmsubS | Op::FnmsubS | Op::FnmaddS | Op::FaddS | Op::FsubS | Op::FmulS | Op::FdivS | Op::FsqrtS | Op::FcvtWS | Op::FcvtWuS | Op::FcvtLS | Op::FcvtLuS | Op::FcvtSW | Op::FcvtSWu | Op::FcvtSL | Op::FcvtSLu | Op::FmaddD | Op::FmsubD | Op::FnmsubD | Op::FnmaddD | Op::FaddD | Op::FsubD | Op::FmulD | Op::FdivD | Op::FsqrtD | Op::FcvtSD | Op::FcvtWD | Op::FcvtWuD | Op::FcvtLD | Op::FcvtLuD | Op::FcvtDW | Op::FcvtDWu | Op::FcvtDL | Op::FcvtDLu)
+}
+
+/// Resolves an instruction's rounding mode (7 = the dynamic `frm`); `None` if reserved.
+#[inline(always)]
+pub(crate) fn rounding(inst_rm: u8, frm: u8) -> Option<Rounding> {
+    Rounding::from_bits(if inst_rm == 7 { frm } else { inst_rm })
+}
+
 /// Floating-point operations other than loads and stores.
 #[inline(always)]
-fn exec_fp(cpu: &mut Cpu, inst: &Inst) -> Result<(), Exit> {
-    let rd = (inst.rd & 31) as usize;
-    let xd = (inst.rd & 63) as usize;
-    let (a, b, c) = (cpu.f[(inst.rs1 & 31) as usize], cpu.f[(inst.rs2 & 31) as usize], cpu.f[(inst.rs3 & 31) as usize]);
-    let xa = cpu.reg(inst.rs1 as usize);
-    let mut fl = 0u8;
-    let rm = || {
-        let bits = if inst.rm == 7 { cpu.frm } else { inst.rm };
-        Rounding::from_bits(bits).ok_or(Exit::Illegal)
+pub(crate) fn exec_fp(cpu: &mut Cpu, inst: &Inst) -> Result<(), Exit> {
+    let rm = match rounding(inst.rm, cpu.frm) {
+        Some(r) => r,
+        None if uses_rm(inst.op) => return Err(Exit::Illegal),
+        None => Rounding::Rne,
     };
-    let (sa, sb, sc) = (unbox(a), unbox(b), unbox(c));
-    match inst.op {
-        Op::FmaddS => cpu.f[rd] = boxed(fp::fma32(sa, sb, sc, rm()?, &mut fl)),
-        Op::FmsubS => cpu.f[rd] = boxed(fp::fma32(sa, sb, sc ^ SIGN32, rm()?, &mut fl)),
-        Op::FnmsubS => cpu.f[rd] = boxed(fp::fma32(sa ^ SIGN32, sb, sc, rm()?, &mut fl)),
-        Op::FnmaddS => cpu.f[rd] = boxed(fp::fma32(sa ^ SIGN32, sb, sc ^ SIGN32, rm()?, &mut fl)),
-        Op::FaddS => cpu.f[rd] = boxed(fp::add32(sa, sb, rm()?, &mut fl)),
-        Op::FsubS => cpu.f[rd] = boxed(fp::sub32(sa, sb, rm()?, &mut fl)),
-        Op::FmulS => cpu.f[rd] = boxed(fp::mul32(sa, sb, rm()?, &mut fl)),
-        Op::FdivS => cpu.f[rd] = boxed(fp::div32(sa, sb, rm()?, &mut fl)),
-        Op::FsqrtS => cpu.f[rd] = boxed(fp::sqrt32(sa, rm()?, &mut fl)),
-        Op::FsgnjS => cpu.f[rd] = boxed((sa & !SIGN32) | (sb & SIGN32)),
-        Op::FsgnjnS => cpu.f[rd] = boxed((sa & !SIGN32) | (!sb & SIGN32)),
-        Op::FsgnjxS => cpu.f[rd] = boxed(sa ^ (sb & SIGN32)),
-        Op::FminS => cpu.f[rd] = boxed(fp::min32(sa, sb, &mut fl)),
-        Op::FmaxS => cpu.f[rd] = boxed(fp::max32(sa, sb, &mut fl)),
-        Op::FcvtWS => cpu.x[xd] = fp::f32_to_i32(sa, rm()?, &mut fl) as i64 as u64,
-        Op::FcvtWuS => cpu.x[xd] = sext32(fp::f32_to_u32(sa, rm()?, &mut fl)),
-        Op::FcvtLS => cpu.x[xd] = fp::f32_to_i64(sa, rm()?, &mut fl) as u64,
-        Op::FcvtLuS => cpu.x[xd] = fp::f32_to_u64(sa, rm()?, &mut fl),
-        Op::FcvtSW => cpu.f[rd] = boxed(fp::i32_to_f32(xa as i32, rm()?, &mut fl)),
-        Op::FcvtSWu => cpu.f[rd] = boxed(fp::u32_to_f32(xa as u32, rm()?, &mut fl)),
-        Op::FcvtSL => cpu.f[rd] = boxed(fp::i64_to_f32(xa as i64, rm()?, &mut fl)),
-        Op::FcvtSLu => cpu.f[rd] = boxed(fp::u64_to_f32(xa, rm()?, &mut fl)),
-        Op::FmvXW => cpu.x[xd] = sext32(a as u32),
-        Op::FmvWX => cpu.f[rd] = boxed(xa as u32),
-        Op::FeqS => cpu.x[xd] = u64::from(fp::eq32(sa, sb, &mut fl)),
-        Op::FltS => cpu.x[xd] = u64::from(fp::lt32(sa, sb, &mut fl)),
-        Op::FleS => cpu.x[xd] = u64::from(fp::le32(sa, sb, &mut fl)),
-        Op::FclassS => cpu.x[xd] = fp::classify32(sa),
-        Op::FmaddD => cpu.f[rd] = fp::fma64(a, b, c, rm()?, &mut fl),
-        Op::FmsubD => cpu.f[rd] = fp::fma64(a, b, c ^ SIGN64, rm()?, &mut fl),
-        Op::FnmsubD => cpu.f[rd] = fp::fma64(a ^ SIGN64, b, c, rm()?, &mut fl),
-        Op::FnmaddD => cpu.f[rd] = fp::fma64(a ^ SIGN64, b, c ^ SIGN64, rm()?, &mut fl),
-        Op::FaddD => cpu.f[rd] = fp::add64(a, b, rm()?, &mut fl),
-        Op::FsubD => cpu.f[rd] = fp::sub64(a, b, rm()?, &mut fl),
-        Op::FmulD => cpu.f[rd] = fp::mul64(a, b, rm()?, &mut fl),
-        Op::FdivD => cpu.f[rd] = fp::div64(a, b, rm()?, &mut fl),
-        Op::FsqrtD => cpu.f[rd] = fp::sqrt64(a, rm()?, &mut fl),
-        Op::FsgnjD => cpu.f[rd] = (a & !SIGN64) | (b & SIGN64),
-        Op::FsgnjnD => cpu.f[rd] = (a & !SIGN64) | (!b & SIGN64),
-        Op::FsgnjxD => cpu.f[rd] = a ^ (b & SIGN64),
-        Op::FminD => cpu.f[rd] = fp::min64(a, b, &mut fl),
-        Op::FmaxD => cpu.f[rd] = fp::max64(a, b, &mut fl),
-        Op::FcvtSD => cpu.f[rd] = boxed(fp::f64_to_f32(a, rm()?, &mut fl)),
-        Op::FcvtDS => cpu.f[rd] = fp::f32_to_f64(sa, &mut fl),
-        Op::FcvtWD => cpu.x[xd] = fp::f64_to_i32(a, rm()?, &mut fl) as i64 as u64,
-        Op::FcvtWuD => cpu.x[xd] = sext32(fp::f64_to_u32(a, rm()?, &mut fl)),
-        Op::FcvtLD => cpu.x[xd] = fp::f64_to_i64(a, rm()?, &mut fl) as u64,
-        Op::FcvtLuD => cpu.x[xd] = fp::f64_to_u64(a, rm()?, &mut fl),
-        Op::FcvtDW => cpu.f[rd] = fp::i32_to_f64(xa as i32, rm()?, &mut fl),
-        Op::FcvtDWu => cpu.f[rd] = fp::u32_to_f64(xa as u32, rm()?, &mut fl),
-        Op::FcvtDL => cpu.f[rd] = fp::i64_to_f64(xa as i64, rm()?, &mut fl),
-        Op::FcvtDLu => cpu.f[rd] = fp::u64_to_f64(xa, rm()?, &mut fl),
-        Op::FmvXD => cpu.x[xd] = a,
-        Op::FmvDX => cpu.f[rd] = xa,
-        Op::FeqD => cpu.x[xd] = u64::from(fp::eq64(a, b, &mut fl)),
-        Op::FltD => cpu.x[xd] = u64::from(fp::lt64(a, b, &mut fl)),
-        Op::FleD => cpu.x[xd] = u64::from(fp::le64(a, b, &mut fl)),
-        Op::FclassD => cpu.x[xd] = fp::classify64(a),
-        _ => return Err(Exit::Illegal),
+    let a = if int_source(inst.op) { cpu.reg(inst.rs1 as usize) } else { cpu.f[(inst.rs1 & 31) as usize] };
+    let (b, c) = (cpu.f[(inst.rs2 & 31) as usize], cpu.f[(inst.rs3 & 31) as usize]);
+    let mut fl = 0u8;
+    let v = fp_compute(inst.op, a, b, c, rm, &mut fl);
+    if crate::interp::writes_xreg(inst.op) {
+        cpu.x[(inst.rd & 63) as usize] = v;
+    } else {
+        cpu.f[(inst.rd & 31) as usize] = v;
     }
     cpu.fflags |= fl;
     Ok(())

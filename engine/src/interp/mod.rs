@@ -14,6 +14,8 @@
 
 mod exec;
 
+pub(crate) use exec::{fp_compute, int_source, uses_rm};
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -26,8 +28,10 @@ pub const MAX_BLOCK: usize = 64;
 pub const X_SINK: u8 = 32;
 const DIRECT_SLOTS: usize = 4096;
 
-/// Architectural state of one hart (one guest thread).
+/// Architectural state of one hart (one guest thread). `repr(C)`: compiled code reaches its
+/// fields by offset.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Cpu {
     /// Integer registers; `x[0]` stays zero and `x[32]` absorbs writes to `x0`.
     pub x: [u64; 64],
@@ -112,6 +116,42 @@ pub enum Exit {
 #[derive(Debug)]
 struct Block {
     insts: Box<[Inst]>,
+    /// Times run by the interpreter (tiering counts up to the threshold, then stops).
+    hits: u32,
+}
+
+/// Which tiers run guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// Interpreter for cold code, the JIT for regions that get hot.
+    #[default]
+    Auto,
+    /// The interpreter only.
+    Interp,
+    /// Compile every region on its first execution (for testing the JIT).
+    Jit,
+}
+
+/// Interpreter runs of a block before its region is compiled (`Engine::Auto`). Cranelift takes
+/// on the order of 100 µs to 1 ms per region, which a block has to win back: a region pays
+/// for itself after a few thousand interpreted instructions saved.
+pub const HOT_THRESHOLD: u32 = 200;
+
+/// The JIT tier's state of one vCPU.
+struct Tier {
+    compiler: crate::jit::Compiler,
+    codes: Vec<crate::jit::Code>,
+    /// Region entry pc to index in `codes`, or `u32::MAX` for "not compilable".
+    index: HashMap<u64, u32>,
+    threshold: u32,
+    compiled_insts: u64,
+    compile_time: std::time::Duration,
+}
+
+impl std::fmt::Debug for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tier").field("regions", &self.codes.len()).field("threshold", &self.threshold).finish()
+    }
 }
 
 /// The interpreter's per-vCPU state: its block cache.
@@ -121,6 +161,7 @@ pub struct Interp {
     index: HashMap<u64, u32>,
     direct: Box<[(u64, u32)]>,
     generation: u64,
+    tier: Option<Box<Tier>>,
 }
 
 impl Default for Interp {
@@ -130,21 +171,56 @@ impl Default for Interp {
 }
 
 impl Interp {
-    /// An interpreter with an empty cache.
+    /// An interpreter with an empty cache and no JIT.
     pub fn new() -> Self {
         Interp {
             blocks: Vec::new(),
             index: HashMap::new(),
             direct: vec![(u64::MAX, 0); DIRECT_SLOTS].into_boxed_slice(),
             generation: u64::MAX,
+            tier: None,
         }
     }
 
-    /// Drops every cached block.
+    /// An interpreter with the tiers `engine` asks for. If the JIT cannot be set up for this host
+    /// the interpreter runs alone (with a warning).
+    pub fn with_engine(engine: Engine) -> Self {
+        let mut it = Interp::new();
+        let threshold = match engine {
+            Engine::Interp => return it,
+            Engine::Auto => HOT_THRESHOLD,
+            Engine::Jit => 1,
+        };
+        match crate::jit::Compiler::new() {
+            Ok(compiler) => {
+                it.tier = Some(Box::new(Tier {
+                    compiler,
+                    codes: Vec::new(),
+                    index: HashMap::new(),
+                    threshold,
+                    compiled_insts: 0,
+                    compile_time: std::time::Duration::ZERO,
+                }));
+            }
+            Err(e) => tracing::warn!("JIT unavailable, interpreting only: {e}"),
+        }
+        it
+    }
+
+    /// Regions compiled, guest instructions they cover, and time spent compiling.
+    pub fn jit_stats(&self) -> (usize, u64, std::time::Duration) {
+        self.tier.as_ref().map_or((0, 0, std::time::Duration::ZERO), |t| (t.codes.len(), t.compiled_insts, t.compile_time))
+    }
+
+    /// Drops every cached block and compiled region.
     pub fn flush(&mut self) {
         self.blocks.clear();
         self.index.clear();
         self.direct.fill((u64::MAX, 0));
+        if let Some(t) = self.tier.as_mut() {
+            t.codes.clear();
+            t.index.clear();
+        }
     }
 
     /// Number of blocks decoded and cached.
@@ -170,6 +246,21 @@ impl Interp {
                 self.flush();
                 self.generation = generation;
             }
+            if let Some(tier) = self.tier.as_deref()
+                && let Some(&i) = tier.index.get(&cpu.pc)
+                && let Some(code) = tier.codes.get(i as usize)
+            {
+                let env = crate::jit::Env::new(mem, attention);
+                // SAFETY: the region was compiled from `mem`'s current code generation (the cache
+                // is flushed when it changes), `env` describes `mem`, which outlives the call,
+                // and `cpu.pc` is the region's entry.
+                match unsafe { code.run(cpu, &env) } {
+                    crate::jit::EXIT_NEXT => continue,
+                    crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
+                    // The instruction at cpu.pc needs the interpreter: run one block there.
+                    _ => {}
+                }
+            }
             let idx = match self.lookup(cpu.pc) {
                 Some(i) => i,
                 None => match self.translate(cpu.pc, mem) {
@@ -177,6 +268,16 @@ impl Interp {
                     Err(fault) => return Exit::Fault(fault),
                 },
             };
+            let block = &mut self.blocks[idx as usize];
+            if let Some(tier) = self.tier.as_deref_mut()
+                && block.hits < tier.threshold
+            {
+                block.hits += 1;
+                if block.hits == tier.threshold && !tier.index.contains_key(&cpu.pc) {
+                    tier.compile(cpu.pc, mem);
+                    continue;
+                }
+            }
             let block = &self.blocks[idx as usize];
             if let Some(exit) = exec::run_block(cpu, mem, &block.insts) {
                 return exit;
@@ -204,11 +305,36 @@ impl Interp {
             self.flush();
             return self.translate(pc, mem);
         }
-        self.blocks.push(Block { insts: insts.into_boxed_slice() });
+        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0 });
         self.index.insert(pc, idx);
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
         self.direct[slot] = (pc, idx);
         Ok(idx)
+    }
+}
+
+impl Tier {
+    /// Compiles the region entered at `pc`; a region that cannot be compiled is remembered as
+    /// such and interpreted.
+    fn compile(&mut self, pc: u64, mem: &AddressSpace) {
+        let start = std::time::Instant::now();
+        let result = self.compiler.compile(mem, pc);
+        self.compile_time += start.elapsed();
+        match result {
+            Ok(Some(code)) => {
+                self.compiled_insts += code.guest_insts as u64;
+                let i = u32::try_from(self.codes.len()).unwrap_or(u32::MAX);
+                self.codes.push(code);
+                self.index.insert(pc, i);
+            }
+            Ok(None) => {
+                self.index.insert(pc, u32::MAX);
+            }
+            Err(e) => {
+                tracing::warn!("region at {pc:#x} not compiled: {e}");
+                self.index.insert(pc, u32::MAX);
+            }
+        }
     }
 }
 

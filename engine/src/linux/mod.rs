@@ -44,6 +44,8 @@ pub struct Config {
     pub root: Option<PathBuf>,
     /// Log every system call to stderr.
     pub strace: bool,
+    /// Which execution tiers run guest code.
+    pub engine: crate::interp::Engine,
 }
 
 /// How a guest process ended.
@@ -224,6 +226,8 @@ pub struct Kernel {
     instret: AtomicU64,
     /// Blocks translated by threads that have finished.
     blocks: AtomicU64,
+    /// JIT work of threads that have finished: regions, instructions, microseconds.
+    jit: [AtomicU64; 3],
     /// setitimer(ITIMER_REAL) timers.
     timers: timer::Timers,
 }
@@ -235,6 +239,12 @@ pub struct Stats {
     pub instructions: u64,
     /// Blocks decoded by the interpreter.
     pub blocks: u64,
+    /// Regions compiled by the JIT.
+    pub regions: u64,
+    /// Guest instructions in those regions.
+    pub compiled_insts: u64,
+    /// Time spent compiling, in microseconds.
+    pub compile_us: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -260,6 +270,7 @@ impl Kernel {
             start: std::time::Instant::now(),
             instret: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
+            jit: Default::default(),
             timers: timer::Timers::default(),
         }))
     }
@@ -294,14 +305,26 @@ impl Kernel {
     }
 
     /// Counts work of a thread that finished or replaced its program.
-    fn account(&self, instructions: u64, blocks: u64) {
+    fn account(&self, instructions: u64, interp: Option<&crate::interp::Interp>) {
         self.instret.fetch_add(instructions, Ordering::Relaxed);
-        self.blocks.fetch_add(blocks, Ordering::Relaxed);
+        if let Some(it) = interp {
+            self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
+            let (regions, insts, time) = it.jit_stats();
+            self.jit[0].fetch_add(regions as u64, Ordering::Relaxed);
+            self.jit[1].fetch_add(insts, Ordering::Relaxed);
+            self.jit[2].fetch_add(time.as_micros() as u64, Ordering::Relaxed);
+        }
     }
 
     /// Work done by the threads that have finished so far.
     pub fn stats(&self) -> Stats {
-        Stats { instructions: self.instret.load(Ordering::Relaxed), blocks: self.blocks.load(Ordering::Relaxed) }
+        Stats {
+            instructions: self.instret.load(Ordering::Relaxed),
+            blocks: self.blocks.load(Ordering::Relaxed),
+            regions: self.jit[0].load(Ordering::Relaxed),
+            compiled_insts: self.jit[1].load(Ordering::Relaxed),
+            compile_us: self.jit[2].load(Ordering::Relaxed),
+        }
     }
 
     /// Milliseconds since this machine started (for times/sysinfo).

@@ -553,7 +553,7 @@ impl Sys<'_> {
         drop(closed);
         *lock(&self.thread.altstack) = signal::AltStack::default();
         self.thread.robust_list.store(0, Ordering::Relaxed);
-        self.kernel.account(self.cpu.instret, 0);
+        self.kernel.account(self.cpu.instret, None);
         *self.cpu = Cpu::default();
         self.cpu.pc = prog.entry;
         self.cpu.x[2] = prog.sp;

@@ -222,7 +222,7 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
     block_wake(true);
     // SAFETY: pthread_self cannot fail.
     *lock(&thread.host) = Some(unsafe { libc::pthread_self() });
-    let mut interp = Interp::new();
+    let mut interp = Interp::with_engine(kernel.config.engine);
     let mut mem = proc.mm();
     let mut restart: Option<signal::Restart> = None;
     let mut exit_code: u8 = 0;
@@ -289,7 +289,7 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
         }
     }
     *lock(&thread.host) = None;
-    kernel.account(cpu.instret, interp.cached_blocks() as u64);
+    kernel.account(cpu.instret, Some(&interp));
     task::thread_exited(&kernel, &proc, &thread, &mem, exit_code);
     let mut running = lock(&kernel.running);
     *running -= 1;

@@ -219,6 +219,11 @@ impl AddressSpace {
         self.arena.ptr
     }
 
+    /// Host address of the page table (one permission byte per page), for compiled code.
+    pub fn perm_base(&self) -> *const u8 {
+        self.perms.ptr
+    }
+
     /// The current code generation; it changes whenever executable memory changes.
     #[inline]
     pub fn code_generation(&self) -> u64 {

@@ -87,3 +87,15 @@ impl Inst {
         Inst { op: Op::Illegal, rd: 0, rs1: 0, rs2: 0, rs3: 0, rm: 0, len, imm: 0 }
     }
 }
+
+impl Op {
+    /// Number of ops; their discriminants are `0..COUNT`.
+    pub const COUNT: u8 = Op::FclassD as u8 + 1;
+
+    /// The op with discriminant `v`, if there is one.
+    pub fn from_u8(v: u8) -> Option<Op> {
+        // SAFETY: `Op` is a fieldless `repr(u8)` enum without explicit discriminants, so its
+        // variants are exactly `0..COUNT` (FclassD is the last); `v` is checked to be in range.
+        (v < Op::COUNT).then(|| unsafe { std::mem::transmute::<u8, Op>(v) })
+    }
+}

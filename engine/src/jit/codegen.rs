@@ -1,0 +1,777 @@
+//! Translation of a region to Cranelift IR.
+//!
+//! Shape of the generated function:
+//!
+//! ```text
+//! entry:        load the guest registers the region uses into variables; jump to the entry block
+//! guest blocks: one Cranelift block per guest block; internal edges are jumps (back-edges first
+//!               check `attention`), edges that leave the region jump to `exit`
+//! exit(pc, code, retired):
+//!               store the registers the region writes, cpu.pc = pc, cpu.instret += retired,
+//!               return code
+//! ```
+//!
+//! Semantics match the interpreter exactly (interp/exec.rs): division results from the M
+//! extension's table rather than host traps, W ops on 32 bits then sign extension, and
+//! floating-point instructions executed by the interpreter's own code through one helper.
+#![expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "guest immediates and pcs are reinterpreted between signed and unsigned as RISC-V defines"
+)]
+
+use std::collections::HashMap;
+use std::mem::offset_of;
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I8, I16, I32, I64};
+use cranelift_codegen::ir::{AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, Signature, Value};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use super::region::{End, Region};
+use super::{EXIT_ATTENTION, EXIT_INTERPRET, EXIT_NEXT, Env};
+use crate::interp::Cpu;
+use crate::mem::{GUEST_SPACE, PAGE_SHIFT, PAGE_SIZE, perm};
+use crate::rv64::fp::Rounding;
+use crate::rv64::{Inst, Op};
+
+/// Why a region could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The host is not supported or a setting was refused.
+    #[error("cannot set up the code generator: {0}")]
+    Setup(String),
+    /// Cranelift rejected the function.
+    #[error("code generation failed: {0}")]
+    Codegen(String),
+    /// The code needs relocation, which compiled regions must not.
+    #[error("compiled code is not position independent")]
+    NotPositionIndependent,
+    /// Executable memory could not be had.
+    #[error("cannot map executable memory")]
+    Memory(#[source] std::io::Error),
+}
+
+/// Computes one floating-point instruction with the interpreter's definition
+/// (`interp::fp_compute`). `op_rm` is the op's discriminant plus, in bits 8..11, a valid rounding
+/// mode (compiled code resolves the dynamic mode and leaves reserved ones to the interpreter).
+/// Accrued exception flags are ORed into `cpu.fflags`.
+pub(super) extern "C" fn fp_helper(cpu: *mut Cpu, op_rm: u64, a: u64, b: u64, c: u64) -> u64 {
+    let (Some(op), Some(rm)) = (Op::from_u8(op_rm as u8), Rounding::from_bits((op_rm >> 8) as u8 & 7)) else {
+        return 0;
+    };
+    let mut fl = 0;
+    let v = crate::interp::fp_compute(op, a, b, c, rm, &mut fl);
+    // SAFETY: compiled code passes the `cpu` it was called with, a live, exclusive `&mut Cpu` for
+    // the whole call (see `Code::run`); only the flags byte is touched.
+    unsafe { (*cpu).fflags |= fl };
+    v
+}
+
+/// Which registers an instruction reads and writes (bit masks over x0..x31 and f0..f31).
+#[derive(Clone, Copy, Default)]
+struct Uses {
+    xr: u32,
+    xw: u32,
+    fr: u32,
+    fw: u32,
+}
+
+fn bit(r: u8) -> u32 {
+    if r < 32 { 1 << r } else { 0 }
+}
+
+fn uses(inst: &Inst) -> Uses {
+    use Op::*;
+    let (rd, rs1, rs2, rs3) = (inst.rd, inst.rs1, inst.rs2, inst.rs3);
+    let mut u = Uses::default();
+    match inst.op {
+        Lui | Auipc | Jal => u.xw = bit(rd),
+        Jalr | Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu | Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai
+        | Addiw | Slliw | Srliw | Sraiw => {
+            u.xr = bit(rs1);
+            u.xw = bit(rd);
+        }
+        Beq | Bne | Blt | Bge | Bltu | Bgeu | Sb | Sh | Sw | Sd => u.xr = bit(rs1) | bit(rs2),
+        Flw | Fld => {
+            u.xr = bit(rs1);
+            u.fw = bit(rd);
+        }
+        Fsw | Fsd => {
+            u.xr = bit(rs1);
+            u.fr = bit(rs2);
+        }
+        Fence => {}
+        op if is_fp(op) => {
+            let int_src = matches!(op, FcvtSW | FcvtSWu | FcvtSL | FcvtSLu | FmvWX | FcvtDW | FcvtDWu | FcvtDL | FcvtDLu | FmvDX);
+            let int_dst = crate::interp::writes_xreg(op);
+            if int_src {
+                u.xr = bit(rs1);
+            } else {
+                u.fr = bit(rs1) | bit(rs2) | bit(rs3);
+            }
+            if int_dst {
+                u.xw = bit(rd);
+            } else {
+                u.fw = bit(rd);
+            }
+        }
+        _ => {
+            u.xr = bit(rs1) | bit(rs2);
+            u.xw = bit(rd);
+        }
+    }
+    u.xr &= !1;
+    u.xw &= !1;
+    u
+}
+
+fn is_fp(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        FmaddS
+            | FmsubS
+            | FnmsubS
+            | FnmaddS
+            | FaddS
+            | FsubS
+            | FmulS
+            | FdivS
+            | FsqrtS
+            | FsgnjS
+            | FsgnjnS
+            | FsgnjxS
+            | FminS
+            | FmaxS
+            | FcvtWS
+            | FcvtWuS
+            | FcvtLS
+            | FcvtLuS
+            | FcvtSW
+            | FcvtSWu
+            | FcvtSL
+            | FcvtSLu
+            | FmvXW
+            | FmvWX
+            | FeqS
+            | FltS
+            | FleS
+            | FclassS
+            | FmaddD
+            | FmsubD
+            | FnmsubD
+            | FnmaddD
+            | FaddD
+            | FsubD
+            | FmulD
+            | FdivD
+            | FsqrtD
+            | FsgnjD
+            | FsgnjnD
+            | FsgnjxD
+            | FminD
+            | FmaxD
+            | FcvtSD
+            | FcvtDS
+            | FcvtWD
+            | FcvtWuD
+            | FcvtLD
+            | FcvtLuD
+            | FcvtDW
+            | FcvtDWu
+            | FcvtDL
+            | FcvtDLu
+            | FmvXD
+            | FmvDX
+            | FeqD
+            | FltD
+            | FleD
+            | FclassD
+    )
+}
+
+const X_OFF: i32 = offset_of!(Cpu, x) as i32;
+const F_OFF: i32 = offset_of!(Cpu, f) as i32;
+const PC_OFF: i32 = offset_of!(Cpu, pc) as i32;
+const INSTRET_OFF: i32 = offset_of!(Cpu, instret) as i32;
+const FRM_OFF: i32 = offset_of!(Cpu, frm) as i32;
+const ARENA_OFF: i32 = offset_of!(Env, arena) as i32;
+const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
+const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
+const FP_HELPER_OFF: i32 = offset_of!(Env, fp_helper) as i32;
+
+/// Compiles `region` and returns the machine code.
+pub(super) fn compile(
+    isa: &dyn TargetIsa,
+    ctx: &mut cranelift_codegen::Context,
+    fctx: &mut FunctionBuilderContext,
+    region: &Region,
+) -> Result<Vec<u8>, CompileError> {
+    ctx.clear();
+    let ptr = isa.pointer_type();
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.push(AbiParam::new(ptr));
+    sig.params.push(AbiParam::new(ptr));
+    sig.returns.push(AbiParam::new(I32));
+    ctx.func.signature = sig;
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+        let mut fp_sig = Signature::new(isa.default_call_conv());
+        fp_sig.params.push(AbiParam::new(ptr));
+        for _ in 0..4 {
+            fp_sig.params.push(AbiParam::new(I64));
+        }
+        fp_sig.returns.push(AbiParam::new(I64));
+        let fp_sig = b.import_signature(fp_sig);
+        let mut t = Translator::new(&mut b, region, fp_sig);
+        t.translate();
+        b.seal_all_blocks();
+        b.finalize(isa.frontend_config());
+    }
+    let code = ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+    if !code.buffer.relocs().is_empty() {
+        return Err(CompileError::NotPositionIndependent);
+    }
+    Ok(code.code_buffer().to_vec())
+}
+
+struct Translator<'a, 'b> {
+    b: &'a mut FunctionBuilder<'b>,
+    region: &'a Region,
+    cpu: Value,
+    env: Value,
+    x: [Variable; 32],
+    f: [Variable; 32],
+    icount: Variable,
+    exit: Block,
+    blocks: HashMap<u64, Block>,
+    written_x: u32,
+    written_f: u32,
+    fp_sig: cranelift_codegen::ir::SigRef,
+}
+
+fn trusted() -> MemFlags {
+    MemFlags::trusted()
+}
+
+/// Guest memory: little-endian, possibly misaligned, never trapping (checked before).
+fn guest_flags() -> MemFlags {
+    let mut f = MemFlags::new();
+    f.set_notrap();
+    f
+}
+
+impl<'a, 'b> Translator<'a, 'b> {
+    fn new(b: &'a mut FunctionBuilder<'b>, region: &'a Region, fp_sig: cranelift_codegen::ir::SigRef) -> Self {
+        let x = std::array::from_fn(|_| b.declare_var(I64));
+        let f = std::array::from_fn(|_| b.declare_var(I64));
+        let icount = b.declare_var(I64);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry);
+        let (cpu, env) = (params[0], params[1]);
+        let exit = b.create_block();
+        b.append_block_param(exit, I64);
+        b.append_block_param(exit, I32);
+        b.append_block_param(exit, I64);
+        let mut blocks = HashMap::new();
+        for &pc in region.blocks.keys() {
+            blocks.insert(pc, b.create_block());
+        }
+        let mut all = Uses::default();
+        for blk in region.blocks.values() {
+            for inst in &blk.insts {
+                let u = uses(inst);
+                all.xr |= u.xr;
+                all.xw |= u.xw;
+                all.fr |= u.fr;
+                all.fw |= u.fw;
+            }
+        }
+        let t = Translator {
+            b,
+            region,
+            cpu,
+            env,
+            x,
+            f,
+            icount,
+            exit,
+            blocks,
+            written_x: all.xw,
+            written_f: all.fw,
+            fp_sig,
+        };
+        // Every variable gets a definition in the entry block: the guest value for registers the
+        // region uses, so exits store back what the guest had where nothing changed it.
+        let zero = t.b.ins().iconst(I64, 0);
+        for r in 0..32 {
+            let v = if (all.xr | all.xw) & (1 << r) != 0 && r != 0 {
+                t.b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
+            } else {
+                zero
+            };
+            t.b.def_var(t.x[r], v);
+            let v = if (all.fr | all.fw) & (1 << r) != 0 {
+                t.b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32)
+            } else {
+                zero
+            };
+            t.b.def_var(t.f[r], v);
+        }
+        t.b.def_var(t.icount, zero);
+        t
+    }
+
+    fn translate(&mut self) {
+        let first = self.blocks[&self.region.entry];
+        self.b.ins().jump(first, &[]);
+        let pcs: Vec<u64> = self.region.blocks.keys().copied().collect();
+        for pc in pcs {
+            self.block(pc);
+        }
+        self.emit_exit();
+    }
+
+    fn emit_exit(&mut self) {
+        self.b.switch_to_block(self.exit);
+        let params = self.b.block_params(self.exit).to_vec();
+        for r in 0..32 {
+            if r != 0 && self.written_x & (1 << r) != 0 {
+                let v = self.b.use_var(self.x[r]);
+                self.b.ins().store(trusted(), v, self.cpu, X_OFF + 8 * r as i32);
+            }
+            if self.written_f & (1 << r) != 0 {
+                let v = self.b.use_var(self.f[r]);
+                self.b.ins().store(trusted(), v, self.cpu, F_OFF + 8 * r as i32);
+            }
+        }
+        self.b.ins().store(trusted(), params[0], self.cpu, PC_OFF);
+        let old = self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
+        let new = self.b.ins().iadd(old, params[2]);
+        self.b.ins().store(trusted(), new, self.cpu, INSTRET_OFF);
+        self.b.ins().return_(&[params[1]]);
+    }
+
+    /// Jumps to the exit with `pc`, `code` and `done` more instructions retired in this block.
+    fn exit_args(&mut self, pc: u64, code: u32, done: u64) -> [BlockArg; 3] {
+        let pcv = self.b.ins().iconst(I64, pc as i64);
+        let codev = self.b.ins().iconst(I32, i64::from(code));
+        let ic = self.b.use_var(self.icount);
+        let count = if done == 0 { ic } else { self.b.ins().iadd_imm_s(ic, done as i64) };
+        [BlockArg::Value(pcv), BlockArg::Value(codev), BlockArg::Value(count)]
+    }
+
+    /// A block that leaves the region with `code` at `pc`.
+    fn exit_block(&mut self, pc: u64, code: u32, done: u64) -> Block {
+        let here = self.b.current_block();
+        let blk = self.b.create_block();
+        self.b.switch_to_block(blk);
+        let args = self.exit_args(pc, code, done);
+        self.b.ins().jump(self.exit, &args);
+        if let Some(h) = here {
+            self.b.switch_to_block(h);
+        }
+        blk
+    }
+
+    /// Where control goes to reach guest pc `target` from the block at `from`.
+    fn edge(&mut self, from: u64, target: u64) -> Block {
+        match self.blocks.get(&target).copied() {
+            Some(dest) if target > from => dest,
+            Some(dest) => {
+                // A back-edge: a loop spinning here must still notice `attention`.
+                let here = self.b.current_block();
+                let check = self.b.create_block();
+                self.b.switch_to_block(check);
+                let p = self.b.ins().load(I64, trusted(), self.env, ATTENTION_OFF);
+                let att = self.b.ins().load(I32, trusted(), p, 0);
+                let stop = self.exit_block(target, EXIT_ATTENTION, 0);
+                self.b.ins().brif(att, stop, &[], dest, &[]);
+                if let Some(h) = here {
+                    self.b.switch_to_block(h);
+                }
+                check
+            }
+            None => self.exit_block(target, EXIT_NEXT, 0),
+        }
+    }
+
+    fn xr(&mut self, r: u8) -> Value {
+        if r == 0 || r >= 32 { self.b.ins().iconst(I64, 0) } else { self.b.use_var(self.x[r as usize]) }
+    }
+
+    fn set_x(&mut self, r: u8, v: Value) {
+        if r != 0 && r < 32 {
+            self.b.def_var(self.x[r as usize], v);
+        }
+    }
+
+    /// The host address for a guest access of `size` bytes needing `need`, or a jump out of
+    /// the region (to the interpreter, at this instruction) when the fast check fails.
+    fn host_addr(&mut self, addr: Value, size: u64, need: u8, pc: u64, idx: u64) -> Value {
+        let slow = self.exit_block(pc, EXIT_INTERPRET, idx);
+        let page = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_SHIFT));
+        let in_space = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, page, (GUEST_SPACE >> PAGE_SHIFT) as i64);
+        let ok1 = self.b.create_block();
+        self.b.ins().brif(in_space, ok1, &[], slow, &[]);
+        self.b.switch_to_block(ok1);
+        let perms = self.b.ins().load(I64, trusted(), self.env, PERMS_OFF);
+        let pp = self.b.ins().iadd(perms, page);
+        let p = self.b.ins().uload8(I32, trusted(), pp, 0);
+        let has = self.b.ins().band_imm_s(p, i64::from(need));
+        let granted = self.b.ins().icmp_imm_s(IntCC::Equal, has, i64::from(need));
+        let off = self.b.ins().band_imm_s(addr, (PAGE_SIZE - 1) as i64);
+        let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, (PAGE_SIZE - size) as i64);
+        let ok = self.b.ins().band(granted, fits);
+        let fast = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let arena = self.b.ins().load(I64, trusted(), self.env, ARENA_OFF);
+        self.b.ins().iadd(arena, addr)
+    }
+
+    fn block(&mut self, pc: u64) {
+        let blk = self.region.blocks[&pc].clone();
+        let cl = self.blocks[&pc];
+        self.b.switch_to_block(cl);
+        let mut at = pc;
+        let n = blk.insts.len();
+        for (i, inst) in blk.insts.iter().enumerate() {
+            let last = i + 1 == n && blk.end == End::Transfer;
+            if last {
+                let ic = self.b.use_var(self.icount);
+                let ic = self.b.ins().iadd_imm_s(ic, n as i64);
+                self.b.def_var(self.icount, ic);
+                self.terminator(at, inst);
+                return;
+            }
+            self.inst(at, i as u64, inst);
+            at = at.wrapping_add(u64::from(inst.len));
+        }
+        let ic = self.b.use_var(self.icount);
+        let ic = self.b.ins().iadd_imm_s(ic, n as i64);
+        self.b.def_var(self.icount, ic);
+        match blk.end {
+            End::FallThrough(next) => {
+                let dest = self.edge(pc, next);
+                self.b.ins().jump(dest, &[]);
+            }
+            End::Interpret(next) => {
+                let args = self.exit_args(next, EXIT_INTERPRET, 0);
+                self.b.ins().jump(self.exit, &args);
+            }
+            End::Transfer => {
+                // An empty transfer block cannot occur: a transfer is its last instruction.
+                let args = self.exit_args(at, EXIT_INTERPRET, 0);
+                self.b.ins().jump(self.exit, &args);
+            }
+        }
+    }
+
+    fn terminator(&mut self, pc: u64, inst: &Inst) {
+        let next = pc.wrapping_add(u64::from(inst.len));
+        let target = pc.wrapping_add(i64::from(inst.imm) as u64);
+        match inst.op {
+            Op::Jal => {
+                let link = self.b.ins().iconst(I64, next as i64);
+                self.set_x(inst.rd, link);
+                let dest = self.edge(pc, target);
+                self.b.ins().jump(dest, &[]);
+            }
+            Op::Jalr => {
+                let base = self.xr(inst.rs1);
+                let t = self.b.ins().iadd_imm_s(base, i64::from(inst.imm));
+                let t = self.b.ins().band_imm_s(t, !1);
+                let link = self.b.ins().iconst(I64, next as i64);
+                self.set_x(inst.rd, link);
+                let codev = self.b.ins().iconst(I32, i64::from(EXIT_NEXT));
+                let ic = self.b.use_var(self.icount);
+                self.b.ins().jump(self.exit, &[BlockArg::Value(t), BlockArg::Value(codev), BlockArg::Value(ic)]);
+            }
+            _ => {
+                let (a, b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                let cc = match inst.op {
+                    Op::Beq => IntCC::Equal,
+                    Op::Bne => IntCC::NotEqual,
+                    Op::Blt => IntCC::SignedLessThan,
+                    Op::Bge => IntCC::SignedGreaterThanOrEqual,
+                    Op::Bltu => IntCC::UnsignedLessThan,
+                    _ => IntCC::UnsignedGreaterThanOrEqual,
+                };
+                let c = self.b.ins().icmp(cc, a, b);
+                let taken = self.edge(pc, target);
+                let fall = self.edge(pc, next);
+                self.b.ins().brif(c, taken, &[], fall, &[]);
+            }
+        }
+    }
+
+    fn inst(&mut self, pc: u64, idx: u64, inst: &Inst) {
+        use Op::*;
+        let imm = i64::from(inst.imm);
+        let rd = inst.rd;
+        macro_rules! alu_imm {
+            ($f:ident) => {{
+                let a = self.xr(inst.rs1);
+                let v = self.b.ins().$f(a, imm);
+                self.set_x(rd, v);
+            }};
+        }
+        macro_rules! alu {
+            ($f:ident) => {{
+                let (a, b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                let v = self.b.ins().$f(a, b);
+                self.set_x(rd, v);
+            }};
+        }
+        macro_rules! alu_w {
+            ($f:ident) => {{
+                let (a, b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                let (a, b) = (self.b.ins().ireduce(I32, a), self.b.ins().ireduce(I32, b));
+                let v = self.b.ins().$f(a, b);
+                let v = self.b.ins().sextend(I64, v);
+                self.set_x(rd, v);
+            }};
+        }
+        match inst.op {
+            Lui => {
+                let v = self.b.ins().iconst(I64, imm);
+                self.set_x(rd, v);
+            }
+            Auipc => {
+                let v = self.b.ins().iconst(I64, pc.wrapping_add(imm as u64) as i64);
+                self.set_x(rd, v);
+            }
+            Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu | Flw | Fld => {
+                let size = match inst.op {
+                    Lb | Lbu => 1,
+                    Lh | Lhu => 2,
+                    Lw | Lwu | Flw => 4,
+                    _ => 8,
+                };
+                let base = self.xr(inst.rs1);
+                let addr = self.b.ins().iadd_imm_s(base, imm);
+                let p = self.host_addr(addr, size, perm::R, pc, idx);
+                let fl = guest_flags();
+                let v = match inst.op {
+                    Lb => self.b.ins().sload8(I64, fl, p, 0),
+                    Lbu => self.b.ins().uload8(I64, fl, p, 0),
+                    Lh => self.b.ins().sload16(I64, fl, p, 0),
+                    Lhu => self.b.ins().uload16(I64, fl, p, 0),
+                    Lw => self.b.ins().sload32(fl, p, 0),
+                    Lwu => self.b.ins().uload32(fl, p, 0),
+                    Flw => {
+                        let v = self.b.ins().uload32(fl, p, 0);
+                        self.b.ins().bor_imm_s(v, 0xffff_ffff_0000_0000_u64 as i64)
+                    }
+                    _ => self.b.ins().load(I64, fl, p, 0),
+                };
+                if matches!(inst.op, Flw | Fld) {
+                    self.b.def_var(self.f[(rd & 31) as usize], v);
+                } else {
+                    self.set_x(rd, v);
+                }
+            }
+            Sb | Sh | Sw | Sd | Fsw | Fsd => {
+                let size = match inst.op {
+                    Sb => 1,
+                    Sh => 2,
+                    Sw | Fsw => 4,
+                    _ => 8,
+                };
+                let base = self.xr(inst.rs1);
+                let addr = self.b.ins().iadd_imm_s(base, imm);
+                let v = if matches!(inst.op, Fsw | Fsd) {
+                    self.b.use_var(self.f[(inst.rs2 & 31) as usize])
+                } else {
+                    self.xr(inst.rs2)
+                };
+                let p = self.host_addr(addr, size, perm::W, pc, idx);
+                let fl = guest_flags();
+                match size {
+                    1 => {
+                        let n = self.b.ins().ireduce(I8, v);
+                        self.b.ins().store(fl, n, p, 0);
+                    }
+                    2 => {
+                        let n = self.b.ins().ireduce(I16, v);
+                        self.b.ins().store(fl, n, p, 0);
+                    }
+                    4 => {
+                        let n = self.b.ins().ireduce(I32, v);
+                        self.b.ins().store(fl, n, p, 0);
+                    }
+                    _ => {
+                        self.b.ins().store(fl, v, p, 0);
+                    }
+                }
+            }
+            Addi => alu_imm!(iadd_imm_s),
+            Xori => alu_imm!(bxor_imm_s),
+            Ori => alu_imm!(bor_imm_s),
+            Andi => alu_imm!(band_imm_s),
+            Slli => alu_imm!(ishl_imm_s),
+            Srli => alu_imm!(ushr_imm_s),
+            Srai => alu_imm!(sshr_imm_s),
+            Slti | Sltiu => {
+                let a = self.xr(inst.rs1);
+                let cc = if inst.op == Slti { IntCC::SignedLessThan } else { IntCC::UnsignedLessThan };
+                let c = self.b.ins().icmp_imm_s(cc, a, imm);
+                let v = self.b.ins().uextend(I64, c);
+                self.set_x(rd, v);
+            }
+            Add => alu!(iadd),
+            Sub => alu!(isub),
+            Sll => alu!(ishl),
+            Srl => alu!(ushr),
+            Sra => alu!(sshr),
+            Xor => alu!(bxor),
+            Or => alu!(bor),
+            And => alu!(band),
+            Mul => alu!(imul),
+            Mulh => alu!(smulhi),
+            Mulhu => alu!(umulhi),
+            Slt | Sltu => {
+                let (a, b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                let cc = if inst.op == Slt { IntCC::SignedLessThan } else { IntCC::UnsignedLessThan };
+                let c = self.b.ins().icmp(cc, a, b);
+                let v = self.b.ins().uextend(I64, c);
+                self.set_x(rd, v);
+            }
+            Mulhsu => {
+                // high(a * b) with a signed and b unsigned = umulhi(a, b) - (a < 0 ? b : 0).
+                let (a, b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                let hi = self.b.ins().umulhi(a, b);
+                let neg = self.b.ins().sshr_imm_s(a, 63);
+                let corr = self.b.ins().band(neg, b);
+                let v = self.b.ins().isub(hi, corr);
+                self.set_x(rd, v);
+            }
+            Addiw | Slliw | Srliw | Sraiw => {
+                let a = self.xr(inst.rs1);
+                let a = self.b.ins().ireduce(I32, a);
+                let v = match inst.op {
+                    Addiw => self.b.ins().iadd_imm_s(a, imm),
+                    Slliw => self.b.ins().ishl_imm_s(a, imm & 31),
+                    Srliw => self.b.ins().ushr_imm_s(a, imm & 31),
+                    _ => self.b.ins().sshr_imm_s(a, imm & 31),
+                };
+                let v = self.b.ins().sextend(I64, v);
+                self.set_x(rd, v);
+            }
+            Addw => alu_w!(iadd),
+            Subw => alu_w!(isub),
+            Sllw => alu_w!(ishl),
+            Srlw => alu_w!(ushr),
+            Sraw => alu_w!(sshr),
+            Mulw => alu_w!(imul),
+            Div | Rem | Divw | Remw => {
+                let w = matches!(inst.op, Divw | Remw);
+                let ty = if w { I32 } else { I64 };
+                let (mut a, mut b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                if w {
+                    a = self.b.ins().ireduce(I32, a);
+                    b = self.b.ins().ireduce(I32, b);
+                }
+                let min = if w { i64::from(i32::MIN) } else { i64::MIN };
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let a_min = self.b.ins().icmp_imm_s(IntCC::Equal, a, min);
+                let b_m1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let ovf = self.b.ins().band(a_min, b_m1);
+                let bad = self.b.ins().bor(zero, ovf);
+                let one = self.b.ins().iconst(ty, 1);
+                // A divisor of 1 for the cases the M extension defines itself: the quotient is
+                // then the dividend (overflow: MIN / -1 = MIN) and the remainder 0.
+                let d = self.b.ins().select(bad, one, b);
+                let v = if matches!(inst.op, Div | Divw) {
+                    let q = self.b.ins().sdiv(a, d);
+                    let m1 = self.b.ins().iconst(ty, -1);
+                    self.b.ins().select(zero, m1, q)
+                } else {
+                    let r = self.b.ins().srem(a, d);
+                    self.b.ins().select(zero, a, r)
+                };
+                let v = if w { self.b.ins().sextend(I64, v) } else { v };
+                self.set_x(rd, v);
+            }
+            Divu | Remu | Divuw | Remuw => {
+                let w = matches!(inst.op, Divuw | Remuw);
+                let ty = if w { I32 } else { I64 };
+                let (mut a, mut b) = (self.xr(inst.rs1), self.xr(inst.rs2));
+                if w {
+                    a = self.b.ins().ireduce(I32, a);
+                    b = self.b.ins().ireduce(I32, b);
+                }
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let one = self.b.ins().iconst(ty, 1);
+                let d = self.b.ins().select(zero, one, b);
+                let v = if matches!(inst.op, Divu | Divuw) {
+                    let q = self.b.ins().udiv(a, d);
+                    let m1 = self.b.ins().iconst(ty, -1);
+                    self.b.ins().select(zero, m1, q)
+                } else {
+                    let r = self.b.ins().urem(a, d);
+                    self.b.ins().select(zero, a, r)
+                };
+                let v = if w { self.b.ins().sextend(I64, v) } else { v };
+                self.set_x(rd, v);
+            }
+            Fence => {}
+            op if is_fp(op) => self.fp(pc, idx, inst),
+            _ => {
+                // `region::supported` keeps everything else out of regions; leave to the
+                // interpreter should one slip through.
+                let args = self.exit_args(pc, EXIT_INTERPRET, idx);
+                self.b.ins().jump(self.exit, &args);
+                let dead = self.b.create_block();
+                self.b.switch_to_block(dead);
+            }
+        }
+    }
+
+    /// A floating-point instruction: operands from the variables, the operation in the shared
+    /// helper, the result into the destination variable.
+    fn fp(&mut self, pc: u64, idx: u64, inst: &Inst) {
+        use crate::interp::{int_source, uses_rm};
+        let op = inst.op;
+        let a = if int_source(op) { self.xr(inst.rs1) } else { self.b.use_var(self.f[(inst.rs1 & 31) as usize]) };
+        let b = self.b.use_var(self.f[(inst.rs2 & 31) as usize]);
+        let c = self.b.use_var(self.f[(inst.rs3 & 31) as usize]);
+        let op_rm = if !uses_rm(op) {
+            self.b.ins().iconst(I64, i64::from(op as u8))
+        } else if inst.rm == 7 {
+            // Dynamic rounding: a reserved frm makes the instruction illegal, which the
+            // interpreter raises.
+            let frm = self.b.ins().uload8(I64, trusted(), self.cpu, FRM_OFF);
+            let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, frm, 4);
+            let slow = self.exit_block(pc, EXIT_INTERPRET, idx);
+            let ok = self.b.create_block();
+            self.b.ins().brif(bad, slow, &[], ok, &[]);
+            self.b.switch_to_block(ok);
+            let shifted = self.b.ins().ishl_imm_s(frm, 8);
+            self.b.ins().bor_imm_s(shifted, i64::from(op as u8))
+        } else if inst.rm > 4 {
+            let args = self.exit_args(pc, EXIT_INTERPRET, idx);
+            self.b.ins().jump(self.exit, &args);
+            let dead = self.b.create_block();
+            self.b.switch_to_block(dead);
+            return;
+        } else {
+            self.b.ins().iconst(I64, i64::from(op as u8) | i64::from(inst.rm) << 8)
+        };
+        let helper = self.b.ins().load(I64, trusted(), self.env, FP_HELPER_OFF);
+        let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, op_rm, a, b, c]);
+        let v = self.b.inst_results(call)[0];
+        if crate::interp::writes_xreg(op) {
+            self.set_x(inst.rd, v);
+        } else {
+            self.b.def_var(self.f[(inst.rd & 31) as usize], v);
+        }
+    }
+}
