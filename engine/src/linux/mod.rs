@@ -16,6 +16,7 @@ mod fd;
 mod fs;
 mod misc;
 mod mm;
+mod net;
 pub mod signal;
 mod syscall;
 mod task;
@@ -226,6 +227,8 @@ pub struct Kernel {
     blocks: AtomicU64,
     /// setitimer(ITIMER_REAL) timers.
     timers: timer::Timers,
+    /// Guest names of bound AF_UNIX sockets.
+    unix_names: net::UnixNames,
 }
 
 /// Work done by a guest machine, for `--stats`.
@@ -261,6 +264,7 @@ impl Kernel {
             instret: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
             timers: timer::Timers::default(),
+            unix_names: net::UnixNames::default(),
         }))
     }
 
