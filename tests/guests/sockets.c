@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -112,6 +113,27 @@ static void unix_server(void) {
     printf("connect missing path: %s\n", err(connect(d, (struct sockaddr *)&none, sizeof none)));
     close(d);
     unlink("sock.srv");
+
+    /* A relative name whose absolute path is longer than sun_path still binds and connects. */
+    char dir[101];
+    memset(dir, 'd', 100);
+    dir[100] = 0;
+    check(mkdir(dir, 0700) == 0 && chdir(dir) == 0, "deep directory");
+    s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un deep = {.sun_family = AF_UNIX, .sun_path = "deep.sock"};
+    check(bind(s, (struct sockaddr *)&deep, sizeof deep) == 0 && listen(s, 1) == 0, "bind deep");
+    d = socket(AF_UNIX, SOCK_STREAM, 0);
+    check(connect(d, (struct sockaddr *)&deep, sizeof deep) == 0, "connect deep");
+    len = sizeof got;
+    getpeername(d, (struct sockaddr *)&got, &len);
+    printf("deep peer name: \"%s\" len %d\n", got.sun_path, (int)len);
+    c = accept(s, NULL, NULL);
+    printf("deep accept: %d\n", c >= 0);
+    close(c);
+    close(d);
+    close(s);
+    unlink("deep.sock");
+    check(chdir("..") == 0 && rmdir(dir) == 0, "leave deep directory");
 }
 
 static void tcp(void) {

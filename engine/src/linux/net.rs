@@ -35,7 +35,12 @@
 //! - **epoll.** The guest `struct epoll_event` is 16 bytes (events u32, 4 bytes padding, data
 //!   u64); x86-64's is packed into 12. The host epoll set holds host descriptors with the guest's
 //!   data word, and a file leaves it when its last guest descriptor closes, since the host
-//!   descriptor is shared by every guest descriptor that names the same open file.
+//!   descriptor is shared by every guest descriptor that names the same open file. One
+//!   consequence: where Linux keys an entry by file *and* descriptor number, so that two `dup`s
+//!   of one file can both be added, here the second add fails with EEXIST.
+//!
+//! A blocking accept polls before it calls the host, so it cannot block in the host unless
+//! another thread takes the connection in between (then it waits there until the next one).
 #![expect(
     clippy::cast_possible_truncation,
     reason = "system call arguments are narrowed to their C parameter types as the Linux ABI does, and host sizes are 64-bit"
@@ -44,8 +49,8 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::errno::{host_int, host_size};
@@ -189,10 +194,6 @@ enum Dir {
 }
 
 impl Sys<'_> {
-    fn socket_file(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-        self.file(fd)
-    }
-
     /// Reads a guest socket address and makes it a host one.
     fn host_addr(&self, addr: u64, len: u64) -> Result<HostAddr, Errno> {
         let len = usize::try_from(len as u32 as i32).map_err(|_| Errno::EINVAL)?;
@@ -218,17 +219,26 @@ impl Sys<'_> {
         let resolved = self.kernel.roots.resolve(cwd, &guest, false)?;
         let name = resolved.name.as_bytes();
         let mut host = if name.first() == Some(&b'/') {
-            name.to_vec()
+            Some(name.to_vec())
         } else {
-            let mut base = super::fs::host_path_of(resolved.dirfd);
-            if base.last() != Some(&b'/') {
-                base.push(b'/');
-            }
-            base.extend_from_slice(name);
-            base
-        };
+            // The working directory's host path, unless it is gone (then only the descriptor
+            // still names it).
+            std::fs::read_link(format!("/proc/self/fd/{}", resolved.dirfd))
+                .ok()
+                .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+                .filter(|p| p.first() == Some(&b'/') && !p.ends_with(b" (deleted)"))
+                .map(|mut base| {
+                    if base.last() != Some(&b'/') {
+                        base.push(b'/');
+                    }
+                    base.extend_from_slice(name);
+                    base
+                })
+        }
+        .filter(|h| h.len() < SUN_PATH_MAX)
+        .unwrap_or_default();
         let mut dir = None;
-        if host.len() >= SUN_PATH_MAX {
+        if host.is_empty() {
             let (parent, last) = match name.iter().rposition(|&b| b == b'/') {
                 Some(0) => (&b"/"[..], &name[1..]),
                 Some(i) => (&name[..i], &name[i + 1..]),
@@ -349,7 +359,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_bind(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let addr = self.host_addr(a[1], a[2])?;
         // SAFETY: `addr.bytes` is a socket address of the length passed.
         host_int(unsafe { libc::bind(file.raw(), addr.bytes.as_ptr().cast(), addr.bytes.len() as libc::socklen_t) })?;
@@ -360,13 +370,13 @@ impl Sys<'_> {
     }
 
     pub fn sys_listen(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         // SAFETY: listen on a descriptor we hold.
         host_int(unsafe { libc::listen(file.raw(), a[1] as i32) })
     }
 
     pub fn sys_connect(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let addr = self.host_addr(a[1], a[2])?;
         let fd = file.raw();
         let connect = || {
@@ -418,7 +428,7 @@ impl Sys<'_> {
         if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
             return Err(Errno::EINVAL);
         }
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let fd = file.raw();
         if a[1] != 0 {
             self.mem.load::<u32>(a[2])?;
@@ -450,7 +460,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_getsockname(&mut self, a: &[u64; 6], peer: bool) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         self.mem.load::<u32>(a[2])?;
         let mut buf = [0u8; SOCKADDR_MAX];
         let mut len = SOCKADDR_MAX as libc::socklen_t;
@@ -468,7 +478,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_sendto(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let buf = self.mem.slice(a[1], a[2].min(isize::MAX as u64))?;
         let addr = if a[4] != 0 { Some(self.host_addr(a[4], a[5])?) } else { None };
         let iov = vec![libc::iovec { iov_base: buf.as_ptr().cast_mut().cast(), iov_len: buf.len() }];
@@ -482,7 +492,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_recvfrom(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let buf = self.mem.slice_mut(a[1], a[2].min(isize::MAX as u64))?;
         if a[4] != 0 {
             self.mem.load::<u32>(a[5])?;
@@ -573,7 +583,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_sendmsg(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let h = a[1];
         let name_ptr = self.mem.load::<u64>(h)?;
         let namelen = self.mem.load::<u32>(h + 8)?;
@@ -621,7 +631,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_recvmsg(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let flags = a[2] as i32;
         let h = a[1];
         let name_ptr = self.mem.load::<u64>(h)?;
@@ -712,7 +722,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_setsockopt(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let (level, name) = (a[1] as i32, a[2] as i32);
         self.check_option(file.raw(), level, name)?;
         let len = a[4] as u32;
@@ -726,7 +736,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_getsockopt(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         let (level, name) = (a[1] as i32, a[2] as i32);
         self.check_option(file.raw(), level, name)?;
         let room = self.mem.load::<u32>(a[4])?;
@@ -759,7 +769,7 @@ impl Sys<'_> {
     }
 
     pub fn sys_shutdown(&mut self, a: &[u64; 6]) -> SysResult {
-        let file = self.socket_file(a[0])?;
+        let file = self.file(a[0])?;
         // SAFETY: shutdown on a descriptor we hold.
         host_int(unsafe { libc::shutdown(file.raw(), a[1] as i32) })
     }
