@@ -875,3 +875,58 @@ impl Sys<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmsg(level: i32, ty: i32, data: &[u8]) -> Vec<u8> {
+        let mut b = ((CMSG_HDR + data.len()) as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(&level.to_le_bytes());
+        b.extend_from_slice(&ty.to_le_bytes());
+        b.extend_from_slice(data);
+        b.resize(b.len().next_multiple_of(8), 0);
+        b
+    }
+
+    #[test]
+    fn control_messages_are_walked_with_8_byte_alignment() {
+        let mut buf = cmsg(libc::SOL_SOCKET, libc::SCM_RIGHTS, &[1, 0, 0, 0]);
+        buf.extend(cmsg(libc::SOL_SOCKET, libc::SCM_CREDENTIALS, &[0; 12]));
+        let list = cmsgs(&buf).unwrap();
+        assert_eq!(
+            list,
+            [(0, 20, libc::SOL_SOCKET, libc::SCM_RIGHTS), (24, 28, libc::SOL_SOCKET, libc::SCM_CREDENTIALS)]
+        );
+        assert!(is_rights(list[0].2, list[0].3) && !is_rights(list[1].2, list[1].3));
+    }
+
+    #[test]
+    fn malformed_control_messages_are_einval() {
+        let mut short = cmsg(libc::SOL_SOCKET, libc::SCM_RIGHTS, &[1, 0, 0, 0]);
+        short[0] = 8;
+        assert_eq!(cmsgs(&short), Err(Errno::EINVAL));
+        let mut long = cmsg(libc::SOL_SOCKET, libc::SCM_RIGHTS, &[1, 0, 0, 0]);
+        long[0] = 200;
+        assert_eq!(cmsgs(&long), Err(Errno::EINVAL));
+        // A tail shorter than a header is ignored, as Linux's CMSG_NXTHDR does.
+        assert_eq!(cmsgs(&[0; 15]), Ok(vec![]));
+    }
+
+    #[test]
+    fn advance_drops_whole_and_partial_iovecs() {
+        let mut a = [0u8; 4];
+        let mut b = [0u8; 6];
+        let mut iov = vec![
+            libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() },
+            libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() },
+        ];
+        advance(&mut iov, 5);
+        assert_eq!(iov.len(), 1);
+        assert_eq!(iov[0].iov_len, 5);
+        assert_eq!(iov[0].iov_base, b[1..].as_mut_ptr().cast());
+        assert_eq!(iov_len(&iov), 5);
+        advance(&mut iov, 5);
+        assert!(iov.is_empty());
+    }
+}
