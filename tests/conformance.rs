@@ -147,6 +147,7 @@ conformance! {
     files => plain("files");
     memory => plain("memory");
     misc => plain("misc");
+    sockets => plain("sockets");
     timers => Case { status: 142, ..plain("timers") };
 }
 

@@ -67,6 +67,11 @@ errnos!(
     EAFNOSUPPORT,
     ECONNREFUSED,
     ENOTCONN,
+    EMSGSIZE,
+    ENOBUFS,
+    EINPROGRESS,
+    EALREADY,
+    ENOPROTOOPT,
 );
 
 impl Errno {

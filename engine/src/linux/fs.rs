@@ -399,7 +399,7 @@ impl Sys<'_> {
         host_size(unsafe { libc::read(file.raw(), buf.as_mut_ptr().cast(), buf.len()) })
     }
 
-    fn pipe_error(&self, r: SysResult) -> SysResult {
+    pub(crate) fn pipe_error(&self, r: SysResult) -> SysResult {
         if r == Err(Errno::EPIPE) {
             super::signal::send_to_thread(self.thread, super::signal::SigInfo::kernel(libc::SIGPIPE));
         }
@@ -431,7 +431,7 @@ impl Sys<'_> {
     }
 
     /// Builds host iovecs for a guest iovec array (16-byte `{base, len}` entries, as on x86-64).
-    fn iovecs(&self, addr: u64, count: u64, write_to_guest: bool) -> Result<Vec<libc::iovec>, Errno> {
+    pub(crate) fn iovecs(&self, addr: u64, count: u64, write_to_guest: bool) -> Result<Vec<libc::iovec>, Errno> {
         if count > 1024 {
             return Err(Errno::EINVAL);
         }

@@ -16,6 +16,7 @@ mod fd;
 mod fs;
 mod misc;
 mod mm;
+mod net;
 pub mod signal;
 mod syscall;
 mod task;
@@ -230,6 +231,8 @@ pub struct Kernel {
     jit: [AtomicU64; 3],
     /// setitimer(ITIMER_REAL) timers.
     timers: timer::Timers,
+    /// Guest names of bound AF_UNIX sockets.
+    unix_names: net::UnixNames,
 }
 
 /// Work done by a guest machine, for `--stats`.
@@ -272,6 +275,7 @@ impl Kernel {
             blocks: AtomicU64::new(0),
             jit: Default::default(),
             timers: timer::Timers::default(),
+            unix_names: net::UnixNames::default(),
         }))
     }
 

@@ -49,7 +49,7 @@ macro_rules! syscalls {
 }
 
 syscalls! {
-    17 => getcwd, 19 => eventfd2, 20 => epoll_create1, 23 => dup, 24 => dup3, 25 => fcntl,
+    17 => getcwd, 19 => eventfd2, 20 => epoll_create1, 21 => epoll_ctl, 22 => epoll_pwait, 23 => dup, 24 => dup3, 25 => fcntl,
     29 => ioctl, 32 => flock, 33 => mknodat, 34 => mkdirat, 35 => unlinkat, 36 => symlinkat,
     37 => linkat, 38 => renameat, 43 => statfs, 44 => fstatfs, 45 => truncate, 46 => ftruncate,
     47 => fallocate, 48 => faccessat, 49 => chdir, 50 => fchdir, 52 => fchmod, 53 => fchmodat,
@@ -71,13 +71,16 @@ syscalls! {
     160 => uname, 163 => getrlimit, 164 => setrlimit, 165 => getrusage, 166 => umask,
     167 => prctl, 168 => getcpu, 169 => gettimeofday, 172 => getpid, 173 => getppid,
     174 => getuid, 175 => geteuid, 176 => getgid, 177 => getegid, 178 => gettid,
-    179 => sysinfo, 198 => socket, 199 => socketpair, 214 => brk, 215 => munmap,
+    179 => sysinfo, 198 => socket, 199 => socketpair, 200 => bind, 201 => listen,
+    202 => accept, 203 => connect, 204 => getsockname, 205 => getpeername, 206 => sendto,
+    207 => recvfrom, 208 => setsockopt, 209 => getsockopt, 210 => shutdown, 211 => sendmsg,
+    212 => recvmsg, 214 => brk, 215 => munmap,
     216 => mremap, 220 => clone, 221 => execve, 222 => mmap, 223 => fadvise64,
     226 => mprotect, 227 => msync, 228 => mlock, 229 => munlock, 232 => mincore,
-    233 => madvise, 240 => rt_tgsigqueueinfo, 258 => riscv_hwprobe, 259 => riscv_flush_icache, 260 => wait4,
+    233 => madvise, 240 => rt_tgsigqueueinfo, 242 => accept4, 258 => riscv_hwprobe, 259 => riscv_flush_icache, 260 => wait4,
     261 => prlimit64, 276 => renameat2, 278 => getrandom, 279 => memfd_create,
     285 => copy_file_range, 291 => statx, 293 => rseq, 435 => clone3, 436 => close_range,
-    439 => faccessat2,
+    439 => faccessat2, 441 => epoll_pwait2,
 }
 
 impl Sys<'_> {
@@ -87,6 +90,9 @@ impl Sys<'_> {
         let r = match nr {
             17 => self.sys_getcwd(a),
             19 => self.sys_eventfd2(a),
+            20 => self.sys_epoll_create1(a),
+            21 => self.sys_epoll_ctl(a),
+            22 => self.sys_epoll_pwait(a),
             23 => self.sys_dup(a),
             24 => self.sys_dup3(a),
             25 => self.sys_fcntl(a),
@@ -188,7 +194,21 @@ impl Sys<'_> {
             176 | 177 => Ok(u64::from(host_gid())),
             178 => Ok(self.thread.tid as u64),
             179 => self.sys_sysinfo(a),
-            198 | 199 => Err(Errno::EAFNOSUPPORT),
+            198 => self.sys_socket(a),
+            199 => self.sys_socketpair(a),
+            200 => self.sys_bind(a),
+            201 => self.sys_listen(a),
+            202 => self.sys_accept4(&[a[0], a[1], a[2], 0, 0, 0]),
+            203 => self.sys_connect(a),
+            204 => self.sys_getsockname(a, false),
+            205 => self.sys_getsockname(a, true),
+            206 => self.sys_sendto(a),
+            207 => self.sys_recvfrom(a),
+            208 => self.sys_setsockopt(a),
+            209 => self.sys_getsockopt(a),
+            210 => self.sys_shutdown(a),
+            211 => self.sys_sendmsg(a),
+            212 => self.sys_recvmsg(a),
             214 => Ok(self.mem.set_brk(a[0])),
             215 => self.sys_munmap(a),
             216 => self.sys_mremap(a),
@@ -201,6 +221,7 @@ impl Sys<'_> {
             232 => self.sys_mincore(a),
             233 => self.sys_madvise(a),
             240 => self.sys_sigqueueinfo(a[0] as i32, a[1] as i32, a[2], a[3]),
+            242 => self.sys_accept4(a),
             258 => self.sys_riscv_hwprobe(a),
             259 => {
                 self.mem.flush_code();
@@ -216,7 +237,8 @@ impl Sys<'_> {
             435 => self.sys_clone3(a),
             436 => self.sys_close_range(a),
             439 => self.sys_faccessat(a, a[3]),
-            // rseq, epoll and sockets are not offered: glibc and busybox fall back without them.
+            441 => self.sys_epoll_pwait2(a),
+            // rseq is not offered: glibc runs without it.
             _ => Err(Errno::ENOSYS),
         };
         R(r)
