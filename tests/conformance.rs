@@ -85,9 +85,14 @@ fn check(case: &Case, linkage: Linkage) {
         String::from_utf8_lossy(&qemu.stderr)
     );
     assert!(!qemu.stdout.is_empty(), "{name}: qemu-riscv64 produced no output");
-    let shoal = outcome("shoal", run_shoal);
-    assert_same(&name, &qemu, &shoal);
-    assert_eq!(shoal.status, case.status, "{name}: shoal's exit status");
+    for engine in common::ENGINES {
+        let cwd = scratch(case.guest, linkage, engine);
+        let run = Run { program: &program, args: case.args, sysroot, stdin: &stdin, cwd: Some(&cwd), env: case.env };
+        let shoal = common::run_shoal_with(&run, engine);
+        let name = format!("{name} --engine {engine}");
+        assert_same(&name, &qemu, &shoal);
+        assert_eq!(shoal.status, case.status, "{name}: shoal's exit status");
+    }
 }
 
 /// Defines a module named after the guest holding one test per linkage.

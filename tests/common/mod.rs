@@ -108,10 +108,18 @@ pub fn run_native(run: &Run) -> Outcome {
 /// Runs the guest under `shoal run [-L sysroot] -- program args` (or under qemu-riscv64 when
 /// [`SELFTEST_ENV`] is set).
 pub fn run_shoal(run: &Run) -> Outcome {
+    run_shoal_with(run, "auto")
+}
+
+/// The execution engines `shoal run --engine` offers; conformance runs every guest under each.
+pub const ENGINES: [&str; 3] = ["auto", "interp", "jit"];
+
+/// Like [`run_shoal`] with `--engine ENGINE`.
+pub fn run_shoal_with(run: &Run, engine: &str) -> Outcome {
     if std::env::var_os(SELFTEST_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
         return run_qemu(run);
     }
-    let mut args: Vec<OsString> = vec!["run".into()];
+    let mut args: Vec<OsString> = vec!["run".into(), "--engine".into(), engine.into()];
     if let Some(sysroot) = run.sysroot {
         args.push("-L".into());
         args.push(sysroot.into());

@@ -445,12 +445,61 @@ pub(crate) fn fp_compute(op: Op, a: u64, b: u64, c: u64, rm: Rounding, fl: &mut 
 
 /// Whether `op` reads its first operand from the integer registers.
 pub(crate) fn int_source(op: Op) -> bool {
-    matches!(op, Op::FcvtSW | Op::FcvtSWu | Op::FcvtSL | Op::FcvtSLu | Op::FmvWX | Op::FcvtDW | Op::FcvtDWu | Op::FcvtDL | Op::FcvtDLu | Op::FmvDX)
+    matches!(
+        op,
+        Op::FcvtSW
+            | Op::FcvtSWu
+            | Op::FcvtSL
+            | Op::FcvtSLu
+            | Op::FmvWX
+            | Op::FcvtDW
+            | Op::FcvtDWu
+            | Op::FcvtDL
+            | Op::FcvtDLu
+            | Op::FmvDX
+    )
 }
 
 /// Whether `op` has a rounding-mode field (and so is illegal with a reserved one).
 pub(crate) fn uses_rm(op: Op) -> bool {
-    matches!(op, Op::FmaddS | Op::FmsubS | Op::FnmsubS | Op::FnmaddS | Op::FaddS | Op::FsubS | Op::FmulS | Op::FdivS | Op::FsqrtS | Op::FcvtWS | Op::FcvtWuS | Op::FcvtLS | Op::FcvtLuS | Op::FcvtSW | Op::FcvtSWu | Op::FcvtSL | Op::FcvtSLu | Op::FmaddD | Op::FmsubD | Op::FnmsubD | Op::FnmaddD | Op::FaddD | Op::FsubD | Op::FmulD | Op::FdivD | Op::FsqrtD | Op::FcvtSD | Op::FcvtWD | Op::FcvtWuD | Op::FcvtLD | Op::FcvtLuD | Op::FcvtDW | Op::FcvtDWu | Op::FcvtDL | Op::FcvtDLu)
+    matches!(
+        op,
+        Op::FmaddS
+            | Op::FmsubS
+            | Op::FnmsubS
+            | Op::FnmaddS
+            | Op::FaddS
+            | Op::FsubS
+            | Op::FmulS
+            | Op::FdivS
+            | Op::FsqrtS
+            | Op::FcvtWS
+            | Op::FcvtWuS
+            | Op::FcvtLS
+            | Op::FcvtLuS
+            | Op::FcvtSW
+            | Op::FcvtSWu
+            | Op::FcvtSL
+            | Op::FcvtSLu
+            | Op::FmaddD
+            | Op::FmsubD
+            | Op::FnmsubD
+            | Op::FnmaddD
+            | Op::FaddD
+            | Op::FsubD
+            | Op::FmulD
+            | Op::FdivD
+            | Op::FsqrtD
+            | Op::FcvtSD
+            | Op::FcvtWD
+            | Op::FcvtWuD
+            | Op::FcvtLD
+            | Op::FcvtLuD
+            | Op::FcvtDW
+            | Op::FcvtDWu
+            | Op::FcvtDL
+            | Op::FcvtDLu
+    )
 }
 
 /// Resolves an instruction's rounding mode (7 = the dynamic `frm`); `None` if reserved.

@@ -209,7 +209,9 @@ impl Interp {
 
     /// Regions compiled, guest instructions they cover, and time spent compiling.
     pub fn jit_stats(&self) -> (usize, u64, std::time::Duration) {
-        self.tier.as_ref().map_or((0, 0, std::time::Duration::ZERO), |t| (t.codes.len(), t.compiled_insts, t.compile_time))
+        self.tier
+            .as_ref()
+            .map_or((0, 0, std::time::Duration::ZERO), |t| (t.codes.len(), t.compiled_insts, t.compile_time))
     }
 
     /// Drops every cached block and compiled region.

@@ -106,7 +106,8 @@ fn uses(inst: &Inst) -> Uses {
         }
         Fence => {}
         op if is_fp(op) => {
-            let int_src = matches!(op, FcvtSW | FcvtSWu | FcvtSL | FcvtSLu | FmvWX | FcvtDW | FcvtDWu | FcvtDL | FcvtDLu | FmvDX);
+            let int_src =
+                matches!(op, FcvtSW | FcvtSWu | FcvtSL | FcvtSLu | FmvWX | FcvtDW | FcvtDWu | FcvtDL | FcvtDLu | FmvDX);
             let int_dst = crate::interp::writes_xreg(op);
             if int_src {
                 u.xr = bit(rs1);
@@ -232,7 +233,8 @@ pub(super) fn compile(
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
     }
-    let code = ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+    let code =
+        ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
     if !code.buffer.relocs().is_empty() {
         return Err(CompileError::NotPositionIndependent);
     }

@@ -112,7 +112,8 @@ impl Compiler {
     pub fn new() -> Result<Compiler, CompileError> {
         use cranelift_codegen::settings::{self, Configurable};
         let mut flags = settings::builder();
-        let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| CompileError::Setup(e.to_string()));
+        let set =
+            |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| CompileError::Setup(e.to_string()));
         set(&mut flags, "opt_level", "speed")?;
         set(&mut flags, "is_pic", "true")?;
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;

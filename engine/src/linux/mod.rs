@@ -316,7 +316,7 @@ impl Kernel {
             let (regions, insts, time) = it.jit_stats();
             self.jit[0].fetch_add(regions as u64, Ordering::Relaxed);
             self.jit[1].fetch_add(insts, Ordering::Relaxed);
-            self.jit[2].fetch_add(time.as_micros() as u64, Ordering::Relaxed);
+            self.jit[2].fetch_add(u64::try_from(time.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         }
     }
 
