@@ -147,6 +147,7 @@ conformance! {
     files => plain("files");
     memory => plain("memory");
     misc => plain("misc");
+    procfs => Case { args: &["an arg", ""], ..plain("procfs") };
     timers => Case { status: 142, ..plain("timers") };
 }
 
