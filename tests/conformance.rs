@@ -153,6 +153,7 @@ conformance! {
     memory => plain("memory");
     misc => plain("misc");
     sockets => plain("sockets");
+    procfs => Case { args: &["an arg", ""], ..plain("procfs") };
     timers => Case { status: 142, ..plain("timers") };
 }
 

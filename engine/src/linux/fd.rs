@@ -4,9 +4,13 @@
 //! does the real I/O. Descriptors made by `dup` share the `OpenFile` (and so the file offset and
 //! status flags, as Linux's open file descriptions do); the host descriptor closes when the last
 //! guest descriptor naming it closes, which is what gives pipe readers their end-of-file.
+//!
+//! A directory whose entries the host cannot list for us (an emulated `/proc` directory) carries a
+//! [`Listing`]: the entries fixed at open time, served by `getdents64` with the host descriptor
+//! kept only so that `fstat` answers as for a directory.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::Errno;
 
@@ -26,12 +30,73 @@ pub(crate) enum FileKind {
 pub(crate) struct OpenFile {
     pub fd: OwnedFd,
     pub kind: FileKind,
+    /// The entries of an emulated directory, and how far `getdents64` has read them.
+    pub listing: Option<Mutex<Listing>>,
+    /// The guest path of an emulated file, which the host cannot name (`/proc/self/fd/N` shows it).
+    pub path: Option<Vec<u8>>,
+}
+
+/// One entry of an emulated directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DirEntry {
+    pub ino: u64,
+    /// `DT_*` type.
+    pub kind: u8,
+    pub name: Vec<u8>,
+}
+
+/// The entries of an emulated directory and the read position (an entry index, which is also what
+/// `d_off` and `lseek` use).
+#[derive(Debug)]
+pub(crate) struct Listing {
+    pub entries: Vec<DirEntry>,
+    pub pos: usize,
+}
+
+impl Listing {
+    /// Fills `buf` with `struct linux_dirent64` records from the current position on and returns
+    /// the bytes used; `EINVAL` if not even one record fits, as Linux does.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, super::Errno> {
+        let mut used = 0;
+        while let Some(e) = self.entries.get(self.pos) {
+            // d_ino (8) d_off (8) d_reclen (2) d_type (1) d_name (NUL-terminated), padded to 8.
+            let reclen = (19 + e.name.len() + 1).next_multiple_of(8);
+            if used + reclen > buf.len() {
+                if used == 0 {
+                    return Err(super::Errno::EINVAL);
+                }
+                break;
+            }
+            let rec = &mut buf[used..used + reclen];
+            rec.fill(0);
+            rec[0..8].copy_from_slice(&e.ino.to_le_bytes());
+            rec[8..16].copy_from_slice(&(self.pos as u64 + 1).to_le_bytes());
+            rec[16..18].copy_from_slice(&u16::try_from(reclen).unwrap_or(u16::MAX).to_le_bytes());
+            rec[18] = e.kind;
+            rec[19..19 + e.name.len()].copy_from_slice(&e.name);
+            used += reclen;
+            self.pos += 1;
+        }
+        Ok(used)
+    }
 }
 
 impl OpenFile {
     pub fn new(fd: OwnedFd) -> Arc<OpenFile> {
         let kind = kind_of(fd.as_raw_fd());
-        Arc::new(OpenFile { fd, kind })
+        Arc::new(OpenFile { fd, kind, listing: None, path: None })
+    }
+
+    /// An emulated file, whose guest path is `path`.
+    pub fn named(fd: OwnedFd, path: Vec<u8>) -> Arc<OpenFile> {
+        let kind = kind_of(fd.as_raw_fd());
+        Arc::new(OpenFile { fd, kind, listing: None, path: Some(path) })
+    }
+
+    /// An emulated directory: `fd` is a host directory that answers `fstat`, `entries` its listing.
+    pub fn listed(fd: OwnedFd, entries: Vec<DirEntry>, path: Vec<u8>) -> Arc<OpenFile> {
+        let listing = Some(Mutex::new(Listing { entries, pos: 0 }));
+        Arc::new(OpenFile { fd, kind: FileKind::Directory, listing, path: Some(path) })
     }
 
     pub fn raw(&self) -> RawFd {
@@ -68,6 +133,11 @@ pub(crate) struct FdTable {
 }
 
 impl FdTable {
+    /// One past the highest descriptor slot.
+    pub fn len(&self) -> i32 {
+        i32::try_from(self.slots.len()).unwrap_or(i32::MAX)
+    }
+
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
         self.slots.get(i).and_then(|s| s.as_ref()).map(|e| e.file.clone()).ok_or(Errno::EBADF)

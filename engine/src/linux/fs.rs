@@ -18,7 +18,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,8 +36,9 @@ pub(crate) const PATH_MAX: usize = 4096;
 pub(crate) struct Roots {
     /// Confined mode: the guest's `/` and its canonical host path.
     root: Option<(OwnedFd, PathBuf)>,
-    /// Sysroot mode: the prefix tried first for absolute paths.
+    /// Sysroot mode: the prefix tried first for absolute paths, and its canonical host path.
     sysroot: Option<PathBuf>,
+    sysroot_canon: Option<PathBuf>,
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, StartError> {
@@ -71,7 +72,8 @@ impl Roots {
             }
             _ => None,
         };
-        Ok(Roots { root, sysroot })
+        let sysroot_canon = sysroot.as_ref().and_then(|d| std::fs::canonicalize(d).ok());
+        Ok(Roots { root, sysroot, sysroot_canon })
     }
 
     /// The initial working directory of the first process.
@@ -122,6 +124,30 @@ impl Roots {
                 }
             }
             None => host,
+        }
+    }
+
+    /// The guest-visible name of a host path the host kernel reported (a descriptor's target):
+    /// the root or sysroot prefix comes off. Names that are not paths (`pipe:[ino]`) and, when
+    /// confined, paths outside the root stay as the host gave them.
+    pub fn guest_name(&self, host: Vec<u8>) -> Vec<u8> {
+        let prefix = match (&self.root, &self.sysroot_canon) {
+            (Some((_, root)), _) => root,
+            (None, Some(sys)) => sys,
+            (None, None) => return host,
+        };
+        match host.strip_prefix(prefix.as_os_str().as_bytes()) {
+            Some([]) => b"/".to_vec(),
+            Some(rest) if rest.first() == Some(&b'/') => rest.to_vec(),
+            _ => host,
+        }
+    }
+
+    /// The guest-visible name of what host descriptor `fd` refers to.
+    pub fn name_of(&self, fd: RawFd) -> Vec<u8> {
+        match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            Ok(p) => self.guest_name(p.into_os_string().into_vec()),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -194,25 +220,53 @@ impl Roots {
             } else {
                 CString::new(path).map_err(|_| Errno::EINVAL)?
             };
-            return Ok(HostPath { _keep: None, dirfd, name });
+            return Ok(HostPath { _keep: None, dirfd, name, through_link: false });
         };
         let rel = self.rooted(dirfd, path);
         let (parent, last) = split_last(&rel);
         let special = last.is_empty() || last == b"." || last == b"..";
         if follow || special {
+            // The descriptor is the file the guest meant, followed or not, so its link is followed.
             let fd = self.openat2_in_root(root.as_raw_fd(), &rel, libc::O_PATH, 0)?;
-            let name = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|_| Errno::EINVAL)?;
-            return Ok(HostPath { dirfd: libc::AT_FDCWD, name, _keep: Some(fd) });
+            return HostPath::of_fd(fd, true);
         }
         let pfd = self.openat2_in_root(root.as_raw_fd(), parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
         let name = CString::new(last).map_err(|_| Errno::EINVAL)?;
-        Ok(HostPath { dirfd: pfd.as_raw_fd(), name, _keep: Some(pfd) })
+        Ok(HostPath { dirfd: pfd.as_raw_fd(), name, _keep: Some(pfd), through_link: false })
     }
 
     /// The guest-visible path of a working-directory descriptor (getcwd).
     pub fn cwd_path(&self, cwd: RawFd) -> Vec<u8> {
         self.guest_path_of(cwd)
     }
+}
+
+/// `path` made absolute against the guest directory `cwd`, with `.` and `..` resolved lexically.
+pub(crate) fn absolute(cwd: &[u8], path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let joined: Vec<&[u8]> = if path.first() == Some(&b'/') {
+        path.split(|&b| b == b'/').collect()
+    } else {
+        cwd.split(|&b| b == b'/').chain(path.split(|&b| b == b'/')).collect()
+    };
+    for part in joined {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + cwd.len() + 1);
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
 }
 
 fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
@@ -256,6 +310,27 @@ pub(crate) struct HostPath {
     _keep: Option<OwnedFd>,
     pub dirfd: RawFd,
     pub name: CString,
+    /// The name is a host `/proc/self/fd` link to a generated file that stands for the guest's
+    /// path itself, so it must be followed even where the guest asked not to follow.
+    pub through_link: bool,
+}
+
+impl HostPath {
+    /// A path standing for the open host descriptor `fd`, through its `/proc/self/fd` link.
+    pub fn of_fd(fd: OwnedFd, through_link: bool) -> Result<HostPath, Errno> {
+        let name = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|_| Errno::EINVAL)?;
+        Ok(HostPath { dirfd: libc::AT_FDCWD, name, _keep: Some(fd), through_link })
+    }
+
+    /// A host path used as it is (a host file that stands in for an emulated one).
+    pub fn host(name: CString) -> HostPath {
+        HostPath { dirfd: libc::AT_FDCWD, name, _keep: None, through_link: false }
+    }
+
+    /// `AT_SYMLINK_NOFOLLOW` unless the path must be followed (see `through_link`).
+    pub fn nofollow_flag(&self, follow: bool) -> i32 {
+        if follow || self.through_link { 0 } else { libc::AT_SYMLINK_NOFOLLOW }
+    }
 }
 
 /// The host path of a descriptor, from /proc/self/fd.
@@ -316,13 +391,19 @@ impl Sys<'_> {
 
     fn resolve(&self, dirfd: u64, path_addr: u64, follow: bool) -> Result<(HostPath, Option<Arc<OpenFile>>), Errno> {
         let path = self.path_arg(path_addr)?;
+        if let Some(hp) = self.proc_resolve(dirfd, &path, follow)? {
+            return Ok((hp, None));
+        }
         let (dir, keep) = self.dir(dirfd)?;
         Ok((self.kernel.roots.resolve(dir, &path, follow)?, keep))
     }
 
     pub(crate) fn install(&self, fd: OwnedFd, cloexec: bool) -> SysResult {
+        self.install_file(OpenFile::new(fd), cloexec)
+    }
+
+    fn install_file(&self, file: Arc<OpenFile>, cloexec: bool) -> SysResult {
         let limit = lock(&self.proc.rlimits).nofile;
-        let file = OpenFile::new(fd);
         let n = lock(&self.proc.files).alloc(file, cloexec, 0, limit)?;
         Ok(n as u64)
     }
@@ -336,11 +417,8 @@ impl Sys<'_> {
         let flags = a[2] as i32;
         let umask = lock(&self.proc.fs).umask;
         let mode = (a[3] as u32) & !umask & 0o7777;
-        if path == b"/proc/self/exe" {
-            let exe = lock(&self.proc.exe).clone();
-            let (dir, _keep) = self.dir(libc::AT_FDCWD as u64)?;
-            let fd = self.kernel.roots.open(dir, &exe, flags & !libc::O_CREAT, 0)?;
-            return self.install(fd, flags & libc::O_CLOEXEC != 0);
+        if let Some(file) = self.proc_open(a[0], &path, flags)? {
+            return self.install_file(file, flags & libc::O_CLOEXEC != 0);
         }
         let (dir, _keep) = self.dir(a[0])?;
         // Guest O_* flags have the same values on riscv64 and x86-64 (asm-generic fcntl.h).
@@ -485,6 +563,17 @@ impl Sys<'_> {
 
     pub fn sys_lseek(&mut self, a: &[u64; 6]) -> SysResult {
         let file = self.file(a[0])?;
+        if let Some(listing) = &file.listing {
+            // The position in an emulated directory is an entry index.
+            let mut l = lock(listing);
+            let pos = match a[2] as i32 {
+                libc::SEEK_SET => a[1] as i64,
+                libc::SEEK_CUR => (l.pos as i64).saturating_add(a[1] as i64),
+                _ => return Err(Errno::EINVAL),
+            };
+            l.pos = usize::try_from(pos).map_err(|_| Errno::EINVAL)?;
+            return Ok(l.pos as u64);
+        }
         // SAFETY: lseek on a descriptor we hold.
         super::errno::host(unsafe { libc::lseek(file.raw(), a[1] as i64, a[2] as i32) })
     }
@@ -536,7 +625,7 @@ impl Sys<'_> {
         }
         let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
         let (hp, _keep) = self.resolve(a[0], a[1], follow)?;
-        let host_flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        let host_flags = hp.nofollow_flag(follow);
         // SAFETY: valid dirfd/name; fstatat writes one stat.
         host_int(unsafe { libc::fstatat(hp.dirfd, hp.name.as_ptr(), &mut st, host_flags) })?;
         self.put_stat(a[2], &st)
@@ -563,7 +652,10 @@ impl Sys<'_> {
             _keep = k;
             _keep2 = Some(hp);
         }
-        let host_flags = flags & (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT);
+        let mut host_flags = flags & (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT);
+        if _keep2.as_ref().is_some_and(|hp| hp.through_link) {
+            host_flags &= !libc::AT_SYMLINK_NOFOLLOW;
+        }
         // SAFETY: statx writes at most 256 bytes (struct statx) into `buf`.
         host_int(unsafe { libc::statx(dirfd, name.as_ptr(), host_flags, mask, buf.as_mut_ptr().cast()) })?;
         // struct statx has the same layout on every architecture.
@@ -574,6 +666,9 @@ impl Sys<'_> {
     pub fn sys_getdents64(&mut self, a: &[u64; 6]) -> SysResult {
         let file = self.file(a[0])?;
         let buf = self.mem.slice_mut(a[1], a[2].min(1 << 20))?;
+        if let Some(listing) = &file.listing {
+            return Ok(lock(listing).read(buf)? as u64);
+        }
         // struct linux_dirent64 has the same layout on every architecture.
         // SAFETY: writable guest range of `buf.len()` bytes.
         super::errno::host(unsafe { libc::syscall(libc::SYS_getdents64, file.raw(), buf.as_mut_ptr(), buf.len()) })
@@ -632,10 +727,9 @@ impl Sys<'_> {
         if (len as i64) <= 0 {
             return Err(Errno::EINVAL);
         }
-        if path == b"/proc/self/exe" {
-            let exe = lock(&self.proc.exe).clone();
-            let n = exe.len().min(len as usize);
-            self.mem.write_bytes(a[2], &exe[..n])?;
+        if let Some(target) = self.proc_readlink(a[0], &path)? {
+            let n = target.len().min(len as usize);
+            self.mem.write_bytes(a[2], &target[..n])?;
             return Ok(n as u64);
         }
         let (hp, _k) = self.resolve(a[0], a[1], false)?;
@@ -647,7 +741,7 @@ impl Sys<'_> {
     pub fn sys_faccessat(&mut self, a: &[u64; 6], flags: u64) -> SysResult {
         let follow = flags as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
         let (hp, _k) = self.resolve(a[0], a[1], follow)?;
-        let host_flags = flags as i32 & (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EACCESS);
+        let host_flags = hp.nofollow_flag(follow) | (flags as i32 & libc::AT_EACCESS);
         // SAFETY: valid dirfd and C string.
         super::errno::host(unsafe {
             libc::syscall(libc::SYS_faccessat2, hp.dirfd, hp.name.as_ptr(), a[2] as i32, host_flags)

@@ -105,7 +105,8 @@ impl Sys<'_> {
             return Err(Errno::EACCES);
         }
         let owned = Arc::new(super::fs::dup_fd(file.raw())?);
-        let name: Arc<str> = String::from_utf8_lossy(&super::fs::host_path_of(file.raw())).into();
+        let guest = file.path.clone().unwrap_or_else(|| self.kernel.roots.name_of(file.raw()));
+        let name: Arc<str> = String::from_utf8_lossy(&guest).into();
         let vkind = VmaKind::File { file: owned, offset, shared, name };
         self.mem.map_file(start, len, prot, vkind).map_err(|e| mem_errno(&e))?;
         Ok(start)

@@ -17,6 +17,7 @@ mod fs;
 mod misc;
 mod mm;
 mod net;
+mod procfs;
 pub mod signal;
 mod syscall;
 mod task;
@@ -180,6 +181,19 @@ pub(crate) struct ProcState {
     pub vfork_released: bool,
 }
 
+/// What execve gave a process, kept for `/proc/<pid>/{exe,cmdline,environ,auxv}`.
+#[derive(Debug, Default)]
+pub(crate) struct ExecImage {
+    /// The guest path of the program file loaded (the interpreter of a `#!` script).
+    pub exe: Vec<u8>,
+    /// The arguments the program started with.
+    pub argv: Vec<Vec<u8>>,
+    /// The environment the program started with.
+    pub envp: Vec<Vec<u8>>,
+    /// The auxiliary vector the loader built, without the closing `AT_NULL`.
+    pub auxv: Vec<(u64, u64)>,
+}
+
 /// One guest process.
 #[derive(Debug)]
 pub(crate) struct Process {
@@ -196,8 +210,8 @@ pub(crate) struct Process {
     pub child_event: Condvar,
     /// Signals sent to the whole process.
     pub shared_pending: Mutex<SigQueue>,
-    /// The guest path of the running program (for /proc/self/exe).
-    pub exe: Mutex<Vec<u8>>,
+    /// What the running program was started with (for /proc/self/{exe,cmdline,environ,auxv}).
+    pub image: Mutex<Arc<ExecImage>>,
     /// prctl(PR_SET_NAME).
     pub comm: Mutex<[u8; 16]>,
     pub rlimits: Mutex<misc::Rlimits>,

@@ -25,7 +25,7 @@ use super::fd::{FdTable, OpenFile};
 use super::fs::FsContext;
 use super::signal::{self, SigAction, SigInfo, code};
 use super::syscall::{After, Sys, SysResult};
-use super::{Errno, ExitStatus, Kernel, ProcState, Process, StartError, ThreadShared, lock};
+use super::{Errno, ExecImage, ExitStatus, Kernel, ProcState, Process, StartError, ThreadShared, lock};
 use crate::interp::Cpu;
 use crate::loader::{self, Image, LoaderError};
 use crate::mem::{AddressSpace, PAGE_SIZE, SIGRETURN_PAGE, VmaKind, perm};
@@ -81,12 +81,13 @@ struct Program {
     mm: Arc<AddressSpace>,
     entry: u64,
     sp: u64,
+    image: Arc<ExecImage>,
 }
 
 /// Creates a fresh address space with the signal trampoline page.
 fn new_address_space() -> Result<AddressSpace, Errno> {
     let mm = AddressSpace::new().map_err(|_| Errno::ENOMEM)?;
-    mm.map_anon(SIGRETURN_PAGE, PAGE_SIZE, perm::RW, VmaKind::Anon).map_err(|_| Errno::ENOMEM)?;
+    mm.map_anon(SIGRETURN_PAGE, PAGE_SIZE, perm::RW, VmaKind::Vdso).map_err(|_| Errno::ENOMEM)?;
     let code: Vec<u8> = signal::TRAMPOLINE.iter().flat_map(|w| w.to_le_bytes()).collect();
     mm.write_bytes(SIGRETURN_PAGE, &code).map_err(|_| Errno::ENOMEM)?;
     mm.protect(SIGRETURN_PAGE, PAGE_SIZE, perm::R | perm::X).map_err(|_| Errno::ENOMEM)?;
@@ -132,10 +133,16 @@ fn load_program(
     let mm = new_address_space()?;
     // SAFETY: getuid/getgid cannot fail.
     let ids = unsafe { (libc::getuid(), libc::getgid()) };
-    let image = Image { file: &file, argv, envp, execfn: path, ids };
-    let open_interp = |p: &[u8]| kernel.roots.open_exec(cwd, p).map_err(|e| std::io::Error::from_raw_os_error(e.0));
+    let exe = kernel.roots.name_of(file.as_raw_fd());
+    let image = Image { file: &file, argv, envp, execfn: path, name: &exe, ids };
+    let open_interp = |p: &[u8]| {
+        let f = kernel.roots.open_exec(cwd, p).map_err(|e| std::io::Error::from_raw_os_error(e.0))?;
+        let name = kernel.roots.name_of(f.as_raw_fd());
+        Ok((f, name))
+    };
     let loaded = loader::load(&mm, &image, &open_interp).map_err(ExecError::Load)?;
-    Ok(Program { mm: Arc::new(mm), entry: loaded.entry, sp: loaded.sp })
+    let image = ExecImage { exe, argv: argv.to_vec(), envp: envp.to_vec(), auxv: loaded.auxv };
+    Ok(Program { mm: Arc::new(mm), entry: loaded.entry, sp: loaded.sp, image: Arc::new(image) })
 }
 
 fn stdio_table() -> FdTable {
@@ -156,7 +163,6 @@ pub(super) fn spawn_initial(
     envp: Vec<Vec<u8>>,
 ) -> Result<Arc<Process>, StartError> {
     let cwd = kernel.roots.initial_cwd()?;
-    let cwd_path = kernel.roots.cwd_path(cwd.as_raw_fd());
     let path = program.as_bytes();
     let file = if kernel.roots.confined() {
         kernel.roots.open_exec(cwd.as_raw_fd(), path).map(Ok)
@@ -193,7 +199,7 @@ pub(super) fn spawn_initial(
         state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
         child_event: Condvar::new(),
         shared_pending: Mutex::new(signal::SigQueue::default()),
-        exe: Mutex::new(absolute(&cwd_path, path)),
+        image: Mutex::new(prog.image),
         comm: Mutex::new(comm_of(path)),
         rlimits: Mutex::new(super::misc::Rlimits::default()),
         exit_signal: libc::SIGCHLD,
@@ -203,35 +209,6 @@ pub(super) fn spawn_initial(
     cpu.x[2] = prog.sp;
     super::thread::spawn(kernel.clone(), proc.clone(), thread, cpu).map_err(open_err)?;
     Ok(proc)
-}
-
-/// `path` made absolute against the guest directory `cwd`, with `.` and `..` resolved lexically
-/// (what /proc/self/exe shows).
-fn absolute(cwd: &[u8], path: &[u8]) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    let joined: Vec<&[u8]> = if path.first() == Some(&b'/') {
-        path.split(|&b| b == b'/').collect()
-    } else {
-        cwd.split(|&b| b == b'/').chain(path.split(|&b| b == b'/')).collect()
-    };
-    for part in joined {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    let mut out = Vec::with_capacity(path.len() + cwd.len() + 1);
-    for p in parts {
-        out.push(b'/');
-        out.extend_from_slice(p);
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
 }
 
 fn comm_of(path: &[u8]) -> [u8; 16] {
@@ -478,7 +455,7 @@ impl Sys<'_> {
             state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
             child_event: Condvar::new(),
             shared_pending: Mutex::new(signal::SigQueue::default()),
-            exe: Mutex::new(lock(&self.proc.exe).clone()),
+            image: Mutex::new(lock(&self.proc.image).clone()),
             comm: Mutex::new(*lock(&self.proc.comm)),
             rlimits: Mutex::new(*lock(&self.proc.rlimits)),
             exit_signal: (flags & 0xff) as i32,
@@ -511,14 +488,14 @@ impl Sys<'_> {
     }
 
     fn exec(&mut self, a: &[u64; 6]) -> Result<(), ExecError> {
-        let mut path = self.path_arg(a[0])?;
-        if path == b"/proc/self/exe" {
-            path = lock(&self.proc.exe).clone();
-        }
+        let path = self.path_arg(a[0])?;
         let argv = read_strings(&self.mem, a[1])?;
         let envp = read_strings(&self.mem, a[2])?;
         let cwd = lock(&self.proc.fs).cwd.as_raw_fd();
-        let file = self.kernel.roots.open_exec(cwd, &path)?;
+        let file = match self.proc_open(libc::AT_FDCWD as u64, &path, libc::O_RDONLY)? {
+            Some(f) => std::fs::File::from(super::fs::dup_fd(f.raw())?),
+            None => self.kernel.roots.open_exec(cwd, &path)?,
+        };
         let prog = load_program(self.kernel, file, cwd, &path, &argv, &envp, 0, false)?;
 
         // Past the point of no return: other threads go, the new image comes.
@@ -539,7 +516,7 @@ impl Sys<'_> {
         }
         *self.proc.mm.write().unwrap_or_else(|e| e.into_inner()) = prog.mm.clone();
         self.mem = prog.mm;
-        *lock(&self.proc.exe) = absolute(&self.kernel.roots.cwd_path(cwd), &path);
+        *lock(&self.proc.image) = prog.image;
         *lock(&self.proc.comm) = comm_of(&path);
         for act in lock(&self.proc.actions).iter_mut() {
             if act.handler != signal::SIG_IGN {
@@ -792,18 +769,5 @@ impl Sys<'_> {
         self.proc.pgid.store(self.proc.pid, Ordering::Relaxed);
         self.proc.sid.store(self.proc.pid, Ordering::Relaxed);
         Ok(self.proc.pid as u64)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::absolute;
-
-    #[test]
-    fn absolute_paths_resolve_dots_lexically() {
-        assert_eq!(absolute(b"/home/u", b"bin/prog"), b"/home/u/bin/prog");
-        assert_eq!(absolute(b"/home/u", b"../x/./y"), b"/home/x/y");
-        assert_eq!(absolute(b"/home/u", b"/abs/../p"), b"/p");
-        assert_eq!(absolute(b"/", b"../../.."), b"/");
     }
 }

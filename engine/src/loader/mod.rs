@@ -19,9 +19,10 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use crate::mem::{
-    AddressSpace, MMAP_BASE, MemError, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, VmaKind, page_round_down,
+    AddressSpace, ImageFile, MMAP_BASE, MemError, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, VmaKind, page_round_down,
     page_round_up, perm,
 };
 
@@ -247,8 +248,17 @@ fn span(elf: &Elf) -> Result<(u64, u64), LoaderError> {
     Ok((lo, hi))
 }
 
-fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Placed, LoaderError> {
-    let size = file.metadata().map_err(LoaderError::Io)?.len();
+/// Maps the loadable segments of `elf` at `bias`. Each segment is a private copy, labelled as a
+/// mapping of `name` for `/proc/self/maps`: the pages that hold file bytes show the file and its
+/// offset, the zero-filled pages past them (the rest of `.bss`) show as anonymous, as on Linux.
+fn map_image(mem: &AddressSpace, file: &File, name: &[u8], elf: &Elf, bias: u64) -> Result<Placed, LoaderError> {
+    let meta = file.metadata().map_err(LoaderError::Io)?;
+    let size = meta.len();
+    let ident = Arc::new(ImageFile {
+        name: String::from_utf8_lossy(name).into(),
+        dev: std::os::unix::fs::MetadataExt::dev(&meta),
+        ino: std::os::unix::fs::MetadataExt::ino(&meta),
+    });
     let mut end = 0;
     let mut phdr = 0;
     for p in elf.phdrs.iter().filter(|p| p.kind == PT_LOAD) {
@@ -263,7 +273,15 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
             return Err(LoaderError::Malformed("segment outside the address space"));
         }
         // Map read/write first, fill from the file, then apply the segment's protection.
-        mem.map_anon(map_start, map_end - map_start, perm::RW, VmaKind::Anon).map_err(LoaderError::Memory)?;
+        let file_end = page_round_up(start + p.filesz).ok_or(LoaderError::Malformed("segment wraps"))?.min(map_end);
+        if file_end > map_start {
+            let kind = VmaKind::Image { file: ident.clone(), offset: page_round_down(p.offset) };
+            mem.map_anon(map_start, file_end - map_start, perm::RW, kind).map_err(LoaderError::Memory)?;
+        }
+        if map_end > file_end.max(map_start) {
+            let from = file_end.max(map_start);
+            mem.map_anon(from, map_end - from, perm::RW, VmaKind::Anon).map_err(LoaderError::Memory)?;
+        }
         let mut data = vec![0u8; usize::try_from(p.filesz).map_err(|_| LoaderError::Truncated)?];
         if read_at_most(file, &mut data, p.offset)? < data.len() {
             return Err(LoaderError::Truncated);
@@ -293,7 +311,7 @@ fn map_image(mem: &AddressSpace, file: &File, elf: &Elf, bias: u64) -> Result<Pl
 }
 
 /// What a loaded program needs to start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Loaded {
     /// The first pc (the interpreter's entry for dynamic programs).
     pub entry: u64,
@@ -301,6 +319,9 @@ pub struct Loaded {
     pub sp: u64,
     /// Where the program break starts.
     pub brk: u64,
+    /// The auxiliary vector placed on the stack, without the closing `AT_NULL` (for
+    /// `/proc/self/auxv`).
+    pub auxv: Vec<(u64, u64)>,
 }
 
 /// Inputs of [`load`].
@@ -314,18 +335,20 @@ pub struct Image<'a> {
     pub envp: &'a [Vec<u8>],
     /// The program's path as given to execve (AT_EXECFN).
     pub execfn: &'a [u8],
+    /// The program's absolute guest path, which names its mappings.
+    pub name: &'a [u8],
     /// Host uid and gid pairs for auxv.
     pub ids: (u32, u32),
 }
 
+/// Opens a program interpreter by its PT_INTERP path: the file and the guest path naming it.
+pub type OpenInterp<'a> = dyn Fn(&[u8]) -> std::io::Result<(File, Vec<u8>)> + 'a;
+
 /// Loads `image` into the empty address space `mem` and builds the initial stack.
 ///
-/// `open_interp` opens the program interpreter named by PT_INTERP (it applies the sysroot).
-pub fn load(
-    mem: &AddressSpace,
-    image: &Image<'_>,
-    open_interp: &dyn Fn(&[u8]) -> std::io::Result<File>,
-) -> Result<Loaded, LoaderError> {
+/// `open_interp` opens the program interpreter named by PT_INTERP (it applies the sysroot) and
+/// returns it with the guest path that names its mappings.
+pub fn load(mem: &AddressSpace, image: &Image<'_>, open_interp: &OpenInterp<'_>) -> Result<Loaded, LoaderError> {
     let elf = parse(image.file)?;
     let interp_path = match elf.phdrs.iter().find(|p| p.kind == PT_INTERP) {
         Some(p) => {
@@ -349,7 +372,7 @@ pub fn load(
         return Err(LoaderError::Malformed("segment below the minimum mapping address"));
     }
     let _ = hi;
-    let main = map_image(mem, image.file, &elf, bias)?;
+    let main = map_image(mem, image.file, image.name, &elf, bias)?;
     let brk = page_round_up(main.end).ok_or(LoaderError::Malformed("segment wraps"))?;
     mem.init_brk(brk);
 
@@ -357,21 +380,22 @@ pub fn load(
     let mut entry = main.entry;
     if let Some(path) = interp_path {
         let name = String::from_utf8_lossy(&path).into_owned();
-        let file = open_interp(&path).map_err(|source| LoaderError::Interpreter { path: name.clone(), source })?;
+        let (file, iname) =
+            open_interp(&path).map_err(|source| LoaderError::Interpreter { path: name.clone(), source })?;
         let ielf = parse(&file).map_err(|e| LoaderError::BadInterpreter { path: name.clone(), source: Box::new(e) })?;
         let (ilo, ihi) =
             span(&ielf).map_err(|e| LoaderError::BadInterpreter { path: name.clone(), source: Box::new(e) })?;
         let base = mem.find_free(ihi - ilo, MMAP_BASE).ok_or(LoaderError::Memory(MemError::NoMemory))?;
         let ibias = if ielf.kind == ET_DYN { base - ilo } else { 0 };
-        let placed = map_image(mem, &file, &ielf, ibias)
+        let placed = map_image(mem, &file, &iname, &ielf, ibias)
             .map_err(|e| LoaderError::BadInterpreter { path: name, source: Box::new(e) })?;
         interp_base = placed.bias;
         entry = placed.entry;
     }
 
     mem.map_anon(STACK_TOP - STACK_SIZE, STACK_SIZE, perm::RW, VmaKind::Stack).map_err(LoaderError::Memory)?;
-    let sp = build_stack(mem, image, &main, elf.phnum, interp_base)?;
-    Ok(Loaded { entry, sp, brk })
+    let (sp, auxv) = build_stack(mem, image, &main, elf.phnum, interp_base)?;
+    Ok(Loaded { entry, sp, brk, auxv })
 }
 
 fn build_stack(
@@ -380,7 +404,7 @@ fn build_stack(
     main: &Placed,
     phnum: u16,
     interp_base: u64,
-) -> Result<u64, LoaderError> {
+) -> Result<(u64, Vec<(u64, u64)>), LoaderError> {
     let too_big = || LoaderError::Memory(MemError::NoMemory);
     let mut top = STACK_TOP - 8;
     let mut push_bytes = |bytes: &[u8], nul: bool| -> Result<u64, LoaderError> {
@@ -447,7 +471,7 @@ fn build_stack(
     w.push(0);
     let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
     mem.write_bytes(sp, &bytes).map_err(|_| too_big())?;
-    Ok(sp)
+    Ok((sp, auxv.to_vec()))
 }
 
 /// Fills `buf` from the host's random source.

@@ -35,7 +35,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 pub use layout::*;
-pub use vma::{Vma, VmaKind};
+pub use vma::{ImageFile, Vma, VmaKind};
 
 /// Guest page size: 4 KiB, as on Linux/riscv64.
 pub const PAGE_SIZE: u64 = 4096;
@@ -401,6 +401,23 @@ impl AddressSpace {
     /// A snapshot of the current mappings, in address order.
     pub fn mappings(&self) -> Vec<Vma> {
         self.vmas.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// How many pages of the mappings are resident in host memory (the guest's RSS).
+    pub fn resident_pages(&self) -> u64 {
+        let mut count = 0u64;
+        for v in self.mappings() {
+            let pages = ((v.end - v.start) / PAGE_SIZE) as usize;
+            let mut resident = vec![0u8; pages];
+            // SAFETY: a mapping is a page-aligned range of mapped host memory inside the arena;
+            // mincore writes one byte per page into `resident`, which has exactly that many.
+            if unsafe { libc::mincore(self.host(v.start).cast(), pages * PAGE_SIZE as usize, resident.as_mut_ptr()) }
+                == 0
+            {
+                count += resident.iter().filter(|r| *r & 1 != 0).count() as u64;
+            }
+        }
+        count
     }
 
     fn replace_with_anon(&self, start: u64, len: u64) -> Result<(), MemError> {

@@ -13,6 +13,15 @@ pub enum VmaKind {
     Heap,
     /// The main thread's stack.
     Stack,
+    /// The signal-return trampoline page, which plays the vDSO's part (shown as `[vdso]`).
+    Vdso,
+    /// A private copy of part of an ELF file placed by the loader; shown as a mapping of the file.
+    Image {
+        /// The file the segment came from.
+        file: Arc<ImageFile>,
+        /// Offset in the file of the mapping's first byte.
+        offset: u64,
+    },
     /// A mapping of a file.
     File {
         /// The open file, kept so that a forked address space can map it again.
@@ -26,10 +35,27 @@ pub enum VmaKind {
     },
 }
 
+/// Identity of a loaded ELF file, as `/proc/self/maps` names it.
+#[derive(Debug)]
+pub struct ImageFile {
+    /// The guest path.
+    pub name: Arc<str>,
+    /// Host device number of the file.
+    pub dev: u64,
+    /// Host inode number of the file.
+    pub ino: u64,
+}
+
 impl VmaKind {
     fn same_backing(&self, other: &VmaKind, gap: u64) -> bool {
         match (self, other) {
-            (VmaKind::Anon, VmaKind::Anon) | (VmaKind::Heap, VmaKind::Heap) | (VmaKind::Stack, VmaKind::Stack) => true,
+            (VmaKind::Anon, VmaKind::Anon)
+            | (VmaKind::Heap, VmaKind::Heap)
+            | (VmaKind::Stack, VmaKind::Stack)
+            | (VmaKind::Vdso, VmaKind::Vdso) => true,
+            (VmaKind::Image { file: a, offset: oa }, VmaKind::Image { file: b, offset: ob }) => {
+                Arc::ptr_eq(a, b) && oa + gap == *ob
+            }
             (
                 VmaKind::File { file: a, offset: oa, shared: sa, .. },
                 VmaKind::File { file: b, offset: ob, shared: sb, .. },
@@ -43,6 +69,7 @@ impl VmaKind {
             VmaKind::File { file, offset, shared, name } => {
                 VmaKind::File { file: file.clone(), offset: offset + by, shared: *shared, name: name.clone() }
             }
+            VmaKind::Image { file, offset } => VmaKind::Image { file: file.clone(), offset: offset + by },
             k => k.clone(),
         }
     }
