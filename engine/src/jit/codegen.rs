@@ -55,21 +55,187 @@ pub enum CompileError {
     Memory(#[source] std::io::Error),
 }
 
-/// Computes one floating-point instruction with the interpreter's definition
-/// (`interp::fp_compute`). `op_rm` is the op's discriminant plus, in bits 8..11, a valid rounding
-/// mode (compiled code resolves the dynamic mode and leaves reserved ones to the interpreter).
-/// Accrued exception flags are ORed into `cpu.fflags`.
-pub(super) extern "C" fn fp_helper(cpu: *mut Cpu, op_rm: u64, a: u64, b: u64, c: u64) -> u64 {
-    let (Some(op), Some(rm)) = (Op::from_u8(op_rm as u8), Rounding::from_bits((op_rm >> 8) as u8 & 7)) else {
+/// A floating-point helper: `(cpu, rounding mode, a, b, c) -> destination value`.
+pub(super) type FpFn = extern "C" fn(*mut Cpu, u64, u64, u64, u64) -> u64;
+
+/// Computes floating-point op `OP` with the interpreter's definition (`interp::fp_compute`),
+/// specialised for the op so no dispatch remains. `rm` is a valid rounding mode (compiled code
+/// resolves the dynamic one and leaves reserved ones to the interpreter). Accrued exception flags
+/// are ORed into `cpu.fflags`.
+extern "C" fn fp_op<const OP: u8>(cpu: *mut Cpu, rm: u64, a: u64, b: u64, c: u64) -> u64 {
+    let (Some(op), Some(rm)) = (Op::from_u8(OP), Rounding::from_bits(rm as u8 & 7)) else {
         return 0;
     };
     let mut fl = 0;
     let v = crate::interp::fp_compute(op, a, b, c, rm, &mut fl);
-    // SAFETY: compiled code passes the `cpu` it was called with, a live, exclusive `&mut Cpu` for
-    // the whole call (see `Code::run`); only the flags byte is touched.
-    unsafe { (*cpu).fflags |= fl };
+    if fl != 0 {
+        // SAFETY: compiled code passes the `cpu` it was called with, a live, exclusive `&mut Cpu`
+        // for the whole call (see `Code::run`); only the flags byte is touched.
+        unsafe { (*cpu).fflags |= fl };
+    }
     v
 }
+
+/// One specialised helper per op, indexed by the op's discriminant.
+pub(super) static FP_TABLE: [FpFn; Op::COUNT as usize] = [
+    fp_op::<0>,
+    fp_op::<1>,
+    fp_op::<2>,
+    fp_op::<3>,
+    fp_op::<4>,
+    fp_op::<5>,
+    fp_op::<6>,
+    fp_op::<7>,
+    fp_op::<8>,
+    fp_op::<9>,
+    fp_op::<10>,
+    fp_op::<11>,
+    fp_op::<12>,
+    fp_op::<13>,
+    fp_op::<14>,
+    fp_op::<15>,
+    fp_op::<16>,
+    fp_op::<17>,
+    fp_op::<18>,
+    fp_op::<19>,
+    fp_op::<20>,
+    fp_op::<21>,
+    fp_op::<22>,
+    fp_op::<23>,
+    fp_op::<24>,
+    fp_op::<25>,
+    fp_op::<26>,
+    fp_op::<27>,
+    fp_op::<28>,
+    fp_op::<29>,
+    fp_op::<30>,
+    fp_op::<31>,
+    fp_op::<32>,
+    fp_op::<33>,
+    fp_op::<34>,
+    fp_op::<35>,
+    fp_op::<36>,
+    fp_op::<37>,
+    fp_op::<38>,
+    fp_op::<39>,
+    fp_op::<40>,
+    fp_op::<41>,
+    fp_op::<42>,
+    fp_op::<43>,
+    fp_op::<44>,
+    fp_op::<45>,
+    fp_op::<46>,
+    fp_op::<47>,
+    fp_op::<48>,
+    fp_op::<49>,
+    fp_op::<50>,
+    fp_op::<51>,
+    fp_op::<52>,
+    fp_op::<53>,
+    fp_op::<54>,
+    fp_op::<55>,
+    fp_op::<56>,
+    fp_op::<57>,
+    fp_op::<58>,
+    fp_op::<59>,
+    fp_op::<60>,
+    fp_op::<61>,
+    fp_op::<62>,
+    fp_op::<63>,
+    fp_op::<64>,
+    fp_op::<65>,
+    fp_op::<66>,
+    fp_op::<67>,
+    fp_op::<68>,
+    fp_op::<69>,
+    fp_op::<70>,
+    fp_op::<71>,
+    fp_op::<72>,
+    fp_op::<73>,
+    fp_op::<74>,
+    fp_op::<75>,
+    fp_op::<76>,
+    fp_op::<77>,
+    fp_op::<78>,
+    fp_op::<79>,
+    fp_op::<80>,
+    fp_op::<81>,
+    fp_op::<82>,
+    fp_op::<83>,
+    fp_op::<84>,
+    fp_op::<85>,
+    fp_op::<86>,
+    fp_op::<87>,
+    fp_op::<88>,
+    fp_op::<89>,
+    fp_op::<90>,
+    fp_op::<91>,
+    fp_op::<92>,
+    fp_op::<93>,
+    fp_op::<94>,
+    fp_op::<95>,
+    fp_op::<96>,
+    fp_op::<97>,
+    fp_op::<98>,
+    fp_op::<99>,
+    fp_op::<100>,
+    fp_op::<101>,
+    fp_op::<102>,
+    fp_op::<103>,
+    fp_op::<104>,
+    fp_op::<105>,
+    fp_op::<106>,
+    fp_op::<107>,
+    fp_op::<108>,
+    fp_op::<109>,
+    fp_op::<110>,
+    fp_op::<111>,
+    fp_op::<112>,
+    fp_op::<113>,
+    fp_op::<114>,
+    fp_op::<115>,
+    fp_op::<116>,
+    fp_op::<117>,
+    fp_op::<118>,
+    fp_op::<119>,
+    fp_op::<120>,
+    fp_op::<121>,
+    fp_op::<122>,
+    fp_op::<123>,
+    fp_op::<124>,
+    fp_op::<125>,
+    fp_op::<126>,
+    fp_op::<127>,
+    fp_op::<128>,
+    fp_op::<129>,
+    fp_op::<130>,
+    fp_op::<131>,
+    fp_op::<132>,
+    fp_op::<133>,
+    fp_op::<134>,
+    fp_op::<135>,
+    fp_op::<136>,
+    fp_op::<137>,
+    fp_op::<138>,
+    fp_op::<139>,
+    fp_op::<140>,
+    fp_op::<141>,
+    fp_op::<142>,
+    fp_op::<143>,
+    fp_op::<144>,
+    fp_op::<145>,
+    fp_op::<146>,
+    fp_op::<147>,
+    fp_op::<148>,
+    fp_op::<149>,
+    fp_op::<150>,
+    fp_op::<151>,
+    fp_op::<152>,
+    fp_op::<153>,
+    fp_op::<154>,
+    fp_op::<155>,
+    fp_op::<156>,
+];
 
 /// Which registers an instruction reads and writes (bit masks over x0..x31 and f0..f31).
 #[derive(Clone, Copy, Default)]
@@ -203,7 +369,7 @@ const FRM_OFF: i32 = offset_of!(Cpu, frm) as i32;
 const ARENA_OFF: i32 = offset_of!(Env, arena) as i32;
 const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
 const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
-const FP_HELPER_OFF: i32 = offset_of!(Env, fp_helper) as i32;
+const FP_TABLE_OFF: i32 = offset_of!(Env, fp_table) as i32;
 
 /// Compiles `region` and returns the machine code.
 pub(super) fn compile(
@@ -745,8 +911,12 @@ impl<'a, 'b> Translator<'a, 'b> {
         let a = if int_source(op) { self.xr(inst.rs1) } else { self.b.use_var(self.f[(inst.rs1 & 31) as usize]) };
         let b = self.b.use_var(self.f[(inst.rs2 & 31) as usize]);
         let c = self.b.use_var(self.f[(inst.rs3 & 31) as usize]);
-        let op_rm = if !uses_rm(op) {
-            self.b.ins().iconst(I64, i64::from(op as u8))
+        if let Some(v) = self.fp_inline(op, a, b) {
+            self.fp_result(op, inst.rd, v);
+            return;
+        }
+        let rm = if !uses_rm(op) {
+            self.b.ins().iconst(I64, 0)
         } else if inst.rm == 7 {
             // Dynamic rounding: a reserved frm makes the instruction illegal, which the
             // interpreter raises.
@@ -756,8 +926,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             let ok = self.b.create_block();
             self.b.ins().brif(bad, slow, &[], ok, &[]);
             self.b.switch_to_block(ok);
-            let shifted = self.b.ins().ishl_imm_s(frm, 8);
-            self.b.ins().bor_imm_s(shifted, i64::from(op as u8))
+            frm
         } else if inst.rm > 4 {
             let args = self.exit_args(pc, EXIT_INTERPRET, idx);
             self.b.ins().jump(self.exit, &args);
@@ -765,15 +934,72 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.b.switch_to_block(dead);
             return;
         } else {
-            self.b.ins().iconst(I64, i64::from(op as u8) | i64::from(inst.rm) << 8)
+            self.b.ins().iconst(I64, i64::from(inst.rm))
         };
-        let helper = self.b.ins().load(I64, trusted(), self.env, FP_HELPER_OFF);
-        let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, op_rm, a, b, c]);
+        let table = self.b.ins().load(I64, trusted(), self.env, FP_TABLE_OFF);
+        let helper = self.b.ins().load(I64, trusted(), table, 8 * i32::from(op as u8));
+        let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, rm, a, b, c]);
         let v = self.b.inst_results(call)[0];
+        self.fp_result(op, inst.rd, v);
+    }
+
+    fn fp_result(&mut self, op: Op, rd: u8, v: Value) {
         if crate::interp::writes_xreg(op) {
-            self.set_x(inst.rd, v);
+            self.set_x(rd, v);
         } else {
-            self.b.def_var(self.f[(inst.rd & 31) as usize], v);
+            self.b.def_var(self.f[(rd & 31) as usize], v);
         }
+    }
+
+    /// Floating-point ops that only move bits (sign injection, moves): no rounding, no flags,
+    /// so they are inlined. `None` for the others.
+    fn fp_inline(&mut self, op: Op, a: Value, b: Value) -> Option<Value> {
+        const SIGN64: i64 = i64::MIN;
+        const SIGN32: i64 = 0x8000_0000;
+        const BOX: i64 = 0xffff_ffff_0000_0000_u64 as i64;
+        let single = matches!(op, Op::FsgnjS | Op::FsgnjnS | Op::FsgnjxS);
+        let v = match op {
+            Op::FmvXD | Op::FmvDX => a,
+            Op::FmvXW => {
+                let n = self.b.ins().ireduce(I32, a);
+                self.b.ins().sextend(I64, n)
+            }
+            Op::FmvWX => {
+                let n = self.b.ins().band_imm_s(a, 0xffff_ffff);
+                self.b.ins().bor_imm_s(n, BOX)
+            }
+            Op::FsgnjD | Op::FsgnjnD | Op::FsgnjxD | Op::FsgnjS | Op::FsgnjnS | Op::FsgnjxS => {
+                let (a, b, sign) = if single { (self.unbox(a), self.unbox(b), SIGN32) } else { (a, b, SIGN64) };
+                let mag = self.b.ins().band_imm_s(a, !sign);
+                let v = match op {
+                    Op::FsgnjD | Op::FsgnjS => {
+                        let s = self.b.ins().band_imm_s(b, sign);
+                        self.b.ins().bor(mag, s)
+                    }
+                    Op::FsgnjnD | Op::FsgnjnS => {
+                        let nb = self.b.ins().bnot(b);
+                        let s = self.b.ins().band_imm_s(nb, sign);
+                        self.b.ins().bor(mag, s)
+                    }
+                    _ => {
+                        let s = self.b.ins().band_imm_s(b, sign);
+                        self.b.ins().bxor(a, s)
+                    }
+                };
+                if single { self.b.ins().bor_imm_s(v, BOX) } else { v }
+            }
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    /// A single-precision operand: the low 32 bits if properly NaN-boxed, else the canonical NaN
+    /// (zero-extended, as the interpreter's `unbox` gives it).
+    fn unbox(&mut self, v: Value) -> Value {
+        let hi = self.b.ins().ushr_imm_s(v, 32);
+        let boxed = self.b.ins().icmp_imm_s(IntCC::Equal, hi, 0xffff_ffff);
+        let lo = self.b.ins().band_imm_s(v, 0xffff_ffff);
+        let nan = self.b.ins().iconst(I64, i64::from(crate::rv64::fp::CANONICAL_NAN_32));
+        self.b.ins().select(boxed, lo, nan)
     }
 }

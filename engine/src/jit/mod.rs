@@ -54,14 +54,14 @@ pub struct Env {
     pub perms: *const u8,
     /// Set when the vCPU must stop.
     pub attention: *const AtomicU32,
-    /// Helper for floating-point instructions: `fp(cpu, op | rm << 8, a, b, c) -> result`.
-    pub fp_helper: extern "C" fn(*mut Cpu, u64, u64, u64, u64) -> u64,
+    /// Floating-point helpers, one per op (`codegen::FP_TABLE`).
+    pub fp_table: *const codegen::FpFn,
 }
 
 impl Env {
     /// The environment for running compiled code of `mem` with `attention`.
     pub fn new(mem: &AddressSpace, attention: &AtomicU32) -> Env {
-        Env { arena: mem.host_base(), perms: mem.perm_base(), attention, fp_helper: codegen::fp_helper }
+        Env { arena: mem.host_base(), perms: mem.perm_base(), attention, fp_table: codegen::FP_TABLE.as_ptr() }
     }
 }
 
