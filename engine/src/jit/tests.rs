@@ -2,6 +2,12 @@
 //! region compiled (`Engine::Jit`) must end with identical registers, flags, memory and
 //! instruction counts. Streams are bounded (a counted loop, forward branches only otherwise) so
 //! every case terminates. `SHOAL_JIT_CASES` sets how many cases run (default 300).
+#![expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "instruction fields are built from bounded random numbers and masked to their widths"
+)]
 
 use std::sync::atomic::AtomicU32;
 
