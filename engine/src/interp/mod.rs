@@ -118,6 +118,8 @@ struct Block {
     insts: Box<[Inst]>,
     /// Times run by the interpreter (tiering counts up to the threshold, then stops).
     hits: u32,
+    /// The compiled region entered here (index in the tier's codes), once there is one.
+    region: Option<u32>,
 }
 
 /// Which tiers run guest code.
@@ -141,8 +143,9 @@ pub const HOT_THRESHOLD: u32 = 200;
 struct Tier {
     compiler: crate::jit::Compiler,
     codes: Vec<crate::jit::Code>,
-    /// Region entry pc to index in `codes`, or `u32::MAX` for "not compilable".
-    index: HashMap<u64, u32>,
+    /// Direct-mapped table of region entries: (pc, index in `codes`). A region that loses its
+    /// slot is found again through its entry block (`Block::region`).
+    direct: Box<[(u64, u32)]>,
     threshold: u32,
     compiled_insts: u64,
     compile_time: std::time::Duration,
@@ -196,7 +199,7 @@ impl Interp {
                 it.tier = Some(Box::new(Tier {
                     compiler,
                     codes: Vec::new(),
-                    index: HashMap::new(),
+                    direct: vec![(u64::MAX, 0); DIRECT_SLOTS].into_boxed_slice(),
                     threshold,
                     compiled_insts: 0,
                     compile_time: std::time::Duration::ZERO,
@@ -221,7 +224,7 @@ impl Interp {
         self.direct.fill((u64::MAX, 0));
         if let Some(t) = self.tier.as_mut() {
             t.codes.clear();
-            t.index.clear();
+            t.direct.fill((u64::MAX, 0));
         }
     }
 
@@ -236,6 +239,8 @@ impl Interp {
     /// [`Exit::Interrupted`] (signals, exit of the thread group, pause requests).
     pub fn run(&mut self, cpu: &mut Cpu, mem: &AddressSpace, attention: &AtomicU32, budget: u64) -> Exit {
         let start = cpu.instret;
+        // Set when compiled code handed one instruction back: the interpreter runs the block.
+        let mut interpret_once = false;
         loop {
             if attention.load(Ordering::Relaxed) != 0 {
                 return Exit::Interrupted;
@@ -248,9 +253,9 @@ impl Interp {
                 self.flush();
                 self.generation = generation;
             }
-            if let Some(tier) = self.tier.as_deref()
-                && let Some(&i) = tier.index.get(&cpu.pc)
-                && let Some(code) = tier.codes.get(i as usize)
+            if !interpret_once
+                && let Some(tier) = self.tier.as_deref()
+                && let Some(code) = tier.lookup(cpu.pc)
             {
                 let env = crate::jit::Env::new(mem, attention);
                 // SAFETY: the region was compiled from `mem`'s current code generation (the cache
@@ -260,7 +265,7 @@ impl Interp {
                     crate::jit::EXIT_NEXT => continue,
                     crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
                     // The instruction at cpu.pc needs the interpreter: run one block there.
-                    _ => {}
+                    _ => interpret_once = true,
                 }
             }
             let idx = match self.lookup(cpu.pc) {
@@ -271,15 +276,24 @@ impl Interp {
                 },
             };
             let block = &mut self.blocks[idx as usize];
-            if let Some(tier) = self.tier.as_deref_mut()
-                && block.hits < tier.threshold
-            {
-                block.hits += 1;
-                if block.hits == tier.threshold && !tier.index.contains_key(&cpu.pc) {
-                    tier.compile(cpu.pc, mem);
-                    continue;
+            if let Some(tier) = self.tier.as_deref_mut() {
+                if let Some(i) = block.region {
+                    // A compiled region whose front-table slot another entry took: put it back.
+                    if !interpret_once {
+                        tier.direct[((cpu.pc >> 1) as usize) & (DIRECT_SLOTS - 1)] = (cpu.pc, i);
+                        continue;
+                    }
+                } else if block.hits < tier.threshold {
+                    block.hits += 1;
+                    if block.hits == tier.threshold {
+                        block.region = tier.compile(cpu.pc, mem);
+                        if block.region.is_some() {
+                            continue;
+                        }
+                    }
                 }
             }
+            interpret_once = false;
             let block = &self.blocks[idx as usize];
             if let Some(exit) = exec::run_block(cpu, mem, &block.insts) {
                 return exit;
@@ -307,7 +321,7 @@ impl Interp {
             self.flush();
             return self.translate(pc, mem);
         }
-        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0 });
+        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0, region: None });
         self.index.insert(pc, idx);
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
         self.direct[slot] = (pc, idx);
@@ -316,25 +330,31 @@ impl Interp {
 }
 
 impl Tier {
-    /// Compiles the region entered at `pc`; a region that cannot be compiled is remembered as
-    /// such and interpreted.
-    fn compile(&mut self, pc: u64, mem: &AddressSpace) {
+    /// The compiled region entered at `pc`, if any.
+    #[inline]
+    fn lookup(&self, pc: u64) -> Option<&crate::jit::Code> {
+        let (tag, i) = self.direct[((pc >> 1) as usize) & (DIRECT_SLOTS - 1)];
+        if tag == pc { self.codes.get(i as usize) } else { None }
+    }
+
+    /// Compiles the region entered at `pc` and returns its index, or `None` when it cannot be
+    /// compiled (then the block stays interpreted).
+    fn compile(&mut self, pc: u64, mem: &AddressSpace) -> Option<u32> {
         let start = std::time::Instant::now();
         let result = self.compiler.compile(mem, pc);
         self.compile_time += start.elapsed();
         match result {
             Ok(Some(code)) => {
                 self.compiled_insts += code.guest_insts as u64;
-                let i = u32::try_from(self.codes.len()).unwrap_or(u32::MAX);
+                let i = u32::try_from(self.codes.len()).ok()?;
                 self.codes.push(code);
-                self.index.insert(pc, i);
+                self.direct[((pc >> 1) as usize) & (DIRECT_SLOTS - 1)] = (pc, i);
+                Some(i)
             }
-            Ok(None) => {
-                self.index.insert(pc, u32::MAX);
-            }
+            Ok(None) => None,
             Err(e) => {
                 tracing::warn!("region at {pc:#x} not compiled: {e}");
-                self.index.insert(pc, u32::MAX);
+                None
             }
         }
     }
