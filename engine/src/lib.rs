@@ -17,3 +17,6 @@ pub mod linux;
 pub mod loader;
 pub mod mem;
 pub mod rv64;
+
+#[cfg(test)]
+mod testing;

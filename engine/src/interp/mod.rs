@@ -423,6 +423,29 @@ pub fn ends_block(op: Op) -> bool {
 /// Whether an op writes an integer destination register.
 pub fn writes_xreg(op: Op) -> bool {
     use Op::*;
+    if op.is_fp_compute() {
+        return matches!(
+            op,
+            FcvtWS
+                | FcvtWuS
+                | FcvtLS
+                | FcvtLuS
+                | FmvXW
+                | FeqS
+                | FltS
+                | FleS
+                | FclassS
+                | FcvtWD
+                | FcvtWuD
+                | FcvtLD
+                | FcvtLuD
+                | FmvXD
+                | FeqD
+                | FltD
+                | FleD
+                | FclassD
+        );
+    }
     !matches!(
         op,
         Illegal
@@ -444,46 +467,6 @@ pub fn writes_xreg(op: Op) -> bool {
             | Fsw
             | Fld
             | Fsd
-            | FmaddS
-            | FmsubS
-            | FnmsubS
-            | FnmaddS
-            | FaddS
-            | FsubS
-            | FmulS
-            | FdivS
-            | FsqrtS
-            | FsgnjS
-            | FsgnjnS
-            | FsgnjxS
-            | FminS
-            | FmaxS
-            | FcvtSW
-            | FcvtSWu
-            | FcvtSL
-            | FcvtSLu
-            | FmvWX
-            | FmaddD
-            | FmsubD
-            | FnmsubD
-            | FnmaddD
-            | FaddD
-            | FsubD
-            | FmulD
-            | FdivD
-            | FsqrtD
-            | FsgnjD
-            | FsgnjnD
-            | FsgnjxD
-            | FminD
-            | FmaxD
-            | FcvtSD
-            | FcvtDS
-            | FcvtDW
-            | FcvtDWu
-            | FcvtDL
-            | FcvtDLu
-            | FmvDX
     )
 }
 

@@ -271,7 +271,7 @@ fn uses(inst: &Inst) -> Uses {
             u.fr = bit(rs2);
         }
         Fence => {}
-        op if is_fp(op) => {
+        op if op.is_fp_compute() => {
             let int_src =
                 matches!(op, FcvtSW | FcvtSWu | FcvtSL | FcvtSLu | FmvWX | FcvtDW | FcvtDWu | FcvtDL | FcvtDLu | FmvDX);
             let int_dst = crate::interp::writes_xreg(op);
@@ -294,71 +294,6 @@ fn uses(inst: &Inst) -> Uses {
     u.xr &= !1;
     u.xw &= !1;
     u
-}
-
-fn is_fp(op: Op) -> bool {
-    use Op::*;
-    matches!(
-        op,
-        FmaddS
-            | FmsubS
-            | FnmsubS
-            | FnmaddS
-            | FaddS
-            | FsubS
-            | FmulS
-            | FdivS
-            | FsqrtS
-            | FsgnjS
-            | FsgnjnS
-            | FsgnjxS
-            | FminS
-            | FmaxS
-            | FcvtWS
-            | FcvtWuS
-            | FcvtLS
-            | FcvtLuS
-            | FcvtSW
-            | FcvtSWu
-            | FcvtSL
-            | FcvtSLu
-            | FmvXW
-            | FmvWX
-            | FeqS
-            | FltS
-            | FleS
-            | FclassS
-            | FmaddD
-            | FmsubD
-            | FnmsubD
-            | FnmaddD
-            | FaddD
-            | FsubD
-            | FmulD
-            | FdivD
-            | FsqrtD
-            | FsgnjD
-            | FsgnjnD
-            | FsgnjxD
-            | FminD
-            | FmaxD
-            | FcvtSD
-            | FcvtDS
-            | FcvtWD
-            | FcvtWuD
-            | FcvtLD
-            | FcvtLuD
-            | FcvtDW
-            | FcvtDWu
-            | FcvtDL
-            | FcvtDLu
-            | FmvXD
-            | FmvDX
-            | FeqD
-            | FltD
-            | FleD
-            | FclassD
-    )
 }
 
 const X_OFF: i32 = offset_of!(Cpu, x) as i32;
@@ -891,7 +826,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.set_x(rd, v);
             }
             Fence => {}
-            op if is_fp(op) => self.fp(pc, idx, inst),
+            op if op.is_fp_compute() => self.fp(pc, idx, inst),
             _ => {
                 // `region::supported` keeps everything else out of regions; leave to the
                 // interpreter should one slip through.

@@ -13,26 +13,10 @@ use std::sync::atomic::AtomicU32;
 
 use crate::interp::{Cpu, Engine, Exit, Interp};
 use crate::mem::{AddressSpace, VmaKind, perm};
+use crate::testing::Rng;
 
 const CODE: u64 = 0x1_0000;
 const DATA: u64 = 0x4_0000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn r(op: u32, f3: u32, f7: u32, rd: u32, rs1: u32, rs2: u32) -> u32 {
     (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op

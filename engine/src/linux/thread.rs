@@ -163,35 +163,28 @@ pub(crate) fn futex_wait_slice(
     }
     let ts = libc::timespec { tv_sec: slice.as_secs() as i64, tv_nsec: i64::from(slice.subsec_nanos()) };
     block_wake(false);
-    // SAFETY: `host_addr` points at a checked, aligned 4-byte word inside a live guest arena; the
-    // timeouts are valid timespecs (relative for FUTEX_WAIT, absolute for FUTEX_WAIT_BITSET).
+    let mut abs = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut abs) };
+    abs.tv_sec += ts.tv_sec;
+    abs.tv_nsec += ts.tv_nsec;
+    if abs.tv_nsec >= 1_000_000_000 {
+        abs.tv_sec += 1;
+        abs.tv_nsec -= 1_000_000_000;
+    }
+    // FUTEX_WAIT_BITSET with all bits is FUTEX_WAIT with an absolute (monotonic) timeout.
+    // SAFETY: `host_addr` points at a checked, aligned 4-byte word inside a live guest arena and
+    // `abs` is a valid timespec.
     let r = unsafe {
-        if bitset == u32::MAX {
-            libc::syscall(
-                libc::SYS_futex,
-                host_addr,
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                val,
-                &ts as *const libc::timespec,
-            )
-        } else {
-            let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
-            let mut abs = libc::timespec { tv_sec: now.tv_sec + ts.tv_sec, tv_nsec: now.tv_nsec + ts.tv_nsec };
-            if abs.tv_nsec >= 1_000_000_000 {
-                abs.tv_sec += 1;
-                abs.tv_nsec -= 1_000_000_000;
-            }
-            libc::syscall(
-                libc::SYS_futex,
-                host_addr,
-                libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG,
-                val,
-                &abs as *const libc::timespec,
-                std::ptr::null::<u32>(),
-                bitset,
-            )
-        }
+        libc::syscall(
+            libc::SYS_futex,
+            host_addr,
+            libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            &abs as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            bitset,
+        )
     };
     let err = Errno::last();
     block_wake(true);

@@ -92,6 +92,12 @@ impl Op {
     /// Number of ops; their discriminants are `0..COUNT`.
     pub const COUNT: u8 = Op::FclassD as u8 + 1;
 
+    /// Whether this is a floating-point computation: an F or D instruction other than a load or a
+    /// store. (The F and D groups of the enum start at `Flw` and `Fld`.)
+    pub fn is_fp_compute(self) -> bool {
+        self as u8 >= Op::FmaddS as u8 && !matches!(self, Op::Fld | Op::Fsd)
+    }
+
     /// The op with discriminant `v`, if there is one.
     pub fn from_u8(v: u8) -> Option<Op> {
         // SAFETY: `Op` is a fieldless `repr(u8)` enum without explicit discriminants, so its

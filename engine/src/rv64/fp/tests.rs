@@ -417,17 +417,9 @@ fn tininess_after_rounding() {
     assert_eq!(run(|fl| mul32(1, 0x3f00_0000, Rounding::Rup, fl)), (1, UF | NX));
 }
 
-/// A xorshift generator: deterministic, so a failure reproduces.
-struct Rng(u64);
+use crate::testing::Rng;
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
     /// A value of format `f` biased towards edge cases: zeros, subnormals, the normal and
     /// overflow boundaries, infinities, NaNs, and significands with few or trailing-one bits.
     fn operand(&mut self, f: Format) -> u64 {
