@@ -361,6 +361,12 @@ fn trusted() -> MemFlags {
     MemFlags::trusted()
 }
 
+/// Fields of `Env` that never change while a region runs (the arena, page table and helper
+/// table pointers): free to merge and hoist.
+fn constant() -> MemFlags {
+    MemFlags::trusted().with_readonly().with_can_move()
+}
+
 /// Guest memory: little-endian, possibly misaligned, never trapping (checked before).
 fn guest_flags() -> MemFlags {
     let mut f = MemFlags::new();
@@ -488,11 +494,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         match self.blocks.get(&target).copied() {
             Some(dest) if target > from => dest,
             Some(dest) => {
-                // A back-edge: a loop spinning here must still notice `attention`.
+                // A back-edge: a loop spinning here must still notice `attention`, and must load
+                // guest memory afresh on every iteration (a spin-wait has to see another
+                // thread's store), so no load may be merged or moved across it.
                 let here = self.b.current_block();
                 let check = self.b.create_block();
                 self.b.switch_to_block(check);
-                let p = self.b.ins().load(I64, trusted(), self.env, ATTENTION_OFF);
+                self.b.ins().sequence_point();
+                let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
                 let att = self.b.ins().load(I32, trusted(), p, 0);
                 let stop = self.exit_block(target, EXIT_ATTENTION, 0);
                 self.b.ins().brif(att, stop, &[], dest, &[]);
@@ -524,7 +533,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let ok1 = self.b.create_block();
         self.b.ins().brif(in_space, ok1, &[], slow, &[]);
         self.b.switch_to_block(ok1);
-        let perms = self.b.ins().load(I64, trusted(), self.env, PERMS_OFF);
+        let perms = self.b.ins().load(I64, constant(), self.env, PERMS_OFF);
         let pp = self.b.ins().iadd(perms, page);
         let p = self.b.ins().uload8(I32, trusted(), pp, 0);
         let has = self.b.ins().band_imm_s(p, i64::from(need));
@@ -535,7 +544,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let fast = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
-        let arena = self.b.ins().load(I64, trusted(), self.env, ARENA_OFF);
+        let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
         self.b.ins().iadd(arena, addr)
     }
 
@@ -825,7 +834,11 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let v = if w { self.b.ins().sextend(I64, v) } else { v };
                 self.set_x(rd, v);
             }
-            Fence => {}
+            Fence => {
+                // Guest fences order memory for other guest threads: a host fence, which also
+                // keeps Cranelift from moving guest accesses across it.
+                self.b.ins().fence();
+            }
             op if op.is_fp_compute() => self.fp(pc, idx, inst),
             _ => {
                 // `region::supported` keeps everything else out of regions; leave to the
@@ -871,8 +884,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         } else {
             self.b.ins().iconst(I64, i64::from(inst.rm))
         };
-        let table = self.b.ins().load(I64, trusted(), self.env, FP_TABLE_OFF);
-        let helper = self.b.ins().load(I64, trusted(), table, 8 * i32::from(op as u8));
+        let table = self.b.ins().load(I64, constant(), self.env, FP_TABLE_OFF);
+        let helper = self.b.ins().load(I64, constant(), table, 8 * i32::from(op as u8));
         let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, rm, a, b, c]);
         let v = self.b.inst_results(call)[0];
         self.fp_result(op, inst.rd, v);

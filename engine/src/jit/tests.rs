@@ -298,3 +298,36 @@ fn a_spinning_compiled_loop_sees_attention() {
     assert!(cpu.pc == CODE || cpu.pc == CODE + 4);
     assert_eq!(cpu.instret, cpu.x[1] * 2 - u64::from(cpu.pc == CODE + 4), "every instruction counted");
 }
+
+#[test]
+fn compiled_spin_loops_see_stores_from_other_threads() {
+    // lw x5,0(x8) ; bne x5,x0,done ; loop: lw x5,0(x8) ; beq x5,x0,loop ; done: ecall
+    // The first load dominates the loop's: a compiler that merged them would spin forever.
+    let code = [i(0x03, 2, 5, 8, 0), b(1, 5, 0, 12), i(0x03, 2, 5, 8, 0), b(0, 5, 0, -4), 0x0000_0073];
+    let m = std::sync::Arc::new(AddressSpace::with_size(1 << 24).unwrap());
+    m.map_anon(CODE, 0x1000, perm::RW, VmaKind::Anon).unwrap();
+    m.write_bytes(CODE, &code.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<_>>()).unwrap();
+    m.protect(CODE, 0x1000, perm::R | perm::X).unwrap();
+    m.map_anon(DATA, 0x1000, perm::RW, VmaKind::Anon).unwrap();
+    let attention = std::sync::Arc::new(AtomicU32::new(0));
+    let (m2, a2) = (m.clone(), attention.clone());
+    let other = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        m2.store::<u32>(DATA, 1).unwrap();
+        // A safety net so a broken compiler fails the test instead of hanging it.
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        a2.store(1, std::sync::atomic::Ordering::Release);
+    });
+    let mut it = Interp::with_engine(Engine::Jit);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    cpu.x[8] = DATA;
+    let exit = loop {
+        let e = it.run(&mut cpu, &m, &attention, u64::MAX);
+        if e != Exit::Budget {
+            break e;
+        }
+    };
+    assert_eq!(exit, Exit::Ecall, "the spinning loop never saw the other thread's store");
+    assert!(it.jit_stats().0 > 0);
+    drop(other);
+}
