@@ -233,9 +233,6 @@ pub struct Kernel {
     roots: fs::Roots,
     procs: Mutex<HashMap<i32, Arc<Process>>>,
     next_pid: AtomicI32,
-    /// Host threads still running guest code.
-    running: Mutex<usize>,
-    all_done: Condvar,
     start: std::time::Instant,
     /// Guest instructions retired by threads that have finished (or exec'd).
     instret: AtomicU64,
@@ -282,8 +279,6 @@ impl Kernel {
             roots,
             procs: Mutex::new(HashMap::new()),
             next_pid: AtomicI32::new(FIRST_PID),
-            running: Mutex::new(0),
-            all_done: Condvar::new(),
             start: std::time::Instant::now(),
             instret: AtomicU64::new(0),
             blocks: AtomicU64::new(0),

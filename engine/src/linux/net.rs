@@ -582,15 +582,23 @@ impl Sys<'_> {
         result
     }
 
+    /// The fields of a guest `struct msghdr` (same layout on riscv64 and x86-64): name, name
+    /// length, iovec array, iovec count, control buffer and its length.
+    fn msghdr(&self, h: u64) -> Result<(u64, u32, u64, u64, u64, u64), Errno> {
+        Ok((
+            self.mem.load::<u64>(h)?,
+            self.mem.load::<u32>(h + 8)?,
+            self.mem.load::<u64>(h + 16)?,
+            self.mem.load::<u64>(h + 24)?,
+            self.mem.load::<u64>(h + 32)?,
+            self.mem.load::<u64>(h + 40)?,
+        ))
+    }
+
     pub fn sys_sendmsg(&mut self, a: &[u64; 6]) -> SysResult {
         let file = self.file(a[0])?;
         let h = a[1];
-        let name_ptr = self.mem.load::<u64>(h)?;
-        let namelen = self.mem.load::<u32>(h + 8)?;
-        let iov_ptr = self.mem.load::<u64>(h + 16)?;
-        let iovlen = self.mem.load::<u64>(h + 24)?;
-        let control_ptr = self.mem.load::<u64>(h + 32)?;
-        let controllen = self.mem.load::<u64>(h + 40)?;
+        let (name_ptr, namelen, iov_ptr, iovlen, control_ptr, controllen) = self.msghdr(h)?;
         if iovlen > IOV_MAX {
             return Err(Errno::EMSGSIZE);
         }
@@ -634,12 +642,7 @@ impl Sys<'_> {
         let file = self.file(a[0])?;
         let flags = a[2] as i32;
         let h = a[1];
-        let name_ptr = self.mem.load::<u64>(h)?;
-        let namelen = self.mem.load::<u32>(h + 8)?;
-        let iov_ptr = self.mem.load::<u64>(h + 16)?;
-        let iovlen = self.mem.load::<u64>(h + 24)?;
-        let control_ptr = self.mem.load::<u64>(h + 32)?;
-        let controllen = self.mem.load::<u64>(h + 40)?;
+        let (name_ptr, namelen, iov_ptr, iovlen, control_ptr, controllen) = self.msghdr(h)?;
         self.mem.check(h, MSGHDR_SIZE, perm::W, Access::Write)?;
         if iovlen > IOV_MAX {
             return Err(Errno::EMSGSIZE);

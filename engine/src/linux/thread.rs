@@ -198,15 +198,10 @@ pub(crate) fn spawn(
     thread: Arc<ThreadShared>,
     cpu: Cpu,
 ) -> std::io::Result<()> {
-    *lock(&kernel.running) += 1;
-    let k2 = kernel.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("guest-{}", thread.tid))
         .stack_size(2 << 20)
         .spawn(move || run(kernel, proc, thread, cpu));
-    if spawned.is_err() {
-        *lock(&k2.running) -= 1;
-    }
     spawned.map(|_| ())
 }
 
@@ -284,11 +279,6 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
     *lock(&thread.host) = None;
     kernel.account(cpu.instret, Some(&interp));
     task::thread_exited(&kernel, &proc, &thread, &mem, exit_code);
-    let mut running = lock(&kernel.running);
-    *running -= 1;
-    if *running == 0 {
-        kernel.all_done.notify_all();
-    }
 }
 
 fn trace(proc: &Process, thread: &ThreadShared, nr: u64, a: &[u64; 6], after: &After) {
