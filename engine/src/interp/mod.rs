@@ -17,7 +17,10 @@ mod exec;
 pub(crate) use exec::{fp_compute, int_source, uses_rm};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
 use crate::rv64::{Inst, Op, decode};
@@ -118,8 +121,8 @@ struct Block {
     insts: Box<[Inst]>,
     /// Times run by the interpreter (tiering counts up to the threshold, then stops).
     hits: u32,
-    /// The compiled region entered here (index in the tier's codes), once there is one.
-    region: Option<u32>,
+    /// Host address of the compiled region entered here, once there is one.
+    region: Option<usize>,
 }
 
 /// Which tiers run guest code.
@@ -134,26 +137,73 @@ pub enum Engine {
     Jit,
 }
 
-/// Interpreter runs of a block before its region is compiled (`Engine::Auto`). Cranelift takes
-/// on the order of 100 µs to 1 ms per region, which a block has to win back: a region pays
-/// for itself after a few thousand interpreted instructions saved.
+/// Interpreter runs of a block before its region is compiled (`Engine::Auto`). Compiling runs on
+/// the compiler thread, so a hot block costs the vCPU only forming the region (decoding); the
+/// threshold keeps the compiler busy with code that runs long enough to win its time back.
 pub const HOT_THRESHOLD: u32 = 200;
+
+/// Most regions a vCPU has queued for the compiler at once; a block that gets hot while the
+/// queue is full tries again later.
+const MAX_PENDING: u32 = 64;
+
+/// How the JIT tier of a vCPU is set up.
+#[derive(Clone, Debug)]
+pub struct JitConfig {
+    /// The compiler thread (shared by the vCPUs of a process).
+    pub service: Arc<crate::jit::JitService>,
+    /// Interpreter runs of a block before its region is compiled.
+    pub threshold: u32,
+    /// Wait for each compile instead of interpreting meanwhile (deterministic, for testing).
+    pub synchronous: bool,
+    /// Bound on executable memory for this vCPU's regions.
+    pub arena_bytes: usize,
+}
+
+impl JitConfig {
+    /// The configuration `engine` implies with `service`; `None` for the interpreter alone.
+    pub fn for_engine(engine: Engine, service: Arc<crate::jit::JitService>) -> Option<JitConfig> {
+        let (threshold, synchronous) = match engine {
+            Engine::Interp => return None,
+            Engine::Auto => (HOT_THRESHOLD, false),
+            Engine::Jit => (1, true),
+        };
+        Some(JitConfig { service, threshold, synchronous, arena_bytes: crate::jit::DEFAULT_ARENA_BYTES })
+    }
+}
+
+/// What the JIT tier of a vCPU has done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitStats {
+    /// Regions compiled and installed.
+    pub regions: u64,
+    /// Guest instructions those regions cover.
+    pub compiled_insts: u64,
+    /// Time the compiler spent on them.
+    pub compile_time: Duration,
+    /// Chunks of executable memory evicted to stay within the bound.
+    pub evictions: u64,
+}
 
 /// The JIT tier's state of one vCPU.
 struct Tier {
-    compiler: crate::jit::Compiler,
-    codes: Vec<crate::jit::Code>,
-    /// Direct-mapped table of region entries: (pc, index in `codes`). A region that loses its
-    /// slot is found again through its entry block (`Block::region`).
-    direct: Box<[(u64, u32)]>,
-    threshold: u32,
-    compiled_insts: u64,
-    compile_time: std::time::Duration,
+    config: JitConfig,
+    /// Region table, read by compiled code through `Env::table` to chain.
+    table: Box<[crate::jit::Slot]>,
+    code: crate::jit::CodeArena,
+    replies: mpsc::Receiver<crate::jit::Compiled>,
+    reply_to: mpsc::Sender<crate::jit::Compiled>,
+    pending: u32,
+    /// Moves on every flush; compiles requested before it are dropped when they come back.
+    epoch: u64,
+    /// Blocks inside regions queued for the compiler: they do not ask for regions of their own
+    /// meanwhile (once the region runs, they are reached through it).
+    covered: std::collections::HashSet<u64>,
+    stats: JitStats,
 }
 
 impl std::fmt::Debug for Tier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tier").field("regions", &self.codes.len()).field("threshold", &self.threshold).finish()
+        f.debug_struct("Tier").field("config", &self.config).field("stats", &self.stats).finish()
     }
 }
 
@@ -185,36 +235,44 @@ impl Interp {
         }
     }
 
-    /// An interpreter with the tiers `engine` asks for. If the JIT cannot be set up for this host
-    /// the interpreter runs alone (with a warning).
+    /// An interpreter with the tiers `engine` asks for, with a compiler thread of its own. If the
+    /// JIT cannot be set up for this host the interpreter runs alone (with a warning).
     pub fn with_engine(engine: Engine) -> Self {
-        let mut it = Interp::new();
-        let threshold = match engine {
-            Engine::Interp => return it,
-            Engine::Auto => HOT_THRESHOLD,
-            Engine::Jit => 1,
-        };
-        match crate::jit::Compiler::new() {
-            Ok(compiler) => {
-                it.tier = Some(Box::new(Tier {
-                    compiler,
-                    codes: Vec::new(),
-                    direct: vec![(u64::MAX, 0); DIRECT_SLOTS].into_boxed_slice(),
-                    threshold,
-                    compiled_insts: 0,
-                    compile_time: std::time::Duration::ZERO,
-                }));
+        if engine == Engine::Interp {
+            return Interp::new();
+        }
+        match crate::jit::JitService::start() {
+            Ok(service) => Interp::with_jit(JitConfig::for_engine(engine, Arc::new(service))),
+            Err(e) => {
+                tracing::warn!("JIT unavailable, interpreting only: {e}");
+                Interp::new()
             }
-            Err(e) => tracing::warn!("JIT unavailable, interpreting only: {e}"),
+        }
+    }
+
+    /// An interpreter with the JIT tier `config` describes (`None`: the interpreter alone).
+    pub fn with_jit(config: Option<JitConfig>) -> Self {
+        let mut it = Interp::new();
+        if let Some(config) = config {
+            let (reply_to, replies) = mpsc::channel();
+            it.tier = Some(Box::new(Tier {
+                code: crate::jit::CodeArena::new(config.arena_bytes),
+                config,
+                table: vec![crate::jit::Slot::EMPTY; crate::jit::TABLE_SLOTS].into_boxed_slice(),
+                replies,
+                reply_to,
+                pending: 0,
+                epoch: 0,
+                covered: std::collections::HashSet::new(),
+                stats: JitStats::default(),
+            }));
         }
         it
     }
 
-    /// Regions compiled, guest instructions they cover, and time spent compiling.
-    pub fn jit_stats(&self) -> (usize, u64, std::time::Duration) {
-        self.tier
-            .as_ref()
-            .map_or((0, 0, std::time::Duration::ZERO), |t| (t.codes.len(), t.compiled_insts, t.compile_time))
+    /// What the JIT tier has done (all zero without one).
+    pub fn jit_stats(&self) -> JitStats {
+        self.tier.as_ref().map_or_else(JitStats::default, |t| JitStats { evictions: t.code.evictions(), ..t.stats })
     }
 
     /// Drops every cached block and compiled region.
@@ -223,8 +281,10 @@ impl Interp {
         self.index.clear();
         self.direct.fill((u64::MAX, 0));
         if let Some(t) = self.tier.as_mut() {
-            t.codes.clear();
-            t.direct.fill((u64::MAX, 0));
+            t.table.fill(crate::jit::Slot::EMPTY);
+            t.code.clear();
+            t.epoch += 1;
+            t.covered.clear();
         }
     }
 
@@ -239,13 +299,15 @@ impl Interp {
     /// [`Exit::Interrupted`] (signals, exit of the thread group, pause requests).
     pub fn run(&mut self, cpu: &mut Cpu, mem: &AddressSpace, attention: &AtomicU32, budget: u64) -> Exit {
         let start = cpu.instret;
+        let limit = start.saturating_add(budget);
+        let mut env = self.tier.as_ref().map(|t| crate::jit::Env::new(mem, attention, &t.table, limit));
         // Set when compiled code handed one instruction back: the interpreter runs the block.
         let mut interpret_once = false;
         loop {
             if attention.load(Ordering::Relaxed) != 0 {
                 return Exit::Interrupted;
             }
-            if cpu.instret.wrapping_sub(start) >= budget {
+            if cpu.instret >= limit {
                 return Exit::Budget;
             }
             let generation = mem.code_generation();
@@ -253,19 +315,23 @@ impl Interp {
                 self.flush();
                 self.generation = generation;
             }
-            if !interpret_once
-                && let Some(tier) = self.tier.as_deref()
-                && let Some(code) = tier.lookup(cpu.pc)
-            {
-                let env = crate::jit::Env::new(mem, attention);
-                // SAFETY: the region was compiled from `mem`'s current code generation (the cache
-                // is flushed when it changes), `env` describes `mem`, which outlives the call,
-                // and `cpu.pc` is the region's entry.
-                match unsafe { code.run(cpu, &env) } {
-                    crate::jit::EXIT_NEXT => continue,
-                    crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
-                    // The instruction at cpu.pc needs the interpreter: run one block there.
-                    _ => interpret_once = true,
+            if let (Some(tier), Some(env)) = (self.tier.as_deref_mut(), env.as_mut()) {
+                env.generation = generation;
+                if tier.pending > 0 {
+                    tier.receive(&mut self.blocks, &self.index, false);
+                }
+                let slot = tier.table[crate::jit::slot_of(cpu.pc)];
+                if !interpret_once && slot.pc == cpu.pc {
+                    // SAFETY: the table holds only regions installed in this vCPU's arena for the
+                    // current code generation (it is cleared when either changes), `env`
+                    // describes `mem`, which outlives the call, and `cpu.pc` is the entry.
+                    match unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env) } {
+                        crate::jit::EXIT_NEXT => continue,
+                        crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
+                        // The instruction at cpu.pc needs the interpreter: run one block there.
+                        _ => interpret_once = true,
+                    }
+                    continue;
                 }
             }
             let idx = match self.lookup(cpu.pc) {
@@ -275,19 +341,22 @@ impl Interp {
                     Err(fault) => return Exit::Fault(fault),
                 },
             };
-            let block = &mut self.blocks[idx as usize];
             if let Some(tier) = self.tier.as_deref_mut() {
-                if let Some(i) = block.region {
-                    // A compiled region whose front-table slot another entry took: put it back.
+                let block = &mut self.blocks[idx as usize];
+                if let Some(code) = block.region {
+                    // A compiled region whose table slot another entry took: put it back.
                     if !interpret_once {
-                        tier.direct[((cpu.pc >> 1) as usize) & (DIRECT_SLOTS - 1)] = (cpu.pc, i);
+                        tier.table[crate::jit::slot_of(cpu.pc)] = crate::jit::Slot { pc: cpu.pc, code };
                         continue;
                     }
-                } else if block.hits < tier.threshold {
+                } else if block.hits < tier.config.threshold {
                     block.hits += 1;
-                    if block.hits == tier.threshold {
-                        block.region = tier.compile(cpu.pc, mem);
-                        if block.region.is_some() {
+                    if block.hits == tier.config.threshold
+                        && tier.request(cpu.pc, mem, block)
+                        && tier.config.synchronous
+                    {
+                        tier.receive(&mut self.blocks, &self.index, true);
+                        if self.blocks[idx as usize].region.is_some() {
                             continue;
                         }
                     }
@@ -330,33 +399,80 @@ impl Interp {
 }
 
 impl Tier {
-    /// The compiled region entered at `pc`, if any.
-    #[inline]
-    fn lookup(&self, pc: u64) -> Option<&crate::jit::Code> {
-        let (tag, i) = self.direct[((pc >> 1) as usize) & (DIRECT_SLOTS - 1)];
-        if tag == pc { self.codes.get(i as usize) } else { None }
+    /// Forms the region entered at `pc` (whose block is `block`) and queues it for the compiler.
+    /// False when nothing was queued.
+    fn request(&mut self, pc: u64, mem: &AddressSpace, block: &mut Block) -> bool {
+        if self.pending >= MAX_PENDING || self.covered.contains(&pc) {
+            // Try again once the compiler has caught up.
+            block.hits = self.config.threshold / 2;
+            return false;
+        }
+        // A block whose first instruction the JIT leaves to the interpreter stays interpreted
+        // (its count stays at the threshold, so this is not asked again).
+        let Some(region) = crate::jit::form_region(mem, pc) else { return false };
+        self.covered.extend(region.blocks.keys().copied());
+        let job = crate::jit::Job { region, epoch: self.epoch, reply: self.reply_to.clone() };
+        if !self.config.service.submit(job) {
+            return false;
+        }
+        self.pending += 1;
+        true
     }
 
-    /// Compiles the region entered at `pc` and returns its index, or `None` when it cannot be
-    /// compiled (then the block stays interpreted).
-    fn compile(&mut self, pc: u64, mem: &AddressSpace) -> Option<u32> {
-        let start = std::time::Instant::now();
-        let result = self.compiler.compile(mem, pc);
-        self.compile_time += start.elapsed();
-        match result {
-            Ok(Some(code)) => {
-                self.compiled_insts += code.guest_insts as u64;
-                let i = u32::try_from(self.codes.len()).ok()?;
-                self.codes.push(code);
-                self.direct[((pc >> 1) as usize) & (DIRECT_SLOTS - 1)] = (pc, i);
-                Some(i)
+    /// Installs the regions the compiler has finished: all that are ready, or, with `wait`, until
+    /// the queue is empty.
+    fn receive(&mut self, blocks: &mut [Block], index: &HashMap<u64, u32>, wait: bool) {
+        while self.pending > 0 {
+            let reply = if wait { self.replies.recv().ok() } else { self.replies.try_recv().ok() };
+            let Some(done) = reply else { break };
+            self.pending -= 1;
+            if done.epoch == self.epoch {
+                for pc in done.blocks.iter() {
+                    self.covered.remove(pc);
+                }
             }
-            Ok(None) => None,
+            self.install(done, blocks, index);
+        }
+    }
+
+    fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &HashMap<u64, u32>) {
+        // Formed from code that has changed (or an address space replaced) since: never run it.
+        if done.epoch != self.epoch {
+            return;
+        }
+        self.stats.compile_time += done.time;
+        let bytes = match done.code {
+            Ok(bytes) => bytes,
             Err(e) => {
-                tracing::warn!("region at {pc:#x} not compiled: {e}");
-                None
+                tracing::warn!("region at {:#x} not compiled: {e}", done.entry);
+                return;
+            }
+        };
+        let (code, evicted) = match self.code.install(done.entry, &bytes) {
+            Ok(installed) => installed,
+            Err(e) => {
+                tracing::warn!("region at {:#x} not installed: {e}", done.entry);
+                return;
+            }
+        };
+        for pc in evicted {
+            let slot = &mut self.table[crate::jit::slot_of(pc)];
+            if slot.pc == pc {
+                *slot = crate::jit::Slot::EMPTY;
+            }
+            if let Some(&i) = index.get(&pc) {
+                let block = &mut blocks[i as usize];
+                block.region = None;
+                // It may get hot again and be compiled anew.
+                block.hits = 0;
             }
         }
+        if let Some(&i) = index.get(&done.entry) {
+            blocks[i as usize].region = Some(code);
+        }
+        self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot { pc: done.entry, code };
+        self.stats.regions += 1;
+        self.stats.compiled_insts += done.guest_insts as u64;
     }
 }
 

@@ -5,11 +5,19 @@
 //! ```text
 //! entry:        load the guest registers the region uses into variables; jump to the entry block
 //! guest blocks: one Cranelift block per guest block; internal edges are jumps (back-edges first
-//!               check `attention`), edges that leave the region jump to `exit`
-//! exit(pc, code, retired):
-//!               store the registers the region writes, cpu.pc = pc, cpu.instret += retired,
-//!               return code
+//!               check `attention`); every way out of the region is a stub of its own
+//! exit stub:    store the registers changed since entry, cpu.pc, cpu.instret; then return an
+//!               exit code, or, where the guest continues at a pc outside the region, jump to
+//! chain(pc, instret):
+//!               unless attention is set, the slice is spent or the code generation moved, look
+//!               pc up in the region table and tail-call the region found there; otherwise
+//!               return EXIT_NEXT
 //! ```
+//!
+//! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
+//! sealed as soon as its last predecessor is known, so the SSA builder only makes block
+//! parameters at real merge points (loop headers). A stub stores only registers whose value
+//! differs from the one loaded at entry: in straight-line code that is exactly what was written.
 //!
 //! Semantics match the interpreter exactly (interp/exec.rs): division results from the M
 //! extension's table rather than host traps, W ops on 32 bits then sign extension, and
@@ -28,13 +36,13 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, Signature, Value};
-use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::region::{End, Region};
-use super::{EXIT_ATTENTION, EXIT_INTERPRET, EXIT_NEXT, Env};
+use super::{EXIT_ATTENTION, EXIT_INTERPRET, EXIT_NEXT, Env, Slot, TABLE_SLOTS};
 use crate::interp::Cpu;
-use crate::mem::{GUEST_SPACE, PAGE_SHIFT, PAGE_SIZE, perm};
+use crate::mem::{PAGE_SHIFT, PAGE_SIZE, perm};
 use crate::rv64::fp::Rounding;
 use crate::rv64::{Inst, Op};
 
@@ -303,8 +311,62 @@ const INSTRET_OFF: i32 = offset_of!(Cpu, instret) as i32;
 const FRM_OFF: i32 = offset_of!(Cpu, frm) as i32;
 const ARENA_OFF: i32 = offset_of!(Env, arena) as i32;
 const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
+const PAGES_OFF: i32 = offset_of!(Env, pages) as i32;
 const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
 const FP_TABLE_OFF: i32 = offset_of!(Env, fp_table) as i32;
+const TABLE_OFF: i32 = offset_of!(Env, table) as i32;
+const CODE_GENERATION_OFF: i32 = offset_of!(Env, code_generation) as i32;
+const GENERATION_OFF: i32 = offset_of!(Env, generation) as i32;
+const LIMIT_OFF: i32 = offset_of!(Env, limit) as i32;
+const SLOT_CODE_OFF: i32 = offset_of!(Slot, code) as i32;
+
+/// The signature of a compiled region: `(cpu, env) -> exit code` with the `tail` convention.
+fn region_signature(isa: &dyn TargetIsa) -> Signature {
+    let ptr = isa.pointer_type();
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(ptr));
+    sig.params.push(AbiParam::new(ptr));
+    sig.returns.push(AbiParam::new(I32));
+    sig
+}
+
+/// Compiles the host's entry into compiled code: `extern "C" fn(cpu, env, code) -> u32` calls
+/// the region at `code` and returns its exit code.
+pub(super) fn trampoline(
+    isa: &dyn TargetIsa,
+    ctx: &mut cranelift_codegen::Context,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<Vec<u8>, CompileError> {
+    ctx.clear();
+    let ptr = isa.pointer_type();
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(ptr)]);
+    sig.returns.push(AbiParam::new(I32));
+    ctx.func.signature = sig;
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+        let region_sig = b.import_signature(region_signature(isa));
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry).to_vec();
+        let call = b.ins().call_indirect(region_sig, p[2], &[p[0], p[1]]);
+        let code = b.inst_results(call)[0];
+        b.ins().return_(&[code]);
+        b.seal_all_blocks();
+        b.finalize(isa.frontend_config());
+    }
+    finish(isa, ctx)
+}
+
+fn finish(isa: &dyn TargetIsa, ctx: &mut cranelift_codegen::Context) -> Result<Vec<u8>, CompileError> {
+    let code =
+        ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+    if !code.buffer.relocs().is_empty() {
+        return Err(CompileError::NotPositionIndependent);
+    }
+    Ok(code.code_buffer().to_vec())
+}
 
 /// Compiles `region` and returns the machine code.
 pub(super) fn compile(
@@ -315,11 +377,7 @@ pub(super) fn compile(
 ) -> Result<Vec<u8>, CompileError> {
     ctx.clear();
     let ptr = isa.pointer_type();
-    let mut sig = Signature::new(isa.default_call_conv());
-    sig.params.push(AbiParam::new(ptr));
-    sig.params.push(AbiParam::new(ptr));
-    sig.returns.push(AbiParam::new(I32));
-    ctx.func.signature = sig;
+    ctx.func.signature = region_signature(isa);
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
         let mut fp_sig = Signature::new(isa.default_call_conv());
@@ -329,17 +387,22 @@ pub(super) fn compile(
         }
         fp_sig.returns.push(AbiParam::new(I64));
         let fp_sig = b.import_signature(fp_sig);
-        let mut t = Translator::new(&mut b, region, fp_sig);
+        let region_sig = b.import_signature(region_signature(isa));
+        let mut t = Translator::new(&mut b, region, fp_sig, region_sig);
         t.translate();
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
     }
-    let code =
-        ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
-    if !code.buffer.relocs().is_empty() {
-        return Err(CompileError::NotPositionIndependent);
-    }
-    Ok(code.code_buffer().to_vec())
+    tracing::debug!(
+        entry = format_args!("{:#x}", region.entry),
+        guest_insts = region.instruction_count(),
+        guest_blocks = region.blocks.len(),
+        ir_insts = ctx.func.dfg.num_insts(),
+        ir_blocks = ctx.func.dfg.num_blocks(),
+        "compiling region"
+    );
+    tracing::trace!("{}", ctx.func.display());
+    finish(isa, ctx)
 }
 
 struct Translator<'a, 'b> {
@@ -350,11 +413,43 @@ struct Translator<'a, 'b> {
     x: [Variable; 32],
     f: [Variable; 32],
     icount: Variable,
-    exit: Block,
+    chain: Block,
     blocks: HashMap<u64, Block>,
+    /// Branches into each guest block not yet emitted; the block is sealed when it reaches 0.
+    preds_left: HashMap<u64, usize>,
+    /// Internal targets of the guest block being translated.
+    edges_out: Vec<u64>,
+    /// Blocks whose contents wait until the branches into them exist.
+    pending: Vec<Pending>,
+    /// The current guest block's exit to the interpreter, once it has one.
+    interpret_stub: Option<Block>,
+    /// The values the registers had at entry (loaded from `cpu`), to skip storing them back.
+    initial_x: [Option<Value>; 32],
+    initial_f: [Option<Value>; 32],
     written_x: u32,
     written_f: u32,
     fp_sig: cranelift_codegen::ir::SigRef,
+    region_sig: cranelift_codegen::ir::SigRef,
+}
+
+/// How the guest leaves a region at an exit stub.
+#[derive(Clone, Copy)]
+enum Leave {
+    /// Return this exit code to the dispatcher.
+    Return(u32),
+    /// Continue at the pc (outside the region): chain to the region there if there is one.
+    Chain,
+}
+
+/// A block to fill in once every branch into it is emitted.
+enum Pending {
+    /// Leave the region at guest `pc` after `done` more instructions of the current block.
+    Exit { block: Block, pc: u64, leave: Leave, done: u64 },
+    /// The guest block's shared exit to the interpreter, with parameters (pc, instructions of
+    /// the block done before it).
+    Interpret { block: Block },
+    /// A loop back-edge to guest block `dest`: stop if attention is set, else jump there.
+    BackEdge { block: Block, target: u64, dest: Block },
 }
 
 fn trusted() -> MemFlags {
@@ -375,7 +470,12 @@ fn guest_flags() -> MemFlags {
 }
 
 impl<'a, 'b> Translator<'a, 'b> {
-    fn new(b: &'a mut FunctionBuilder<'b>, region: &'a Region, fp_sig: cranelift_codegen::ir::SigRef) -> Self {
+    fn new(
+        b: &'a mut FunctionBuilder<'b>,
+        region: &'a Region,
+        fp_sig: cranelift_codegen::ir::SigRef,
+        region_sig: cranelift_codegen::ir::SigRef,
+    ) -> Self {
         let x = std::array::from_fn(|_| b.declare_var(I64));
         let f = std::array::from_fn(|_| b.declare_var(I64));
         let icount = b.declare_var(I64);
@@ -384,13 +484,18 @@ impl<'a, 'b> Translator<'a, 'b> {
         b.switch_to_block(entry);
         let params = b.block_params(entry);
         let (cpu, env) = (params[0], params[1]);
-        let exit = b.create_block();
-        b.append_block_param(exit, I64);
-        b.append_block_param(exit, I32);
-        b.append_block_param(exit, I64);
+        let chain = b.create_block();
+        b.append_block_param(chain, I64);
+        b.append_block_param(chain, I64);
         let mut blocks = HashMap::new();
-        for &pc in region.blocks.keys() {
+        let mut preds_left = HashMap::from([(region.entry, 1)]);
+        for (&pc, blk) in &region.blocks {
             blocks.insert(pc, b.create_block());
+            for s in blk.successors(pc) {
+                if region.blocks.contains_key(&s) {
+                    *preds_left.entry(s).or_insert(0) += 1;
+                }
+            }
         }
         let mut all = Uses::default();
         for blk in region.blocks.values() {
@@ -402,7 +507,32 @@ impl<'a, 'b> Translator<'a, 'b> {
                 all.fw |= u.fw;
             }
         }
-        let t = Translator {
+        // Every variable gets a definition in the entry block: the guest value for registers the
+        // region uses, so exits store back what the guest had where nothing changed it.
+        let zero = b.ins().iconst(I64, 0);
+        let mut initial_x = [None; 32];
+        let mut initial_f = [None; 32];
+        for r in 0..32 {
+            let v = if (all.xr | all.xw) & (1 << r) != 0 && r != 0 {
+                let v = b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32);
+                initial_x[r] = Some(v);
+                v
+            } else {
+                zero
+            };
+            b.def_var(x[r], v);
+            let v = if (all.fr | all.fw) & (1 << r) != 0 {
+                let v = b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32);
+                initial_f[r] = Some(v);
+                v
+            } else {
+                zero
+            };
+            b.def_var(f[r], v);
+        }
+        b.def_var(icount, zero);
+        b.seal_block(entry);
+        Translator {
             b,
             region,
             cpu,
@@ -410,108 +540,197 @@ impl<'a, 'b> Translator<'a, 'b> {
             x,
             f,
             icount,
-            exit,
+            chain,
             blocks,
+            preds_left,
+            edges_out: Vec::new(),
+            pending: Vec::new(),
+            interpret_stub: None,
+            initial_x,
+            initial_f,
             written_x: all.xw,
             written_f: all.fw,
             fp_sig,
-        };
-        // Every variable gets a definition in the entry block: the guest value for registers the
-        // region uses, so exits store back what the guest had where nothing changed it.
-        let zero = t.b.ins().iconst(I64, 0);
-        for r in 0..32 {
-            let v = if (all.xr | all.xw) & (1 << r) != 0 && r != 0 {
-                t.b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
-            } else {
-                zero
-            };
-            t.b.def_var(t.x[r], v);
-            let v = if (all.fr | all.fw) & (1 << r) != 0 {
-                t.b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32)
-            } else {
-                zero
-            };
-            t.b.def_var(t.f[r], v);
+            region_sig,
         }
-        t.b.def_var(t.icount, zero);
-        t
     }
 
     fn translate(&mut self) {
         let first = self.blocks[&self.region.entry];
         self.b.ins().jump(first, &[]);
+        self.reached(self.region.entry);
         let pcs: Vec<u64> = self.region.blocks.keys().copied().collect();
         for pc in pcs {
             self.block(pc);
         }
-        self.emit_exit();
+        self.emit_chain();
     }
 
-    fn emit_exit(&mut self) {
-        self.b.switch_to_block(self.exit);
-        let params = self.b.block_params(self.exit).to_vec();
+    /// One more branch into guest block `pc` exists; seal it when it was the last.
+    fn reached(&mut self, pc: u64) {
+        if let Some(n) = self.preds_left.get_mut(&pc) {
+            *n -= 1;
+            if *n == 0 {
+                self.b.seal_block(self.blocks[&pc]);
+            }
+        }
+    }
+
+    /// Fills in the blocks waiting for their branches (all emitted by now), then counts the
+    /// guest block's internal edges.
+    fn finish_block(&mut self) {
+        while let Some(p) = self.pending.pop() {
+            match p {
+                Pending::Exit { block, pc, leave, done } => {
+                    self.b.seal_block(block);
+                    self.b.switch_to_block(block);
+                    let pcv = self.b.ins().iconst(I64, pc as i64);
+                    self.leave(pcv, leave, done);
+                }
+                Pending::Interpret { block } => {
+                    self.b.seal_block(block);
+                    self.b.switch_to_block(block);
+                    let params = self.b.block_params(block).to_vec();
+                    let ic = self.b.use_var(self.icount);
+                    let ic = self.b.ins().iadd(ic, params[1]);
+                    self.b.def_var(self.icount, ic);
+                    self.leave(params[0], Leave::Return(EXIT_INTERPRET), 0);
+                }
+                Pending::BackEdge { block, target, dest } => {
+                    // A loop spinning here must still notice `attention`, and must load guest
+                    // memory afresh on every iteration (a spin-wait has to see another thread's
+                    // store), so no load may be merged or moved across it.
+                    self.b.seal_block(block);
+                    self.b.switch_to_block(block);
+                    self.b.ins().sequence_point();
+                    let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
+                    let att = self.b.ins().load(I32, trusted(), p, 0);
+                    let stop = self.exit_block(target, EXIT_ATTENTION, 0);
+                    self.b.ins().brif(att, stop, &[], dest, &[]);
+                }
+            }
+        }
+        self.interpret_stub = None;
+        for pc in std::mem::take(&mut self.edges_out) {
+            self.reached(pc);
+        }
+    }
+
+    fn emit_chain(&mut self) {
+        self.b.switch_to_block(self.chain);
+        self.b.seal_block(self.chain);
+        let params = self.b.block_params(self.chain).to_vec();
+        let (pc, instret) = (params[0], params[1]);
+        let give_up = self.b.create_block();
+        let check_generation = self.b.create_block();
+        let check_limit = self.b.create_block();
+        let look_up = self.b.create_block();
+        let call = self.b.create_block();
+        let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
+        let att = self.b.ins().load(I32, trusted(), p, 0);
+        self.b.ins().brif(att, give_up, &[], check_generation, &[]);
+
+        self.b.switch_to_block(check_generation);
+        let p = self.b.ins().load(I64, constant(), self.env, CODE_GENERATION_OFF);
+        let live = self.b.ins().load(I64, trusted(), p, 0);
+        let ours = self.b.ins().load(I64, constant(), self.env, GENERATION_OFF);
+        let moved = self.b.ins().icmp(IntCC::NotEqual, live, ours);
+        self.b.ins().brif(moved, give_up, &[], check_limit, &[]);
+
+        self.b.switch_to_block(check_limit);
+        let limit = self.b.ins().load(I64, constant(), self.env, LIMIT_OFF);
+        let spent = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, instret, limit);
+        self.b.ins().brif(spent, give_up, &[], look_up, &[]);
+
+        // The inline target cache: slot = table[(pc >> 1) % TABLE_SLOTS].
+        self.b.switch_to_block(look_up);
+        let table = self.b.ins().load(I64, constant(), self.env, TABLE_OFF);
+        let half = self.b.ins().ushr_imm_s(pc, 1);
+        let idx = self.b.ins().band_imm_s(half, (TABLE_SLOTS - 1) as i64);
+        let off = self.b.ins().imul_imm_s(idx, std::mem::size_of::<Slot>() as i64);
+        let slot = self.b.ins().iadd(table, off);
+        let tag = self.b.ins().load(I64, trusted(), slot, 0);
+        let hit = self.b.ins().icmp(IntCC::Equal, tag, pc);
+        self.b.ins().brif(hit, call, &[], give_up, &[]);
+
+        self.b.switch_to_block(call);
+        let code = self.b.ins().load(I64, trusted(), slot, SLOT_CODE_OFF);
+        self.b.ins().return_call_indirect(self.region_sig, code, &[self.cpu, self.env]);
+
+        self.b.switch_to_block(give_up);
+        let next = self.b.ins().iconst(I32, i64::from(EXIT_NEXT));
+        self.b.ins().return_(&[next]);
+    }
+
+    /// Leaves the region from the current block: stores the registers changed since entry, `pc`
+    /// and the instruction count (`done` more than `icount`), then returns or chains.
+    fn leave(&mut self, pc: Value, leave: Leave, done: u64) {
         for r in 0..32 {
             if r != 0 && self.written_x & (1 << r) != 0 {
                 let v = self.b.use_var(self.x[r]);
-                self.b.ins().store(trusted(), v, self.cpu, X_OFF + 8 * r as i32);
+                if Some(v) != self.initial_x[r] {
+                    self.b.ins().store(trusted(), v, self.cpu, X_OFF + 8 * r as i32);
+                }
             }
             if self.written_f & (1 << r) != 0 {
                 let v = self.b.use_var(self.f[r]);
-                self.b.ins().store(trusted(), v, self.cpu, F_OFF + 8 * r as i32);
+                if Some(v) != self.initial_f[r] {
+                    self.b.ins().store(trusted(), v, self.cpu, F_OFF + 8 * r as i32);
+                }
             }
         }
-        self.b.ins().store(trusted(), params[0], self.cpu, PC_OFF);
-        let old = self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
-        let new = self.b.ins().iadd(old, params[2]);
-        self.b.ins().store(trusted(), new, self.cpu, INSTRET_OFF);
-        self.b.ins().return_(&[params[1]]);
-    }
-
-    /// Jumps to the exit with `pc`, `code` and `done` more instructions retired in this block.
-    fn exit_args(&mut self, pc: u64, code: u32, done: u64) -> [BlockArg; 3] {
-        let pcv = self.b.ins().iconst(I64, pc as i64);
-        let codev = self.b.ins().iconst(I32, i64::from(code));
+        self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
         let ic = self.b.use_var(self.icount);
-        let count = if done == 0 { ic } else { self.b.ins().iadd_imm_s(ic, done as i64) };
-        [BlockArg::Value(pcv), BlockArg::Value(codev), BlockArg::Value(count)]
+        let retired = if done == 0 { ic } else { self.b.ins().iadd_imm_s(ic, done as i64) };
+        let old = self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
+        let instret = self.b.ins().iadd(old, retired);
+        self.b.ins().store(trusted(), instret, self.cpu, INSTRET_OFF);
+        match leave {
+            Leave::Return(code) => {
+                let code = self.b.ins().iconst(I32, i64::from(code));
+                self.b.ins().return_(&[code]);
+            }
+            Leave::Chain => {
+                self.b.ins().jump(self.chain, &[BlockArg::Value(pc), BlockArg::Value(instret)]);
+            }
+        }
     }
 
-    /// A block that leaves the region with `code` at `pc`.
+    /// Leaves the region here with `code` at guest `pc`, after `done` more instructions of the
+    /// current block; what follows in this guest block is unreachable.
+    fn exit_now(&mut self, pc: u64, code: u32, done: u64) {
+        let pcv = self.b.ins().iconst(I64, pc as i64);
+        self.leave(pcv, Leave::Return(code), done);
+        let dead = self.b.create_block();
+        self.b.switch_to_block(dead);
+        self.b.seal_block(dead);
+    }
+
+    /// A block that leaves the region with `code` at `pc`, after `done` more instructions of the
+    /// current block.
     fn exit_block(&mut self, pc: u64, code: u32, done: u64) -> Block {
-        let here = self.b.current_block();
-        let blk = self.b.create_block();
-        self.b.switch_to_block(blk);
-        let args = self.exit_args(pc, code, done);
-        self.b.ins().jump(self.exit, &args);
-        if let Some(h) = here {
-            self.b.switch_to_block(h);
-        }
-        blk
+        let block = self.b.create_block();
+        self.pending.push(Pending::Exit { block, pc, leave: Leave::Return(code), done });
+        block
+    }
+
+    /// A block that continues at guest `pc`, outside the region.
+    fn chain_block(&mut self, pc: u64) -> Block {
+        let block = self.b.create_block();
+        self.pending.push(Pending::Exit { block, pc, leave: Leave::Chain, done: 0 });
+        block
     }
 
     /// Where control goes to reach guest pc `target` from the block at `from`.
     fn edge(&mut self, from: u64, target: u64) -> Block {
-        match self.blocks.get(&target).copied() {
-            Some(dest) if target > from => dest,
-            Some(dest) => {
-                // A back-edge: a loop spinning here must still notice `attention`, and must load
-                // guest memory afresh on every iteration (a spin-wait has to see another
-                // thread's store), so no load may be merged or moved across it.
-                let here = self.b.current_block();
-                let check = self.b.create_block();
-                self.b.switch_to_block(check);
-                self.b.ins().sequence_point();
-                let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
-                let att = self.b.ins().load(I32, trusted(), p, 0);
-                let stop = self.exit_block(target, EXIT_ATTENTION, 0);
-                self.b.ins().brif(att, stop, &[], dest, &[]);
-                if let Some(h) = here {
-                    self.b.switch_to_block(h);
-                }
-                check
-            }
-            None => self.exit_block(target, EXIT_NEXT, 0),
+        let Some(dest) = self.blocks.get(&target).copied() else { return self.chain_block(target) };
+        self.edges_out.push(target);
+        if target > from {
+            return dest;
         }
+        let block = self.b.create_block();
+        self.pending.push(Pending::BackEdge { block, target, dest });
+        block
     }
 
     fn xr(&mut self, r: u8) -> Value {
@@ -527,25 +746,48 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// The host address for a guest access of `size` bytes needing `need`, or a jump out of
     /// the region (to the interpreter, at this instruction) when the fast check fails.
     fn host_addr(&mut self, addr: Value, size: u64, need: u8, pc: u64, idx: u64) -> Value {
-        let slow = self.exit_block(pc, EXIT_INTERPRET, idx);
         let page = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_SHIFT));
-        let in_space = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, page, (GUEST_SPACE >> PAGE_SHIFT) as i64);
-        let ok1 = self.b.create_block();
-        self.b.ins().brif(in_space, ok1, &[], slow, &[]);
-        self.b.switch_to_block(ok1);
+        // Pages past the end of the space read the table's zero sentinel.
+        let pages = self.b.ins().load(I64, constant(), self.env, PAGES_OFF);
+        let page = self.b.ins().umin(page, pages);
         let perms = self.b.ins().load(I64, constant(), self.env, PERMS_OFF);
         let pp = self.b.ins().iadd(perms, page);
         let p = self.b.ins().uload8(I32, trusted(), pp, 0);
         let has = self.b.ins().band_imm_s(p, i64::from(need));
         let granted = self.b.ins().icmp_imm_s(IntCC::Equal, has, i64::from(need));
-        let off = self.b.ins().band_imm_s(addr, (PAGE_SIZE - 1) as i64);
-        let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, (PAGE_SIZE - size) as i64);
-        let ok = self.b.ins().band(granted, fits);
-        let fast = self.b.create_block();
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
+        let ok = if size == 1 {
+            granted
+        } else {
+            let off = self.b.ins().band_imm_s(addr, (PAGE_SIZE - 1) as i64);
+            let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, (PAGE_SIZE - size) as i64);
+            self.b.ins().band(granted, fits)
+        };
+        self.branch_or_interpret(ok, pc, idx);
         let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
         self.b.ins().iadd(arena, addr)
+    }
+
+    /// Continues in a new block if `ok`, else leaves for the interpreter at the instruction at
+    /// `pc`, the `idx`th of the current guest block. All such exits of one guest block share a
+    /// stub (registers written between them become its parameters, not separate stores).
+    fn branch_or_interpret(&mut self, ok: Value, pc: u64, idx: u64) {
+        let stub = match self.interpret_stub {
+            Some(stub) => stub,
+            None => {
+                let block = self.b.create_block();
+                self.b.append_block_param(block, I64);
+                self.b.append_block_param(block, I64);
+                self.pending.push(Pending::Interpret { block });
+                self.interpret_stub = Some(block);
+                block
+            }
+        };
+        let pcv = self.b.ins().iconst(I64, pc as i64);
+        let done = self.b.ins().iconst(I64, idx as i64);
+        let next = self.b.create_block();
+        self.b.ins().brif(ok, next, &[], stub, &[BlockArg::Value(pcv), BlockArg::Value(done)]);
+        self.b.switch_to_block(next);
+        self.b.seal_block(next);
     }
 
     fn block(&mut self, pc: u64) {
@@ -561,6 +803,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let ic = self.b.ins().iadd_imm_s(ic, n as i64);
                 self.b.def_var(self.icount, ic);
                 self.terminator(at, inst);
+                self.finish_block();
                 return;
             }
             self.inst(at, i as u64, inst);
@@ -575,15 +818,16 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.b.ins().jump(dest, &[]);
             }
             End::Interpret(next) => {
-                let args = self.exit_args(next, EXIT_INTERPRET, 0);
-                self.b.ins().jump(self.exit, &args);
+                let pcv = self.b.ins().iconst(I64, next as i64);
+                self.leave(pcv, Leave::Return(EXIT_INTERPRET), 0);
             }
             End::Transfer => {
                 // An empty transfer block cannot occur: a transfer is its last instruction.
-                let args = self.exit_args(at, EXIT_INTERPRET, 0);
-                self.b.ins().jump(self.exit, &args);
+                let pcv = self.b.ins().iconst(I64, at as i64);
+                self.leave(pcv, Leave::Return(EXIT_INTERPRET), 0);
             }
         }
+        self.finish_block();
     }
 
     fn terminator(&mut self, pc: u64, inst: &Inst) {
@@ -602,9 +846,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let t = self.b.ins().band_imm_s(t, !1);
                 let link = self.b.ins().iconst(I64, next as i64);
                 self.set_x(inst.rd, link);
-                let codev = self.b.ins().iconst(I32, i64::from(EXIT_NEXT));
-                let ic = self.b.use_var(self.icount);
-                self.b.ins().jump(self.exit, &[BlockArg::Value(t), BlockArg::Value(codev), BlockArg::Value(ic)]);
+                self.leave(t, Leave::Chain, 0);
             }
             _ => {
                 let (a, b) = (self.xr(inst.rs1), self.xr(inst.rs2));
@@ -843,10 +1085,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             _ => {
                 // `region::supported` keeps everything else out of regions; leave to the
                 // interpreter should one slip through.
-                let args = self.exit_args(pc, EXIT_INTERPRET, idx);
-                self.b.ins().jump(self.exit, &args);
-                let dead = self.b.create_block();
-                self.b.switch_to_block(dead);
+                self.exit_now(pc, EXIT_INTERPRET, idx);
             }
         }
     }
@@ -869,17 +1108,11 @@ impl<'a, 'b> Translator<'a, 'b> {
             // Dynamic rounding: a reserved frm makes the instruction illegal, which the
             // interpreter raises.
             let frm = self.b.ins().uload8(I64, trusted(), self.cpu, FRM_OFF);
-            let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, frm, 4);
-            let slow = self.exit_block(pc, EXIT_INTERPRET, idx);
-            let ok = self.b.create_block();
-            self.b.ins().brif(bad, slow, &[], ok, &[]);
-            self.b.switch_to_block(ok);
+            let valid = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, frm, 4);
+            self.branch_or_interpret(valid, pc, idx);
             frm
         } else if inst.rm > 4 {
-            let args = self.exit_args(pc, EXIT_INTERPRET, idx);
-            self.b.ins().jump(self.exit, &args);
-            let dead = self.b.create_block();
-            self.b.switch_to_block(dead);
+            self.exit_now(pc, EXIT_INTERPRET, idx);
             return;
         } else {
             self.b.ins().iconst(I64, i64::from(inst.rm))

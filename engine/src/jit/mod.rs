@@ -4,10 +4,11 @@
 //! jumps; its loops stay inside one host function, with guest registers in Cranelift variables
 //! (host registers) and written back only where the region is left.
 //!
-//! Calling convention of a compiled region (host C ABI):
+//! Calling convention of a compiled region (Cranelift's `tail` convention, so that regions can
+//! jump to one another without growing the stack; the host enters through a trampoline):
 //!
 //! ```text
-//! extern "C" fn(cpu: *mut Cpu, env: *const Env) -> u32 exit code
+//! fn(cpu: *mut Cpu, env: *const Env) -> u32 exit code
 //!
 //!   on entry   guest registers are read from `cpu`
 //!   on exit    every register the region wrote is stored back, `cpu.pc` holds the next guest pc,
@@ -19,23 +20,39 @@
 //!              EXIT_ATTENTION  someone asked this vCPU to stop (checked on every loop back-edge)
 //! ```
 //!
-//! Compiled code is position independent: it reaches guest memory, the permission table and the
-//! helpers only through `Env`, and other guest state only through `cpu`; it contains no host
-//! addresses and needs no relocation.
+//! Chaining: where a region leaves for a guest pc outside itself (a direct jump, a branch, or an
+//! indirect jump or return through `jalr`), it stores its registers and looks the target up in the
+//! vCPU's direct-mapped region table (`Env::table`, [`TABLE_SLOTS`] slots indexed by
+//! [`slot_of`]). On a hit it tail-calls the region found there, with no trip through the
+//! dispatcher; on a miss, or when the vCPU must stop, its instruction budget is spent or the
+//! code generation moved, it returns `EXIT_NEXT`. For `jalr` this lookup is the inline target
+//! cache. Chains go through the table only, never through patched code, so dropping a region
+//! (eviction, invalidation) is clearing its slot: no chain can point at freed code.
+//!
+//! Compiled code is position independent: it reaches guest memory, the permission table, the
+//! region table and the helpers only through `Env`, and other guest state only through `cpu`;
+//! it contains no host addresses and needs no relocation, so its bytes can be cached on disk and
+//! loaded anywhere.
 //!
 //! **Architecture Invariant:** compiled code touches guest memory only after the same page-table
 //! check the interpreter makes (inline: bounds, permission bits, no page crossing); anything else
 //! leaves the region at that instruction with precise state, and the interpreter takes over.
 
+mod arena;
 mod codegen;
 mod region;
+mod service;
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::interp::Cpu;
 use crate::mem::AddressSpace;
 
+pub use arena::{CodeArena, DEFAULT_ARENA_BYTES};
 pub use codegen::CompileError;
+pub(crate) use region::form as form_region;
+pub use service::JitService;
+pub(crate) use service::{Compiled, Job};
 
 /// Exit codes of compiled code.
 pub const EXIT_NEXT: u32 = 0;
@@ -44,53 +61,100 @@ pub const EXIT_INTERPRET: u32 = 1;
 /// The vCPU was asked to stop.
 pub const EXIT_ATTENTION: u32 = 2;
 
+/// Slots in a vCPU's region table (a power of two).
+pub const TABLE_SLOTS: usize = 4096;
+
+/// The table slot of guest pc `pc`.
+#[inline]
+pub fn slot_of(pc: u64) -> usize {
+    ((pc >> 1) as usize) & (TABLE_SLOTS - 1)
+}
+
+/// One entry of the region table: a guest entry pc and the host address of its code.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Guest pc of the region's entry; `u64::MAX` when empty (no guest pc is odd that way and
+    /// aligned at once: instructions are 2-byte aligned).
+    pub pc: u64,
+    /// Host address of the region's code.
+    pub code: usize,
+}
+
+impl Slot {
+    /// An empty slot.
+    pub const EMPTY: Slot = Slot { pc: u64::MAX, code: 0 };
+}
+
 /// What compiled code may reach besides the `Cpu`: addressed only through this struct.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Env {
     /// Host address of guest address 0.
     pub arena: *mut u8,
-    /// The guest page table: one permission byte per page.
+    /// The guest page table: one permission byte per page, then a zero sentinel.
     pub perms: *const u8,
+    /// Number of guest pages: page numbers are clamped to this (the sentinel).
+    pub pages: u64,
     /// Set when the vCPU must stop.
     pub attention: *const AtomicU32,
     /// Floating-point helpers, one per op (`codegen::FP_TABLE`).
     pub fp_table: *const codegen::FpFn,
+    /// The vCPU's region table, [`TABLE_SLOTS`] entries.
+    pub table: *const Slot,
+    /// The address space's code generation (moves when executable memory changes).
+    pub code_generation: *const AtomicU64,
+    /// The code generation the table's regions were compiled in: chaining stops when the live
+    /// one differs.
+    pub generation: u64,
+    /// Chaining stops once `cpu.instret` reaches this (the end of the vCPU's slice).
+    pub limit: u64,
 }
 
 impl Env {
-    /// The environment for running compiled code of `mem` with `attention`.
-    pub fn new(mem: &AddressSpace, attention: &AtomicU32) -> Env {
-        Env { arena: mem.host_base(), perms: mem.perm_base(), attention, fp_table: codegen::FP_TABLE.as_ptr() }
+    /// The environment for running compiled code of `mem` with `attention` and the region
+    /// table `table` (which must have [`TABLE_SLOTS`] slots and outlive every run).
+    pub fn new(mem: &AddressSpace, attention: &AtomicU32, table: &[Slot], limit: u64) -> Env {
+        assert_eq!(table.len(), TABLE_SLOTS, "a region table has TABLE_SLOTS slots");
+        Env {
+            arena: mem.host_base(),
+            perms: mem.perm_base(),
+            pages: mem.pages(),
+            attention,
+            fp_table: codegen::FP_TABLE.as_ptr(),
+            table: table.as_ptr(),
+            code_generation: mem.code_generation_cell(),
+            generation: mem.code_generation(),
+            limit,
+        }
     }
 }
 
-/// A compiled region in executable memory.
+/// The host's way into compiled code: a small function with the host C ABI that calls a region
+/// with the `tail` convention and returns its exit code.
 #[derive(Debug)]
-pub struct Code {
-    exec: ExecMem,
-    /// Guest pc of the region's entry.
-    pub entry: u64,
-    /// Guest instructions the region covers.
-    pub guest_insts: usize,
+pub struct Trampoline {
+    /// Holds the trampoline's code.
+    _exec: arena::CodeArena,
+    entry: usize,
 }
 
-impl Code {
-    /// Runs the region.
+impl Trampoline {
+    /// Runs the region whose code starts at host address `code`.
     ///
     /// # Safety
     ///
-    /// `env` must describe the address space the region was compiled from (its arena and page
-    /// table), with that address space alive for the whole call, and `cpu.pc` must equal
-    /// [`Code::entry`].
-    pub unsafe fn run(&self, cpu: &mut Cpu, env: &Env) -> u32 {
-        debug_assert_eq!(cpu.pc, self.entry);
-        // SAFETY: the buffer holds a function compiled for the host with the signature above; it
-        // is executable and lives as long as `self`. It dereferences `cpu` and `env` only within
-        // their structs and guest memory only after the inline page-table checks, which the
-        // caller guarantees describe a live arena.
-        let f: extern "C" fn(*mut Cpu, *const Env) -> u32 = unsafe { std::mem::transmute(self.exec.ptr) };
-        f(cpu, env)
+    /// `code` must be the address of a region compiled by this process's compiler and still
+    /// installed; `env` must describe the address space it was compiled from (arena, page table,
+    /// a live region table of installed regions), with that address space alive for the whole
+    /// call; `cpu.pc` must be the region's entry.
+    pub unsafe fn enter(&self, code: usize, cpu: &mut Cpu, env: &Env) -> u32 {
+        // SAFETY: the trampoline was compiled for the host with exactly this signature and lives
+        // as long as `self`. The region it calls dereferences `cpu` and `env` only within their
+        // structs and guest memory only after the inline page-table checks, and it chains only
+        // to regions in `env.table`, which the caller guarantees are installed.
+        let f: extern "C" fn(*mut Cpu, *const Env, usize) -> u32 = unsafe { std::mem::transmute(self.entry) };
+        f(cpu, env, code)
     }
 }
 
@@ -116,6 +180,8 @@ impl Compiler {
             |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| CompileError::Setup(e.to_string()));
         set(&mut flags, "opt_level", "speed")?;
         set(&mut flags, "is_pic", "true")?;
+        // Cranelift's tail calls (chaining) need frame pointers.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         let isa = cranelift_native::builder()
             .map_err(|e| CompileError::Setup(e.to_string()))?
@@ -128,63 +194,17 @@ impl Compiler {
         })
     }
 
-    /// Forms and compiles the region entered at `entry`. `None` when nothing there is worth
-    /// compiling (the first instruction is one the JIT leaves to the interpreter).
-    pub fn compile(&mut self, mem: &AddressSpace, entry: u64) -> Result<Option<Code>, CompileError> {
-        let Some(region) = region::form(mem, entry) else { return Ok(None) };
-        let bytes = codegen::compile(&*self.isa, &mut self.ctx, &mut self.fctx, &region)?;
-        let exec = ExecMem::new(&bytes)?;
-        Ok(Some(Code { exec, entry, guest_insts: region.instruction_count() }))
+    /// Compiles `region` to position-independent machine code.
+    pub(crate) fn compile_region(&mut self, region: &region::Region) -> Result<Vec<u8>, CompileError> {
+        codegen::compile(&*self.isa, &mut self.ctx, &mut self.fctx, region)
     }
-}
 
-/// Executable host memory holding one compiled region.
-#[derive(Debug)]
-struct ExecMem {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: the mapping is immutable (read/execute) after creation and owned by this value.
-unsafe impl Send for ExecMem {}
-// SAFETY: as above; concurrent execution of immutable code is fine.
-unsafe impl Sync for ExecMem {}
-
-impl ExecMem {
-    fn new(code: &[u8]) -> Result<ExecMem, CompileError> {
-        let len = code.len().max(1).next_multiple_of(4096);
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(CompileError::Memory(std::io::Error::last_os_error()));
-        }
-        // SAFETY: `p` is a fresh writable mapping of `len >= code.len()` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len()) };
-        // SAFETY: flips our own mapping to read/execute now that the code is in place.
-        if unsafe { libc::mprotect(p, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            let e = std::io::Error::last_os_error();
-            // SAFETY: unmapping the mapping made above.
-            unsafe { libc::munmap(p, len) };
-            return Err(CompileError::Memory(e));
-        }
-        Ok(ExecMem { ptr: p.cast(), len })
-    }
-}
-
-impl Drop for ExecMem {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once; no code runs from it any more (its
-        // owner is dropped only when no vCPU is inside it).
-        unsafe { libc::munmap(self.ptr.cast_mut().cast(), self.len) };
+    /// Compiles the entry trampoline.
+    fn trampoline(&mut self) -> Result<Trampoline, CompileError> {
+        let bytes = codegen::trampoline(&*self.isa, &mut self.ctx, &mut self.fctx)?;
+        let mut exec = arena::CodeArena::new(4096);
+        let (entry, _) = exec.install(0, &bytes)?;
+        Ok(Trampoline { _exec: exec, entry })
     }
 }
 

@@ -36,6 +36,21 @@ pub(crate) struct GuestBlock {
     pub end: End,
 }
 
+impl GuestBlock {
+    /// The pcs this block, starting at `pc`, continues at by direct control flow.
+    pub fn successors(&self, pc: u64) -> Vec<u64> {
+        match self.end {
+            End::FallThrough(next) => vec![next],
+            End::Interpret(_) => Vec::new(),
+            End::Transfer => {
+                let Some(last) = self.insts.last() else { return Vec::new() };
+                let len: u64 = self.insts.iter().map(|i| u64::from(i.len)).sum();
+                successors(pc.wrapping_add(len).wrapping_sub(u64::from(last.len)), last)
+            }
+        }
+    }
+}
+
 /// A region: its entry and blocks by start pc.
 #[derive(Debug)]
 pub(crate) struct Region {

@@ -238,8 +238,11 @@ pub struct Kernel {
     instret: AtomicU64,
     /// Blocks translated by threads that have finished.
     blocks: AtomicU64,
-    /// JIT work of threads that have finished: regions, instructions, microseconds.
-    jit: [AtomicU64; 3],
+    /// JIT work of threads that have finished: regions, instructions, microseconds, evictions.
+    jit_work: [AtomicU64; 4],
+    /// The compiler thread of the JIT tier, shared by every guest thread (none when interpreting
+    /// only, or when the JIT cannot run on this host).
+    jit: Option<Arc<crate::jit::JitService>>,
     /// setitimer(ITIMER_REAL) timers.
     timers: timer::Timers,
     /// Guest names of bound AF_UNIX sockets.
@@ -259,6 +262,8 @@ pub struct Stats {
     pub compiled_insts: u64,
     /// Time spent compiling, in microseconds.
     pub compile_us: u64,
+    /// Chunks of compiled code evicted to stay within the bound.
+    pub evictions: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -274,6 +279,13 @@ impl Kernel {
         thread::install_host_handlers();
         misc::raise_host_fd_limit();
         let roots = fs::Roots::new(&config)?;
+        let jit = match config.engine {
+            crate::interp::Engine::Interp => None,
+            _ => crate::jit::JitService::start()
+                .map_err(|e| tracing::warn!("JIT unavailable, interpreting only: {e}"))
+                .ok()
+                .map(Arc::new),
+        };
         Ok(Arc::new(Kernel {
             config,
             roots,
@@ -282,7 +294,8 @@ impl Kernel {
             start: std::time::Instant::now(),
             instret: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
-            jit: Default::default(),
+            jit_work: Default::default(),
+            jit,
             timers: timer::Timers::default(),
             unix_names: net::UnixNames::default(),
         }))
@@ -318,14 +331,20 @@ impl Kernel {
     }
 
     /// Counts work of a thread that finished or replaced its program.
+    /// The JIT tier for a new guest thread.
+    fn jit_config(&self) -> Option<crate::interp::JitConfig> {
+        crate::interp::JitConfig::for_engine(self.config.engine, self.jit.clone()?)
+    }
+
     fn account(&self, instructions: u64, interp: Option<&crate::interp::Interp>) {
         self.instret.fetch_add(instructions, Ordering::Relaxed);
         if let Some(it) = interp {
             self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
-            let (regions, insts, time) = it.jit_stats();
-            self.jit[0].fetch_add(regions as u64, Ordering::Relaxed);
-            self.jit[1].fetch_add(insts, Ordering::Relaxed);
-            self.jit[2].fetch_add(u64::try_from(time.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            let jit = it.jit_stats();
+            let time = u64::try_from(jit.compile_time.as_micros()).unwrap_or(u64::MAX);
+            for (cell, v) in self.jit_work.iter().zip([jit.regions, jit.compiled_insts, time, jit.evictions]) {
+                cell.fetch_add(v, Ordering::Relaxed);
+            }
         }
     }
 
@@ -334,9 +353,10 @@ impl Kernel {
         Stats {
             instructions: self.instret.load(Ordering::Relaxed),
             blocks: self.blocks.load(Ordering::Relaxed),
-            regions: self.jit[0].load(Ordering::Relaxed),
-            compiled_insts: self.jit[1].load(Ordering::Relaxed),
-            compile_us: self.jit[2].load(Ordering::Relaxed),
+            regions: self.jit_work[0].load(Ordering::Relaxed),
+            compiled_insts: self.jit_work[1].load(Ordering::Relaxed),
+            compile_us: self.jit_work[2].load(Ordering::Relaxed),
+            evictions: self.jit_work[3].load(Ordering::Relaxed),
         }
     }
 

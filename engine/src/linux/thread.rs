@@ -210,7 +210,7 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
     block_wake(true);
     // SAFETY: pthread_self cannot fail.
     *lock(&thread.host) = Some(unsafe { libc::pthread_self() });
-    let mut interp = Interp::with_engine(kernel.config.engine);
+    let mut interp = Interp::with_jit(kernel.jit_config());
     let mut mem = proc.mm();
     let mut restart: Option<signal::Restart> = None;
     let mut exit_code: u8 = 0;

@@ -198,7 +198,9 @@ impl AddressSpace {
             return Err(MemError::Invalid);
         }
         let arena = HostRegion::reserve(size)?;
-        let perms = HostRegion::reserve(size >> PAGE_SHIFT)?;
+        // One byte per page, and one more that stays zero: compiled code clamps page numbers
+        // past the end to it, so any address reads "no access" without a bounds branch.
+        let perms = HostRegion::reserve((size >> PAGE_SHIFT) + 1)?;
         Ok(AddressSpace {
             arena,
             perms,
@@ -207,6 +209,11 @@ impl AddressSpace {
             brk: Mutex::new(Brk { start: 0, cur: 0 }),
             code_generation: AtomicU64::new(0),
         })
+    }
+
+    /// Number of guest pages (the index of the page table's always-zero sentinel byte).
+    pub fn pages(&self) -> u64 {
+        self.size >> PAGE_SHIFT
     }
 
     /// Size of the guest address space in bytes.
@@ -228,6 +235,11 @@ impl AddressSpace {
     #[inline]
     pub fn code_generation(&self) -> u64 {
         self.code_generation.load(Ordering::Acquire)
+    }
+
+    /// The code generation counter itself, for compiled code to compare against.
+    pub fn code_generation_cell(&self) -> *const AtomicU64 {
+        &self.code_generation
     }
 
     /// Declares that executable code may have changed (fence.i, riscv_flush_icache).

@@ -1,0 +1,106 @@
+//! The compiler thread: vCPUs hand it regions and carry on interpreting; it sends the machine
+//! code back and the vCPU installs it between two blocks.
+//!
+//! ```text
+//!   vCPU thread                          compiler thread
+//!   block gets hot → form region ──Job──▶ Cranelift → bytes
+//!   keeps interpreting                    │
+//!   between blocks: poll replies ◀──Compiled (entry, epoch, bytes)
+//!   install into its arena + table
+//! ```
+//!
+//! One service serves every vCPU of a process (and of the processes it forks and execs). A reply
+//! carries the requester's flush epoch from when its region was formed; the vCPU drops replies
+//! from an older epoch, so code formed before an invalidation (or an execve) never runs.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::region::Region;
+use super::{CompileError, Compiler, Trampoline};
+
+/// A region to compile.
+pub(crate) struct Job {
+    pub region: Region,
+    /// The requester's flush epoch when the region was formed.
+    pub epoch: u64,
+    pub reply: mpsc::Sender<Compiled>,
+}
+
+/// The compiler's answer to a [`Job`].
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    /// Guest pc of the region's entry.
+    pub entry: u64,
+    /// The requester's flush epoch when the region was formed.
+    pub epoch: u64,
+    /// Guest instructions the region covers.
+    pub guest_insts: usize,
+    /// Start pcs of the region's blocks.
+    pub blocks: Vec<u64>,
+    /// The machine code, or why there is none.
+    pub code: Result<Vec<u8>, CompileError>,
+    /// CPU time the compiler thread spent on it.
+    pub time: Duration,
+}
+
+/// A compiler thread shared by the vCPUs of a process.
+#[derive(Debug)]
+pub struct JitService {
+    jobs: mpsc::Sender<Job>,
+    trampoline: Trampoline,
+}
+
+impl JitService {
+    /// Starts the compiler thread, or fails if Cranelift does not support this host.
+    pub fn start() -> Result<JitService, CompileError> {
+        let mut compiler = Compiler::new()?;
+        let trampoline = compiler.trampoline()?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("shoal-jit".into())
+            .spawn(move || {
+                // Ends when every sender (every vCPU and the service) is gone.
+                for job in rx {
+                    let start = thread_cpu_time();
+                    // A compiler bug must cost one region, not the compiler thread.
+                    let code =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(&job.region)))
+                            .unwrap_or_else(|_| {
+                                compiler = Compiler::new().expect("the compiler was set up once already");
+                                Err(CompileError::Codegen("the code generator panicked".into()))
+                            });
+                    let reply = Compiled {
+                        entry: job.region.entry,
+                        epoch: job.epoch,
+                        guest_insts: job.region.instruction_count(),
+                        blocks: job.region.blocks.keys().copied().collect(),
+                        code,
+                        time: thread_cpu_time().saturating_sub(start),
+                    };
+                    // The vCPU may have exited meanwhile; its answer is then not needed.
+                    let _ = job.reply.send(reply);
+                }
+            })
+            .map_err(CompileError::Memory)?;
+        Ok(JitService { jobs, trampoline })
+    }
+
+    /// Queues a region for compilation. False if the compiler thread is gone.
+    pub(crate) fn submit(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+
+    /// The entry trampoline for code this service compiles.
+    pub(crate) fn trampoline(&self) -> &Trampoline {
+        &self.trampoline
+    }
+}
+
+/// CPU time the calling thread has used (what a compile costs, however busy the host is).
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-parameter; this clock exists on every Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
