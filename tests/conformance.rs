@@ -154,6 +154,7 @@ conformance! {
     misc => plain("misc");
     sockets => plain("sockets");
     procfs => Case { args: &["an arg", ""], ..plain("procfs") };
+    smc => plain("smc");
     timers => Case { status: 142, ..plain("timers") };
 }
 

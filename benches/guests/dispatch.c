@@ -3,7 +3,7 @@
 #include <stdlib.h>
 enum { PUSH, ADD, SUB, DUP, JNZ, SWAP, POP, HALT, MUL };
 int main(int argc, char **argv) {
-    unsigned long n = argc > 1 ? strtoul(argv[1], 0, 10) : 10000000;
+    unsigned long n = argc > 1 ? strtoul(argv[1], 0, 10) : 5000000;
     /* stack: acc counter. loop: acc = acc * 3 + 7; counter -= 1; until counter is 0. */
     static const unsigned long prog[] = {PUSH, 1, PUSH, 0, SWAP, PUSH, 3, MUL, PUSH, 7, ADD,
                                          SWAP, PUSH, 1, SUB, DUP, JNZ, 4, HALT};

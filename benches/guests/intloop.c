@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 int main(int argc, char **argv) {
-    long n = argc > 1 ? atol(argv[1]) : 100000000;
+    long n = argc > 1 ? atol(argv[1]) : 300000000;
     uint64_t h = 1469598103934665603ULL;
     for (long i = 0; i < n; i++) {
         h ^= (uint64_t)i;

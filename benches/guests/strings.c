@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 int main(int argc, char **argv) {
-    int n = argc > 1 ? atoi(argv[1]) : 300000;
+    int n = argc > 1 ? atoi(argv[1]) : 600000;
     uint64_t h = 0;
     char *keep[64] = {0};
     for (int i = 0; i < n; i++) {
