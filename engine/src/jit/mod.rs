@@ -28,6 +28,7 @@
 //! leaves the region at that instruction with precise state, and the interpreter takes over.
 
 mod codegen;
+pub mod object;
 mod region;
 
 use std::sync::atomic::AtomicU32;
