@@ -27,6 +27,7 @@
 //! check the interpreter makes (inline: bounds, permission bits, no page crossing); anything else
 //! leaves the region at that instruction with precise state, and the interpreter takes over.
 
+pub mod cache;
 mod codegen;
 pub mod object;
 mod region;
