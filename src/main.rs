@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use shoal_engine::jit::cache;
 
 #[derive(Parser, Debug)]
 #[command(name = "shoal", version, about = "Run sandboxed RISC-V Linux guests, one or many")]
@@ -49,6 +50,17 @@ struct RunArgs {
     /// Print guest instructions retired, blocks translated and run time to stderr at exit.
     #[arg(long)]
     stats: bool,
+    /// Keep compiled code in DIR and reuse it in later runs [default: $SHOAL_CODE_CACHE, else
+    /// $XDG_CACHE_HOME/shoal/code, else ~/.cache/shoal/code].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_code_cache")]
+    code_cache: Option<PathBuf>,
+    /// Neither read nor write the code cache.
+    #[arg(long)]
+    no_code_cache: bool,
+    /// Bound the code cache to BYTES, evicting the least recently used code beyond it; K, M and G
+    /// suffixes are powers of 1024 [default: 256M].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, conflicts_with = "no_code_cache")]
+    code_cache_size: Option<u64>,
     /// The guest program (a riscv64 ELF) and its arguments.
     #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
     program: Vec<OsString>,
@@ -77,7 +89,16 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         Engine::Interp => shoal_engine::interp::Engine::Interp,
         Engine::Jit => shoal_engine::interp::Engine::Jit,
     };
-    let config = shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace, engine };
+    let code_cache = if args.no_code_cache {
+        None
+    } else {
+        args.code_cache.or_else(cache::default_dir).map(|dir| cache::CodeCacheConfig {
+            dir,
+            max_bytes: args.code_cache_size.unwrap_or(cache::DEFAULT_MAX_BYTES),
+        })
+    };
+    let config =
+        shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace, engine, code_cache };
     let kernel = shoal_engine::linux::Kernel::new(config)?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env: Vec<OsString> = std::env::vars_os()
@@ -105,4 +126,67 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(u8::try_from(status.code() & 0xff).unwrap_or(1))
+}
+
+/// Parses a byte count: decimal digits with an optional K, M or G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let units = [('K', 1u64 << 10), ('M', 1 << 20), ('G', 1 << 30)];
+    let (digits, unit) = units
+        .iter()
+        .find_map(|&(suffix, unit)| s.strip_suffix([suffix, suffix.to_ascii_lowercase()]).map(|d| (d, unit)))
+        .unwrap_or((s, 1));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{s}` is not a size: digits with an optional K, M or G suffix"));
+    }
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is too large"))?;
+    match n.checked_mul(unit) {
+        Some(0) => Err("the size must be more than 0 (--no-code-cache turns the cache off)".to_owned()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("`{s}` is too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        for bad in ["", "K", "-1", "+5", "1.5M", "12KB", "1T", "0", "0M", "18446744073709551616", "17179869184G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["shoal", "run"].iter().chain(args).chain(&["prog"]))?;
+        let Command::Run(run) = cli.command;
+        Ok(run)
+    }
+
+    #[test]
+    fn code_cache_options() {
+        let run = run_args(&["--code-cache", "/tmp/c", "--code-cache-size", "1M"]).expect("valid options");
+        assert_eq!(run.code_cache, Some(PathBuf::from("/tmp/c")));
+        assert_eq!(run.code_cache_size, Some(1 << 20));
+        assert!(run_args(&["--no-code-cache"]).expect("valid options").no_code_cache);
+        for conflicting in
+            [&["--code-cache", "/tmp/c", "--no-code-cache"][..], &["--no-code-cache", "--code-cache-size", "1M"]]
+        {
+            let err = run_args(conflicting).expect_err("conflicting options");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        }
+        assert!(run_args(&["--code-cache-size", "lots"]).is_err());
+    }
 }

@@ -39,7 +39,9 @@
 //! leaves the region at that instruction with precise state, and the interpreter takes over.
 
 mod arena;
+pub mod cache;
 mod codegen;
+pub mod object;
 mod region;
 mod service;
 

@@ -48,6 +48,8 @@ pub struct Config {
     pub strace: bool,
     /// Which execution tiers run guest code.
     pub engine: crate::interp::Engine,
+    /// Where compiled code is kept between runs; `None` turns the code cache off.
+    pub code_cache: Option<crate::jit::cache::CodeCacheConfig>,
 }
 
 /// How a guest process ended.

@@ -1,0 +1,469 @@
+//! Code objects: a compiled region as bytes, to keep on disk and later to send to other hosts.
+//!
+//! Compiled code is position independent (it reaches everything through `Cpu` and `Env`), so the
+//! machine code of a region plus a little metadata is all it takes to run it again in another
+//! process or on another host whose translator and host CPU match. A code object is one header
+//! followed by that machine code:
+//!
+//! ```text
+//!  offset  size      field
+//!  ------  --------  --------------------------------------------------------------
+//!       0         8  magic        b"SHOALJIT"
+//!       8         4  version      FORMAT_VERSION
+//!      12        32  key          the region's translation key (below)
+//!      44         8  entry        guest pc of the region's entry
+//!      52         4  guest_insts  guest instructions the region covers
+//!      56         8  code_len     bytes of machine code after the header
+//!      64        32  digest       blake3(bytes 0..64 ‖ code)
+//!      96  code_len  code         host machine code, entered at its first byte
+//! ```
+//!
+//! Integers are little endian. [`decode`] accepts a byte string only if every field checks out:
+//! the magic, the version, the key (it must equal the key the caller looked up), the length (exactly
+//! `96 + code_len` bytes, nothing missing and nothing after) and the digest. Anything else is an
+//! [`ObjectError`] naming the field, whatever the input; decoding never panics.
+//!
+//! The digest catches corruption (a torn write, a bad disk, a truncated transfer). It
+//! authenticates nothing: whoever can write an object can write its digest. Objects are trusted
+//! because of where they come from (the user's own cache directory, an authenticated peer).
+//!
+//! # Keys
+//!
+//! A translation key names the machine code that one region of guest code translates to on one
+//! kind of host. It is built in two steps, each a blake3 hash in key-derivation mode (so that its
+//! inputs can never collide with any other hash shoal makes), with every variable-length input
+//! preceded by its length so that the encoding is unambiguous:
+//!
+//! ```text
+//! fingerprint = H("shoal jit fingerprint", TRANSLATOR_VERSION ‖ crate version ‖ guest ISA
+//!                  ‖ host ISA name ‖ target triple ‖ shared Cranelift flags ‖ host ISA flags)
+//! key         = H("shoal jit region key", fingerprint ‖ entry pc
+//!                  ‖ for each block: guest pc ‖ length ‖ raw guest bytes)
+//! ```
+//!
+//! The host ISA flags carry the CPU features the generated code may use (AVX2, BMI2, ...), so code
+//! compiled on one CPU is never run on a CPU lacking a feature it uses.
+
+use std::fmt;
+
+use cranelift_codegen::isa::TargetIsa;
+
+/// The first eight bytes of every code object.
+pub const MAGIC: [u8; 8] = *b"SHOALJIT";
+
+/// Version of the byte layout drawn in the module docs. Bump it whenever the layout changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Version of the translator: region formation, code generation and the calling convention
+/// (`Cpu`, `Env` layouts and exit codes) as they shape the machine code.
+///
+/// **Bump rule:** any change that can change the machine code produced for the same guest bytes,
+/// or what that code expects of `Cpu` and `Env`, must bump this constant: a change in `codegen.rs`
+/// or `region.rs`, in the layout of `Cpu` or `Env`, in the exit codes or the helper tables, or an
+/// upgrade of Cranelift. Old objects then stop matching and are recompiled; forgetting it lets
+/// stale code run.
+pub const TRANSLATOR_VERSION: u32 = 1;
+
+/// The guest instruction set the translator compiles, part of every fingerprint.
+const GUEST_ISA: &str = "riscv64gc-linux";
+
+/// Bytes in a code object's header, before the machine code.
+pub const HEADER_LEN: usize = 96;
+
+/// Where the digest starts: it covers the header before it and the code after it.
+const DIGEST_AT: usize = 64;
+
+/// Key-derivation contexts: one per kind of hash, so that no two can collide.
+const FINGERPRINT_CONTEXT: &str = "shoal 2025 jit fingerprint";
+const REGION_KEY_CONTEXT: &str = "shoal 2025 jit region key";
+
+/// A translation key: the blake3 hash naming one region's machine code for one kind of host.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key([u8; 32]);
+
+impl Key {
+    /// The key with these bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Key {
+        Key(bytes)
+    }
+
+    /// The key's bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Key {
+    /// Lower-case hex, 64 digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({self})")
+    }
+}
+
+/// Hashes what makes machine code compiled on this host valid: the translator, the guest ISA, the
+/// host ISA and every Cranelift flag, shared and ISA-specific (these carry the host CPU features
+/// the code may use).
+pub fn fingerprint(isa: &dyn TargetIsa) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key(FINGERPRINT_CONTEXT);
+    h.update(&TRANSLATOR_VERSION.to_le_bytes());
+    for part in [env!("CARGO_PKG_VERSION"), GUEST_ISA, isa.name(), &isa.triple().to_string(), &isa.flags().to_string()]
+    {
+        update_prefixed(&mut h, part.as_bytes());
+    }
+    let isa_flags = isa.isa_flags();
+    h.update(&(isa_flags.len() as u64).to_le_bytes());
+    for flag in isa_flags {
+        update_prefixed(&mut h, flag.to_string().as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+/// The key of the region entered at `entry_pc` made of `blocks`: each block's guest pc and the raw
+/// guest bytes it was decoded from.
+///
+/// The key depends on the order of `blocks`; callers pass them in ascending pc order (the order
+/// `Region::blocks` iterates), so the same region always gets the same key.
+pub fn region_key<'a>(fingerprint: &[u8; 32], entry_pc: u64, blocks: impl IntoIterator<Item = (u64, &'a [u8])>) -> Key {
+    let mut h = blake3::Hasher::new_derive_key(REGION_KEY_CONTEXT);
+    h.update(fingerprint);
+    h.update(&entry_pc.to_le_bytes());
+    for (pc, bytes) in blocks {
+        h.update(&pc.to_le_bytes());
+        update_prefixed(&mut h, bytes);
+    }
+    Key(*h.finalize().as_bytes())
+}
+
+/// Hashes `bytes` preceded by their length, so that consecutive fields cannot run into each other.
+fn update_prefixed(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// A decoded code object: the machine code of one compiled region and what it was compiled from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeObject {
+    /// The translation key the code was compiled under.
+    pub key: Key,
+    /// Guest pc of the region's entry.
+    pub entry: u64,
+    /// Guest instructions the region covers.
+    pub guest_insts: u32,
+    /// Host machine code, entered at its first byte with the JIT's calling convention.
+    pub code: Vec<u8>,
+}
+
+impl fmt::Debug for CodeObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeObject")
+            .field("key", &self.key)
+            .field("entry", &format_args!("{:#x}", self.entry))
+            .field("guest_insts", &self.guest_insts)
+            .field("code_len", &self.code.len())
+            .finish()
+    }
+}
+
+/// Why bytes are not a valid code object for the key asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectError {
+    /// Fewer bytes than a header.
+    #[error("code object truncated: {len} bytes, shorter than its {HEADER_LEN}-byte header")]
+    Truncated {
+        /// Bytes there were.
+        len: usize,
+    },
+    /// The first eight bytes are not [`MAGIC`].
+    #[error("not a code object: magic {found:02x?}")]
+    Magic {
+        /// The bytes found instead.
+        found: [u8; 8],
+    },
+    /// A layout this build does not read.
+    #[error("code object format version {found}, this build reads version {FORMAT_VERSION}")]
+    Version {
+        /// The version found.
+        found: u32,
+    },
+    /// The object was compiled under another key than the one looked up.
+    #[error("code object has key {found}, expected {expected}")]
+    Key {
+        /// The key in the object.
+        found: Key,
+        /// The key asked for.
+        expected: Key,
+    },
+    /// The code after the header is not as long as the header says: bytes missing or trailing.
+    #[error("code object declares {declared} bytes of code but holds {actual}")]
+    CodeLength {
+        /// `code_len` in the header.
+        declared: u64,
+        /// Bytes after the header.
+        actual: u64,
+    },
+    /// The digest does not match the header and code: the bytes are corrupt.
+    #[error("code object digest mismatch: the object is corrupt")]
+    Digest,
+}
+
+/// Serializes one compiled region in the layout drawn in the module docs.
+pub fn encode(key: &Key, entry: u64, guest_insts: u32, code: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + code.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&key.0);
+    out.extend_from_slice(&entry.to_le_bytes());
+    out.extend_from_slice(&guest_insts.to_le_bytes());
+    out.extend_from_slice(&(code.len() as u64).to_le_bytes());
+    debug_assert_eq!(out.len(), DIGEST_AT);
+    let digest = digest(&out, code);
+    out.extend_from_slice(digest.as_bytes());
+    out.extend_from_slice(code);
+    out
+}
+
+/// Parses and checks a code object that must have been compiled under `expected_key`.
+pub fn decode(bytes: &[u8], expected_key: &Key) -> Result<CodeObject, ObjectError> {
+    let short = || ObjectError::Truncated { len: bytes.len() };
+    let (header, code) = bytes.split_first_chunk::<HEADER_LEN>().ok_or_else(short)?;
+    let (magic, rest) = header.split_first_chunk::<8>().ok_or_else(short)?;
+    let (version, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+    let (key, rest) = rest.split_first_chunk::<32>().ok_or_else(short)?;
+    let (entry, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+    let (guest_insts, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+    let (code_len, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+    let (stored, _) = rest.split_first_chunk::<32>().ok_or_else(short)?;
+
+    if *magic != MAGIC {
+        return Err(ObjectError::Magic { found: *magic });
+    }
+    let version = u32::from_le_bytes(*version);
+    if version != FORMAT_VERSION {
+        return Err(ObjectError::Version { found: version });
+    }
+    let key = Key(*key);
+    if key != *expected_key {
+        return Err(ObjectError::Key { found: key, expected: *expected_key });
+    }
+    let declared = u64::from_le_bytes(*code_len);
+    let actual = code.len() as u64;
+    if declared != actual {
+        return Err(ObjectError::CodeLength { declared, actual });
+    }
+    let covered = header.get(..DIGEST_AT).ok_or_else(short)?;
+    // `blake3::Hash` compares in constant time; nothing here needs it, but nothing is lost.
+    if digest(covered, code) != blake3::Hash::from_bytes(*stored) {
+        return Err(ObjectError::Digest);
+    }
+    Ok(CodeObject {
+        key,
+        entry: u64::from_le_bytes(*entry),
+        guest_insts: u32::from_le_bytes(*guest_insts),
+        code: code.to_vec(),
+    })
+}
+
+/// The digest of a header's first [`DIGEST_AT`] bytes and the code.
+fn digest(header: &[u8], code: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(header);
+    h.update(code);
+    h.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> Key {
+        Key([n; 32])
+    }
+
+    /// Machine-code-like bytes that differ at every position.
+    fn code(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i.wrapping_mul(31) ^ (i >> 8)).to_le_bytes()[0]).collect()
+    }
+
+    #[test]
+    fn round_trip() {
+        for len in [0, 1, 17, 4096] {
+            let c = code(len);
+            let bytes = encode(&key(7), 0x1_0000_1234, 321, &c);
+            assert_eq!(bytes.len(), HEADER_LEN + len);
+            let obj = decode(&bytes, &key(7)).expect("a fresh object decodes");
+            assert_eq!(obj, CodeObject { key: key(7), entry: 0x1_0000_1234, guest_insts: 321, code: c });
+        }
+    }
+
+    #[test]
+    fn layout_matches_the_drawing() {
+        let bytes = encode(&key(0xab), 0x1122_3344_5566_7788, 0x99aa_bbcc, &[0xc3, 0x90]);
+        assert_eq!(&bytes[0..8], b"SHOALJIT");
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        assert_eq!(bytes[12..44], [0xab; 32]);
+        assert_eq!(bytes[44..52], 0x1122_3344_5566_7788u64.to_le_bytes());
+        assert_eq!(bytes[52..56], 0x99aa_bbccu32.to_le_bytes());
+        assert_eq!(bytes[56..64], 2u64.to_le_bytes());
+        let mut h = blake3::Hasher::new();
+        h.update(&bytes[..64]);
+        h.update(&[0xc3, 0x90]);
+        assert_eq!(bytes[64..96], *h.finalize().as_bytes());
+        assert_eq!(bytes[96..], [0xc3, 0x90]);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = encode(&key(1), 0x1000, 10, &code(200));
+        for len in 0..bytes.len() {
+            let err = decode(&bytes[..len], &key(1)).expect_err("a truncated object must not decode");
+            if len < HEADER_LEN {
+                assert_eq!(err, ObjectError::Truncated { len });
+            } else {
+                assert_eq!(err, ObjectError::CodeLength { declared: 200, actual: (len - HEADER_LEN) as u64 });
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = encode(&key(1), 0x1000, 10, &code(64));
+        bytes.push(0);
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared: 64, actual: 65 }));
+    }
+
+    #[test]
+    fn every_bit_flip_is_rejected() {
+        let bytes = encode(&key(3), 0x8000_0000, 99, &code(150));
+        for at in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[at] ^= 1 << bit;
+                let err = decode(&bad, &key(3)).expect_err("a corrupted object must not decode");
+                let expected_kind = match at {
+                    0..8 => matches!(err, ObjectError::Magic { .. }),
+                    8..12 => matches!(err, ObjectError::Version { .. }),
+                    12..44 => matches!(err, ObjectError::Key { .. }),
+                    56..64 => matches!(err, ObjectError::CodeLength { .. }),
+                    _ => err == ObjectError::Digest,
+                };
+                assert!(expected_kind, "flip of bit {bit} at byte {at}: {err:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_key_is_rejected() {
+        let bytes = encode(&key(1), 0x1000, 1, &code(8));
+        assert_eq!(decode(&bytes, &key(2)), Err(ObjectError::Key { found: key(1), expected: key(2) }));
+    }
+
+    #[test]
+    fn wrong_version_is_rejected() {
+        let mut bytes = encode(&key(1), 0x1000, 1, &code(8));
+        bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::Version { found: FORMAT_VERSION + 1 }));
+    }
+
+    #[test]
+    fn wrong_magic_is_rejected() {
+        let mut bytes = encode(&key(1), 0x1000, 1, &code(8));
+        bytes[..8].copy_from_slice(b"\x7fELF\x02\x01\x01\x00");
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::Magic { found: *b"\x7fELF\x02\x01\x01\x00" }));
+    }
+
+    #[test]
+    fn a_huge_declared_length_is_rejected_without_allocating() {
+        let mut bytes = encode(&key(1), 0x1000, 1, &code(8));
+        bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared: u64::MAX, actual: 8 }));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..400 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state.to_le_bytes()[0]
+                })
+                .collect();
+            assert!(decode(&bytes, &key(0)).is_err());
+        }
+    }
+
+    #[test]
+    fn key_displays_as_hex() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0x0f;
+        bytes[31] = 0xa0;
+        let k = Key::from_bytes(bytes);
+        let hex = k.to_string();
+        assert_eq!(hex.len(), 64);
+        assert!(hex.starts_with("0f00"));
+        assert!(hex.ends_with("00a0"));
+        assert_eq!(format!("{k:?}"), format!("Key({hex})"));
+    }
+
+    #[test]
+    fn region_keys_separate_every_input() {
+        let fp = [5u8; 32];
+        let base = region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1004, &[5, 6][..])]);
+        assert_eq!(base, region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1004, &[5, 6][..])]));
+        let others = [
+            region_key(&[6u8; 32], 0x1000, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1004, &[5, 6][..])]),
+            region_key(&fp, 0x1004, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1004, &[5, 6][..])]),
+            region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1008, &[5, 6][..])]),
+            region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1004, &[5, 7][..])]),
+            // The same bytes split differently between blocks.
+            region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4, 5][..]), (0x1004, &[6][..])]),
+            region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4][..])]),
+            region_key(&fp, 0x1000, [(0x1000, &[1u8, 2, 3, 4][..]), (0x1004, &[5, 6][..]), (0x1006, &[][..])]),
+        ];
+        for (i, k) in others.iter().enumerate() {
+            assert_ne!(*k, base, "variant {i}");
+        }
+    }
+
+    fn host_isa(opt_level: &str) -> std::sync::Arc<dyn TargetIsa> {
+        use cranelift_codegen::settings::{self, Configurable};
+        let mut flags = settings::builder();
+        flags.set("opt_level", opt_level).expect("a known flag");
+        flags.set("is_pic", "true").expect("a known flag");
+        cranelift_native::builder().expect("a supported host").finish(settings::Flags::new(flags)).expect("an ISA")
+    }
+
+    #[test]
+    fn fingerprint_follows_the_flags() {
+        let speed = host_isa("speed");
+        assert_eq!(fingerprint(&*speed), fingerprint(&*host_isa("speed")));
+        assert_ne!(fingerprint(&*speed), fingerprint(&*host_isa("none")));
+    }
+
+    #[test]
+    fn fingerprint_follows_the_host_cpu_features() {
+        use cranelift_codegen::settings;
+        // A baseline ISA for the same triple lacks the CPU features detected on this host (on any CPU
+        // newer than the baseline): the fingerprints differ exactly when the features do.
+        let native = host_isa("speed");
+        let baseline = cranelift_codegen::isa::lookup(native.triple().clone())
+            .expect("a supported host")
+            .finish(native.flags().clone())
+            .expect("an ISA");
+        let features = |isa: &dyn TargetIsa| isa.isa_flags().iter().map(settings::Value::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            features(&*native) != features(&*baseline),
+            fingerprint(&*native) != fingerprint(&*baseline),
+            "native features {:?}",
+            features(&*native)
+        );
+    }
+}
