@@ -68,7 +68,11 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing::level_filters::LevelFilter::WARN.into())
+                .from_env_lossy(),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -115,12 +119,13 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let stats = kernel.stats();
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {:.3} s, {:.0} M instructions/s",
+            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache, {:.3} s, {:.0} M instructions/s",
             stats.instructions,
             stats.blocks,
             stats.regions,
             stats.compiled_insts,
             stats.compile_us as f64 / 1000.0,
+            stats.loaded,
             secs,
             stats.instructions as f64 / secs / 1e6
         );

@@ -119,7 +119,7 @@ pub fn run_shoal_with(run: &Run, engine: &str) -> Outcome {
     if std::env::var_os(SELFTEST_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
         return run_qemu(run);
     }
-    let mut args: Vec<OsString> = vec!["run".into(), "--engine".into(), engine.into()];
+    let mut args: Vec<OsString> = vec!["run".into(), "--no-code-cache".into(), "--engine".into(), engine.into()];
     if let Some(sysroot) = run.sysroot {
         args.push("-L".into());
         args.push(sysroot.into());

@@ -176,6 +176,8 @@ impl JitConfig {
 pub struct JitStats {
     /// Regions compiled and installed.
     pub regions: u64,
+    /// Regions loaded from the disk cache and installed (not compiled).
+    pub loaded: u64,
     /// Guest instructions those regions cover.
     pub compiled_insts: u64,
     /// Time the compiler spent on them.
@@ -241,7 +243,7 @@ impl Interp {
         if engine == Engine::Interp {
             return Interp::new();
         }
-        match crate::jit::JitService::start() {
+        match crate::jit::JitService::start(None) {
             Ok(service) => Interp::with_jit(JitConfig::for_engine(engine, Arc::new(service))),
             Err(e) => {
                 tracing::warn!("JIT unavailable, interpreting only: {e}");
@@ -471,8 +473,12 @@ impl Tier {
             blocks[i as usize].region = Some(code);
         }
         self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot { pc: done.entry, code };
-        self.stats.regions += 1;
-        self.stats.compiled_insts += done.guest_insts as u64;
+        if done.cached {
+            self.stats.loaded += 1;
+        } else {
+            self.stats.regions += 1;
+            self.stats.compiled_insts += done.guest_insts as u64;
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) enum End {
 pub(crate) struct GuestBlock {
     pub insts: Vec<Inst>,
     pub end: End,
+    /// The guest bytes of `insts`, as fetched: what the code-cache key is made of.
+    pub raw: Vec<u8>,
 }
 
 impl GuestBlock {
@@ -165,7 +167,18 @@ pub(crate) fn form(mem: &AddressSpace, entry: u64) -> Option<Region> {
             return None;
         }
         insts_total += insts.len();
-        blocks.insert(pc, GuestBlock { insts, end });
+        let len: u64 = insts.iter().map(|i| u64::from(i.len)).sum();
+        let Some(raw) = fetch_bytes(mem, pc, len) else { continue };
+        blocks.insert(pc, GuestBlock { insts, end, raw });
     }
     Some(Region { entry, blocks })
+}
+
+/// The `len` bytes of code at `pc` (all fetched once already while decoding).
+fn fetch_bytes(mem: &AddressSpace, pc: u64, len: u64) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    for at in (pc..pc + len).step_by(2) {
+        raw.extend_from_slice(&mem.fetch16(at).ok()?.to_le_bytes());
+    }
+    Some(raw)
 }

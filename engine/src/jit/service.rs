@@ -16,8 +16,9 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::cache::DiskCache;
 use super::region::Region;
-use super::{CompileError, Compiler, Trampoline};
+use super::{CompileError, Compiler, Trampoline, object};
 
 /// A region to compile.
 pub(crate) struct Job {
@@ -42,6 +43,8 @@ pub(crate) struct Compiled {
     pub code: Result<Vec<u8>, CompileError>,
     /// CPU time the compiler thread spent on it.
     pub time: Duration,
+    /// Whether the code came from the disk cache rather than the compiler.
+    pub cached: bool,
 }
 
 /// A compiler thread shared by the vCPUs of a process.
@@ -52,10 +55,12 @@ pub struct JitService {
 }
 
 impl JitService {
-    /// Starts the compiler thread, or fails if Cranelift does not support this host.
-    pub fn start() -> Result<JitService, CompileError> {
+    /// Starts the compiler thread, or fails if Cranelift does not support this host. With
+    /// `disk`, regions are looked up there before compiling and written there after.
+    pub fn start(disk: Option<DiskCache>) -> Result<JitService, CompileError> {
         let mut compiler = Compiler::new()?;
         let trampoline = compiler.trampoline()?;
+        let fingerprint = object::fingerprint(&*compiler.isa);
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("shoal-jit".into())
@@ -63,6 +68,30 @@ impl JitService {
                 // Ends when every sender (every vCPU and the service) is gone.
                 for job in rx {
                     let start = thread_cpu_time();
+                    let region = &job.region;
+                    let key = disk.as_ref().map(|_| {
+                        let blocks = region.blocks.iter().map(|(&pc, b)| (pc, b.raw.as_slice()));
+                        object::region_key(&fingerprint, region.entry, blocks)
+                    });
+                    let guest_insts = region.instruction_count();
+                    let blocks = region.blocks.keys().copied().collect();
+                    if let (Some(disk), Some(key)) = (&disk, &key)
+                        && let Some(obj) = disk.get(key)
+                    {
+                        let time = thread_cpu_time().saturating_sub(start);
+                        let code = Ok(obj.code);
+                        let reply = Compiled {
+                            entry: region.entry,
+                            epoch: job.epoch,
+                            guest_insts,
+                            blocks,
+                            code,
+                            time,
+                            cached: true,
+                        };
+                        let _ = job.reply.send(reply);
+                        continue;
+                    }
                     // A compiler bug must cost one region, not the compiler thread.
                     let code =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(&job.region)))
@@ -70,13 +99,18 @@ impl JitService {
                                 compiler = Compiler::new().expect("the compiler was set up once already");
                                 Err(CompileError::Codegen("the code generator panicked".into()))
                             });
+                    if let (Some(disk), Some(key), Ok(code)) = (&disk, &key, &code) {
+                        disk.put(key, region.entry, u32::try_from(guest_insts).unwrap_or(u32::MAX), code);
+                    }
+                    let time = thread_cpu_time().saturating_sub(start);
                     let reply = Compiled {
-                        entry: job.region.entry,
+                        entry: region.entry,
                         epoch: job.epoch,
-                        guest_insts: job.region.instruction_count(),
-                        blocks: job.region.blocks.keys().copied().collect(),
+                        guest_insts,
+                        blocks,
                         code,
-                        time: thread_cpu_time().saturating_sub(start),
+                        time,
+                        cached: false,
                     };
                     // The vCPU may have exited meanwhile; its answer is then not needed.
                     let _ = job.reply.send(reply);

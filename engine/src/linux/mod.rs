@@ -240,8 +240,9 @@ pub struct Kernel {
     instret: AtomicU64,
     /// Blocks translated by threads that have finished.
     blocks: AtomicU64,
-    /// JIT work of threads that have finished: regions, instructions, microseconds, evictions.
-    jit_work: [AtomicU64; 4],
+    /// JIT work of threads that have finished: regions, instructions, microseconds, evictions,
+    /// regions loaded from the code cache.
+    jit_work: [AtomicU64; 5],
     /// The compiler thread of the JIT tier, shared by every guest thread (none when interpreting
     /// only, or when the JIT cannot run on this host).
     jit: Option<Arc<crate::jit::JitService>>,
@@ -266,6 +267,8 @@ pub struct Stats {
     pub compile_us: u64,
     /// Chunks of compiled code evicted to stay within the bound.
     pub evictions: u64,
+    /// Regions loaded from the code cache instead of compiled.
+    pub loaded: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -283,10 +286,12 @@ impl Kernel {
         let roots = fs::Roots::new(&config)?;
         let jit = match config.engine {
             crate::interp::Engine::Interp => None,
-            _ => crate::jit::JitService::start()
-                .map_err(|e| tracing::warn!("JIT unavailable, interpreting only: {e}"))
-                .ok()
-                .map(Arc::new),
+            _ => crate::jit::JitService::start(config.code_cache.as_ref().and_then(|c| {
+                c.open().map_err(|e| tracing::warn!("code cache {} unusable: {e}", c.dir.display())).ok()
+            }))
+            .map_err(|e| tracing::warn!("JIT unavailable, interpreting only: {e}"))
+            .ok()
+            .map(Arc::new),
         };
         Ok(Arc::new(Kernel {
             config,
@@ -344,7 +349,9 @@ impl Kernel {
             self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
             let jit = it.jit_stats();
             let time = u64::try_from(jit.compile_time.as_micros()).unwrap_or(u64::MAX);
-            for (cell, v) in self.jit_work.iter().zip([jit.regions, jit.compiled_insts, time, jit.evictions]) {
+            for (cell, v) in
+                self.jit_work.iter().zip([jit.regions, jit.compiled_insts, time, jit.evictions, jit.loaded])
+            {
                 cell.fetch_add(v, Ordering::Relaxed);
             }
         }
@@ -359,6 +366,7 @@ impl Kernel {
             compiled_insts: self.jit_work[1].load(Ordering::Relaxed),
             compile_us: self.jit_work[2].load(Ordering::Relaxed),
             evictions: self.jit_work[3].load(Ordering::Relaxed),
+            loaded: self.jit_work[4].load(Ordering::Relaxed),
         }
     }
 
