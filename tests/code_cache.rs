@@ -2,6 +2,7 @@
 //! instead of compiling them, and damaged or mismatched cache files are rejected and recompiled,
 //! never run.
 
+#[expect(dead_code, reason = "each test binary uses part of the shared harness")]
 mod common;
 
 use std::path::Path;
