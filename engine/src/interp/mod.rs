@@ -19,7 +19,6 @@ pub(crate) use exec::{fp_compute, int_source, uses_rm};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
@@ -192,8 +191,7 @@ struct Tier {
     /// Region table, read by compiled code through `Env::table` to chain.
     table: Box<[crate::jit::Slot]>,
     code: crate::jit::CodeArena,
-    replies: mpsc::Receiver<crate::jit::Compiled>,
-    reply_to: mpsc::Sender<crate::jit::Compiled>,
+    inbox: Arc<crate::jit::Inbox>,
     pending: u32,
     /// Moves on every flush; compiles requested before it are dropped when they come back.
     epoch: u64,
@@ -256,13 +254,11 @@ impl Interp {
     pub fn with_jit(config: Option<JitConfig>) -> Self {
         let mut it = Interp::new();
         if let Some(config) = config {
-            let (reply_to, replies) = mpsc::channel();
             it.tier = Some(Box::new(Tier {
                 code: crate::jit::CodeArena::new(config.arena_bytes),
                 config,
                 table: vec![crate::jit::Slot::EMPTY; crate::jit::TABLE_SLOTS].into_boxed_slice(),
-                replies,
-                reply_to,
+                inbox: Arc::default(),
                 pending: 0,
                 epoch: 0,
                 covered: std::collections::HashSet::new(),
@@ -319,7 +315,7 @@ impl Interp {
             }
             if let (Some(tier), Some(env)) = (self.tier.as_deref_mut(), env.as_mut()) {
                 env.generation = generation;
-                if tier.pending > 0 {
+                if tier.pending > 0 && tier.inbox.is_ready() {
                     tier.receive(&mut self.blocks, &self.index, false);
                 }
                 let slot = tier.table[crate::jit::slot_of(cpu.pc)];
@@ -413,7 +409,7 @@ impl Tier {
         // (its count stays at the threshold, so this is not asked again).
         let Some(region) = crate::jit::form_region(mem, pc) else { return false };
         self.covered.extend(region.blocks.keys().copied());
-        let job = crate::jit::Job { region, epoch: self.epoch, reply: self.reply_to.clone() };
+        let job = crate::jit::Job { region, epoch: self.epoch, reply: self.inbox.clone() };
         if !self.config.service.submit(job) {
             return false;
         }
@@ -425,15 +421,19 @@ impl Tier {
     /// the queue is empty.
     fn receive(&mut self, blocks: &mut [Block], index: &HashMap<u64, u32>, wait: bool) {
         while self.pending > 0 {
-            let reply = if wait { self.replies.recv().ok() } else { self.replies.try_recv().ok() };
-            let Some(done) = reply else { break };
-            self.pending -= 1;
-            if done.epoch == self.epoch {
-                for pc in done.blocks.iter() {
-                    self.covered.remove(pc);
-                }
+            let arrived = if wait { self.inbox.wait() } else { self.inbox.take() };
+            if arrived.is_empty() {
+                break;
             }
-            self.install(done, blocks, index);
+            for done in arrived {
+                self.pending -= 1;
+                if done.epoch == self.epoch {
+                    for pc in done.blocks.iter() {
+                        self.covered.remove(pc);
+                    }
+                }
+                self.install(done, blocks, index);
+            }
         }
     }
 

@@ -54,7 +54,7 @@ pub use arena::{CodeArena, DEFAULT_ARENA_BYTES};
 pub use codegen::CompileError;
 pub(crate) use region::form as form_region;
 pub use service::JitService;
-pub(crate) use service::{Compiled, Job};
+pub(crate) use service::{Compiled, Inbox, Job};
 
 /// Exit codes of compiled code.
 pub const EXIT_NEXT: u32 = 0;

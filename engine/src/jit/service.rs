@@ -13,7 +13,8 @@
 //! carries the requester's flush epoch from when its region was formed; the vCPU drops replies
 //! from an older epoch, so code formed before an invalidation (or an execve) never runs.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use super::cache::DiskCache;
@@ -25,7 +26,7 @@ pub(crate) struct Job {
     pub region: Region,
     /// The requester's flush epoch when the region was formed.
     pub epoch: u64,
-    pub reply: mpsc::Sender<Compiled>,
+    pub reply: Arc<Inbox>,
 }
 
 /// The compiler's answer to a [`Job`].
@@ -45,6 +46,45 @@ pub(crate) struct Compiled {
     pub time: Duration,
     /// Whether the code came from the disk cache rather than the compiler.
     pub cached: bool,
+}
+
+/// Where the compiler leaves a vCPU's finished regions. Polling it costs the vCPU one relaxed
+/// load while nothing is ready.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    ready: AtomicBool,
+    items: Mutex<Vec<Compiled>>,
+    arrived: Condvar,
+}
+
+impl Inbox {
+    fn put(&self, done: Compiled) {
+        self.items.lock().unwrap_or_else(PoisonError::into_inner).push(done);
+        self.ready.store(true, Ordering::Release);
+        self.arrived.notify_one();
+    }
+
+    /// Whether something may have arrived (one relaxed load).
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Whatever has arrived.
+    pub fn take(&self) -> Vec<Compiled> {
+        self.ready.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *self.items.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Waits until something arrives, then takes it all.
+    pub fn wait(&self) -> Vec<Compiled> {
+        let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+        while items.is_empty() {
+            items = self.arrived.wait(items).unwrap_or_else(PoisonError::into_inner);
+        }
+        self.ready.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *items)
+    }
 }
 
 /// A compiler thread shared by the vCPUs of a process.
@@ -89,7 +129,7 @@ impl JitService {
                             time,
                             cached: true,
                         };
-                        let _ = job.reply.send(reply);
+                        job.reply.put(reply);
                         continue;
                     }
                     // A compiler bug must cost one region, not the compiler thread.
@@ -113,7 +153,7 @@ impl JitService {
                         cached: false,
                     };
                     // The vCPU may have exited meanwhile; its answer is then not needed.
-                    let _ = job.reply.send(reply);
+                    job.reply.put(reply);
                 }
             })
             .map_err(CompileError::Memory)?;
