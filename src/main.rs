@@ -61,6 +61,11 @@ struct RunArgs {
     /// suffixes are powers of 1024 [default: 256M].
     #[arg(long, value_name = "BYTES", value_parser = parse_size, conflicts_with = "no_code_cache")]
     code_cache_size: Option<u64>,
+    /// Bound each guest thread's compiled code in memory to BYTES; the oldest code is dropped
+    /// beyond it (and recompiled, or reloaded from the code cache, if it gets hot again); K, M
+    /// and G suffixes are powers of 1024 [default: 64M].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    jit_memory: Option<u64>,
     /// The guest program (a riscv64 ELF) and its arguments.
     #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
     program: Vec<OsString>,
@@ -101,8 +106,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             max_bytes: args.code_cache_size.unwrap_or(cache::DEFAULT_MAX_BYTES),
         })
     };
-    let config =
-        shoal_engine::linux::Config { sysroot: args.sysroot, root: args.root, strace: args.strace, engine, code_cache };
+    let config = shoal_engine::linux::Config {
+        sysroot: args.sysroot,
+        root: args.root,
+        strace: args.strace,
+        engine,
+        code_cache,
+        jit_memory: args.jit_memory.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
+    };
     let kernel = shoal_engine::linux::Kernel::new(config)?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env: Vec<OsString> = std::env::vars_os()
@@ -119,13 +130,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let stats = kernel.stats();
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache, {:.3} s, {:.0} M instructions/s",
+            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache, {} code chunks evicted, {:.3} s, {:.0} M instructions/s",
             stats.instructions,
             stats.blocks,
             stats.regions,
             stats.compiled_insts,
             stats.compile_us as f64 / 1000.0,
             stats.loaded,
+            stats.evictions,
             secs,
             stats.instructions as f64 / secs / 1e6
         );

@@ -196,8 +196,11 @@ fn machine(code: &[u32], g: &mut Rng) -> (AddressSpace, Cpu) {
     (m, cpu)
 }
 
-fn run(engine: Engine, mem: &AddressSpace, mut cpu: Cpu) -> (Cpu, Exit) {
-    let mut it = Interp::with_engine(engine);
+fn run(engine: Engine, mem: &AddressSpace, cpu: Cpu) -> (Cpu, Exit) {
+    run_interp(Interp::with_engine(engine), engine, mem, cpu)
+}
+
+fn run_interp(mut it: Interp, engine: Engine, mem: &AddressSpace, mut cpu: Cpu) -> (Cpu, Exit) {
     let attention = AtomicU32::new(0);
     loop {
         let exit = it.run(&mut cpu, mem, &attention, 1_000_000);
@@ -206,18 +209,33 @@ fn run(engine: Engine, mem: &AddressSpace, mut cpu: Cpu) -> (Cpu, Exit) {
                 // The comparison proves nothing unless compiled code really ran.
                 assert!(it.jit_stats().regions > 0, "no region was compiled");
             }
+            EVICTIONS.fetch_add(it.jit_stats().evictions, std::sync::atomic::Ordering::Relaxed);
             return (cpu, exit);
         }
     }
 }
 
+/// Chunks of compiled code evicted by the runs of this test binary.
+static EVICTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn check_case(seed: u64) {
+    check_case_with(seed, None);
+}
+
+/// Runs case `seed` in the interpreter and compiled, with at most `jit_memory` bytes of
+/// compiled code if given.
+fn check_case_with(seed: u64, jit_memory: Option<usize>) {
     let mut g = Rng(seed | 1);
     let code = program(&mut g);
     let (m1, cpu) = machine(&code, &mut g);
     let m2 = m1.duplicate().unwrap();
     let (a, ea) = run(Engine::Interp, &m1, cpu.clone());
-    let (b, eb) = run(Engine::Jit, &m2, cpu);
+    let service = std::sync::Arc::new(crate::jit::JitService::start(None).unwrap());
+    let mut config = crate::interp::JitConfig::for_engine(Engine::Jit, service).unwrap();
+    if let Some(bytes) = jit_memory {
+        config.arena_bytes = bytes;
+    }
+    let (b, eb) = run_interp(Interp::with_jit(Some(config)), Engine::Jit, &m2, cpu);
     let ctx = || format!("seed {seed:#x}, program {:08x?}", code);
     assert_eq!(ea, eb, "exit differs: {}", ctx());
     assert_eq!(a.pc, b.pc, "pc differs: {}", ctx());
@@ -238,6 +256,16 @@ fn jit_matches_interpreter_on_generated_programs() {
     for n in 0..cases {
         check_case(0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(n + 1));
     }
+}
+
+#[test]
+fn evicting_compiled_code_changes_no_result() {
+    // One 4 KiB chunk of code memory: nearly every region installed evicts the ones before it,
+    // including regions the evicted ones chained to.
+    for n in 0..60 {
+        check_case_with(0x2545_f491_4f6c_dd1d_u64.wrapping_mul(n + 1), Some(4096));
+    }
+    assert!(EVICTIONS.load(std::sync::atomic::Ordering::Relaxed) > 0, "nothing was evicted");
 }
 
 #[test]

@@ -50,6 +50,9 @@ pub struct Config {
     pub engine: crate::interp::Engine,
     /// Where compiled code is kept between runs; `None` turns the code cache off.
     pub code_cache: Option<crate::jit::cache::CodeCacheConfig>,
+    /// Bound on each guest thread's compiled code in memory (default
+    /// [`crate::jit::DEFAULT_ARENA_BYTES`]).
+    pub jit_memory: Option<usize>,
 }
 
 /// How a guest process ended.
@@ -340,7 +343,11 @@ impl Kernel {
     /// Counts work of a thread that finished or replaced its program.
     /// The JIT tier for a new guest thread.
     fn jit_config(&self) -> Option<crate::interp::JitConfig> {
-        crate::interp::JitConfig::for_engine(self.config.engine, self.jit.clone()?)
+        let mut config = crate::interp::JitConfig::for_engine(self.config.engine, self.jit.clone()?)?;
+        if let Some(bytes) = self.config.jit_memory {
+            config.arena_bytes = bytes;
+        }
+        Some(config)
     }
 
     fn account(&self, instructions: u64, interp: Option<&crate::interp::Interp>) {
