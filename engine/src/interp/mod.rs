@@ -350,7 +350,7 @@ impl Interp {
                 } else if block.hits < tier.config.threshold {
                     block.hits += 1;
                     if block.hits == tier.config.threshold
-                        && tier.request(cpu.pc, mem, block)
+                        && tier.request(cpu.pc, mem, &mut self.blocks, &self.index, idx)
                         && tier.config.synchronous
                     {
                         tier.receive(&mut self.blocks, &self.index, true);
@@ -399,15 +399,30 @@ impl Interp {
 impl Tier {
     /// Forms the region entered at `pc` (whose block is `block`) and queues it for the compiler.
     /// False when nothing was queued.
-    fn request(&mut self, pc: u64, mem: &AddressSpace, block: &mut Block) -> bool {
+    ///
+    /// With a hot threshold above one, the region takes only blocks the interpreter has run
+    /// (cold paths stay out and leave the region when taken), which keeps regions small and
+    /// cheap to compile. The synchronous test mode compiles on first execution and follows every
+    /// direct successor instead, so that loops and their exits get compiled and tested.
+    fn request(
+        &mut self,
+        pc: u64,
+        mem: &AddressSpace,
+        blocks: &mut [Block],
+        index: &HashMap<u64, u32>,
+        idx: u32,
+    ) -> bool {
         if self.pending >= MAX_PENDING || self.covered.contains(&pc) {
             // Try again once the compiler has caught up.
-            block.hits = self.config.threshold / 2;
+            blocks[idx as usize].hits = self.config.threshold / 2;
             return false;
         }
+        let ran = |pc: u64| index.get(&pc).is_some_and(|&i| blocks[i as usize].hits > 0);
+        let follow_all = |_: u64| true;
+        let follow: &dyn Fn(u64) -> bool = if self.config.threshold > 1 { &ran } else { &follow_all };
         // A block whose first instruction the JIT leaves to the interpreter stays interpreted
         // (its count stays at the threshold, so this is not asked again).
-        let Some(region) = crate::jit::form_region(mem, pc) else { return false };
+        let Some(region) = crate::jit::form_region(mem, pc, follow) else { return false };
         self.covered.extend(region.blocks.keys().copied());
         let job = crate::jit::Job { region, epoch: self.epoch, reply: self.inbox.clone() };
         if !self.config.service.submit(job) {
@@ -472,6 +487,7 @@ impl Tier {
         if let Some(&i) = index.get(&done.entry) {
             blocks[i as usize].region = Some(code);
         }
+        crate::jit::perf_map::record(code, bytes.len(), done.entry);
         self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot { pc: done.entry, code };
         if done.cached {
             self.stats.loaded += 1;

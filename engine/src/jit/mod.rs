@@ -42,6 +42,7 @@ mod arena;
 pub mod cache;
 mod codegen;
 pub mod object;
+pub(crate) mod perf_map;
 mod region;
 mod service;
 

@@ -12,7 +12,7 @@ use crate::mem::AddressSpace;
 use crate::rv64::{Inst, Op};
 
 /// Most blocks in one region.
-const MAX_BLOCKS: usize = 48;
+const MAX_BLOCKS: usize = 16;
 /// Most guest instructions in one region.
 const MAX_INSTS: usize = 1024;
 /// How far from the entry a followed target may be.
@@ -119,7 +119,8 @@ pub(crate) fn successors(last_pc: u64, inst: &Inst) -> Vec<u64> {
 }
 
 /// Forms the region entered at `entry`, or `None` if its first instruction is not compiled.
-pub(crate) fn form(mem: &AddressSpace, entry: u64) -> Option<Region> {
+/// Successors for which `follow` says no stay outside (edges to them leave the region).
+pub(crate) fn form(mem: &AddressSpace, entry: u64, follow: &dyn Fn(u64) -> bool) -> Option<Region> {
     let mut blocks = BTreeMap::new();
     let mut queue = VecDeque::from([entry]);
     let mut insts_total = 0;
@@ -148,14 +149,14 @@ pub(crate) fn form(mem: &AddressSpace, entry: u64) -> Option<Region> {
                     Some(l) if crate::interp::ends_block(l.op) => {
                         let last_pc = at.wrapping_sub(u64::from(l.len));
                         for s in successors(last_pc, &l) {
-                            if s.abs_diff(entry) <= WINDOW {
+                            if s.abs_diff(entry) <= WINDOW && follow(s) {
                                 queue.push_back(s);
                             }
                         }
                         End::Transfer
                     }
                     _ => {
-                        if at.abs_diff(entry) <= WINDOW {
+                        if at.abs_diff(entry) <= WINDOW && follow(at) {
                             queue.push_back(at);
                         }
                         End::FallThrough(at)
