@@ -18,7 +18,7 @@
 #     geometric means over all these workloads. Every runner's stdout must be identical, or the
 #     script stops with a message.
 #   Startup: tiny programs, STARTUP_RUNS runs each under qemu and shoal, medians in milliseconds.
-#   Code cache: cold and warm runs with a fresh code cache, once shoal has --code-cache.
+#   Code cache: every workload run twice with one fresh --code-cache directory: cold, then warm.
 #
 # Progress goes to stderr and the tables to stdout. Timings are wall-clock time, so run it on an
 # otherwise idle machine when the figures matter. Needs qemu-riscv64, riscv64-linux-gnu-gcc and
@@ -135,7 +135,9 @@ workload() {
 
 # The runners, each running the current workload.
 run_qemu() { qemu-riscv64 "${SYSROOT_ARGS[@]}" "${GUEST[@]}"; }
-run_shoal() { "$SHOAL" run --stats "${SYSROOT_ARGS[@]}" -- "${GUEST[@]}"; }
+# The CPU and startup tables measure shoal as a first run does: no code cache, every region
+# compiled in that run. The code cache section shows what a warm cache changes.
+run_shoal() { "$SHOAL" run --no-code-cache --stats "${SYSROOT_ARGS[@]}" -- "${GUEST[@]}"; }
 run_interp() { "$SHOAL" run --engine interp "${SYSROOT_ARGS[@]}" -- "${GUEST[@]}"; }
 run_native() { "${NATIVE[@]}"; }
 
@@ -321,25 +323,15 @@ startup_section() {
         }' | print_table
 }
 
-# code_cache_section: cold against warm code cache.
-#
-# shoal is getting a persistent code cache (`shoal run --code-cache DIR`, `--no-code-cache`) and
-# compile counts in --stats. Until `shoal run --help` mentions --code-cache this section only
-# says it was skipped. Once it does, each workload below runs twice with the same fresh cache
-# directory: the first run compiles and fills the cache, the second should find its code there.
-# The time and the --stats line of both runs are printed. (If the cache ever becomes the
-# default, the CPU table above measures warm runs after its first rep; pass --no-code-cache there
-# to keep it measuring compilation.)
+# code_cache_section: cold against warm code cache. Each workload runs twice with the same fresh
+# cache directory: the first run compiles and fills the cache, the second finds its code there.
+# The time and the --stats line (regions compiled, regions loaded) of both runs are printed.
 code_cache_section() {
     echo
-    if ! "$SHOAL" run --help 2>&1 | grep -q -- --code-cache; then
-        echo "Code cache: skipped (shoal run has no --code-cache yet)"
-        return
-    fi
     echo "Code cache: each workload run twice with the same fresh --code-cache directory (cold, then warm)"
     if ((MD)); then echo '```'; fi
     local name cache pass
-    for name in lua sqlite; do
+    for name in "${C_WORKLOADS[@]}" lua sqlite; do
         CURRENT="code cache $name"
         workload "$name"
         cache=$(mktemp -d)
