@@ -677,6 +677,112 @@ fn fp_edge_values_through_every_op() {
     }
 }
 
+/// A loop over i = 1..=100 in the shape of numeric C code: conversions, products, a
+/// quotient, sums, a fused multiply-add, a root, comparisons and single precision. With
+/// `exact`, every result is an exact small integer or half; without, the quotient is 1/i².
+fn numeric_loop(exact: bool) -> Vec<u32> {
+    let quotient = if exact {
+        r(0x53, 7, 0x0d, 3, 2, 1) // fdiv.d f3, f2, f1      i² / i
+    } else {
+        r(0x53, 7, 0x0d, 3, 10, 2) // fdiv.d f3, f10, f2    1 / i²
+    };
+    let body = [
+        r(0x53, 7, 0x69, 1, 5, 2), // fcvt.d.l f1, x5
+        r(0x53, 7, 0x09, 2, 1, 1), // fmul.d f2, f1, f1
+        quotient,
+        r(0x53, 7, 0x01, 4, 4, 3),    // fadd.d f4, f4, f3
+        r4(0x43, 7, 1, 5, 1, 11, 5),  // fmadd.d f5, f1, f11, f5     f11 = 0.5
+        r(0x53, 7, 0x2d, 6, 2, 0),    // fsqrt.d f6, f2
+        r(0x53, 1, 0x61, 6, 4, 0),    // fcvt.w.d x6, f4, rtz
+        r(0x53, 1, 0x51, 7, 1, 2),    // flt.d x7, f1, f2
+        r(0x53, 0, 0x15, 7, 1, 3),    // fmin.d f7, f1, f3
+        r(0x53, 7, 0x20, 8, 3, 1),    // fcvt.s.d f8, f3
+        r(0x53, 7, 0x00, 9, 8, 8),    // fadd.s f9, f8, f8
+        r(0x53, 0, 0x21, 12, 9, 0),   // fcvt.d.s f12, f9
+        r(0x53, 1, 0x71, 8, 3, 0),    // fclass.d x8, f3
+        r(0x53, 7, 0x68, 13, 5, 0),   // fcvt.s.w f13, x5
+        r(0x53, 7, 0x08, 14, 13, 13), // fmul.s f14, f13, f13
+        r(0x53, 2, 0x50, 9, 14, 9),   // feq.s x9, f14, f9
+        i(0x13, 0, 5, 5, 1),          // addi x5, x5, 1
+    ];
+    let mut code = vec![i(0x13, 0, 30, 0, 100), i(0x13, 0, 5, 0, 1)];
+    code.extend(body);
+    code.push(i(0x13, 0, 30, 30, -1));
+    code.push(b(1, 30, 0, -4 * (body.len() as i32 + 1)));
+    code.push(0x0000_0073);
+    code
+}
+
+/// Runs `numeric_loop(exact)` compiled with `fflags` preset and `frm = 0`; checks it against
+/// the interpreter and returns the compiled run's helper calls and final flags.
+fn numeric_loop_helper_calls(exact: bool, fflags: u8) -> (u64, u8) {
+    let code = numeric_loop(exact);
+    let m = address_space(&code, &[0; 4096]);
+    let mut cpu = Cpu { pc: CODE, fflags, ..Cpu::default() };
+    cpu.f[10] = 1f64.to_bits();
+    cpu.f[11] = 0.5f64.to_bits();
+    compare_engines(0, &code, &m, cpu.clone());
+    super::codegen::FP_HELPER_CALLS.with(|n| n.set(0));
+    let (end, _) = run(Engine::Jit, &m, cpu);
+    (super::codegen::FP_HELPER_CALLS.with(std::cell::Cell::get), end.fflags)
+}
+
+#[test]
+fn fp_fast_paths_replace_helper_calls() {
+    // NX set: nothing needs the helper.
+    assert_eq!(numeric_loop_helper_calls(false, 1), (0, 1));
+    // NX clear and every result exact: the exactness proofs keep everything inline, and no
+    // flag is raised.
+    assert_eq!(numeric_loop_helper_calls(true, 0), (0, 0));
+    // NX clear and inexact results: the first (fcvt.w.d of 1.25, at i = 2) goes to the
+    // helper, which sets NX, and nothing after it does.
+    assert_eq!(numeric_loop_helper_calls(false, 0), (1, 1));
+}
+
+#[test]
+fn fp_regions_without_host_fma_use_the_helper_for_fused_ops() {
+    use cranelift_codegen::settings::{self, Configurable};
+    // A host whose Cranelift flags lack FMA: fused multiply-adds must go to the helper (an
+    // inline `fma` would be a library call, a relocation), and so must products, quotients and
+    // roots while NX is clear (their exactness proofs need `fma`).
+    let mut isa = cranelift_native::builder().unwrap();
+    if isa.set("has_fma", "false").is_err() {
+        return; // Not an x64 host: FMA is part of the base instruction set.
+    }
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").unwrap();
+    flags.set("is_pic", "true").unwrap();
+    let isa = isa.finish(settings::Flags::new(flags)).unwrap();
+    assert!(isa.isa_flags().iter().any(|f| f.name == "has_fma" && f.as_bool() == Some(false)));
+
+    // NX set: the helper runs for the 100 fmadd.d; NX clear with exact results: also for
+    // fmul.d, fdiv.d, fsqrt.d and fmul.s.
+    for (exact, fflags, helper_calls) in [(false, 1, 100), (true, 0, 500)] {
+        let code = numeric_loop(exact);
+        let m = address_space(&code, &[0; 4096]);
+        let mut cpu = Cpu { pc: CODE, fflags, ..Cpu::default() };
+        cpu.f[10] = 1f64.to_bits();
+        cpu.f[11] = 0.5f64.to_bits();
+        let (expected, _) = run(Engine::Interp, &m, cpu.clone());
+        // The loop (from its third instruction) is one region, left at the ecall.
+        let region = super::region::form(&m, CODE + 8).unwrap();
+        let mut ctx = cranelift_codegen::Context::new();
+        let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
+        let bytes = super::codegen::compile(&*isa, &mut ctx, &mut fctx, &region).unwrap();
+        let code = super::Code { exec: super::ExecMem::new(&bytes).unwrap(), entry: CODE + 8, guest_insts: 0 };
+        (cpu.x[5], cpu.x[30], cpu.pc) = (1, 100, CODE + 8);
+        let attention = AtomicU32::new(0);
+        let env = super::Env::new(&m, &attention);
+        super::codegen::FP_HELPER_CALLS.with(|n| n.set(0));
+        // SAFETY: the region was compiled from `m`, which `env` describes and which outlives the
+        // call; `cpu.pc` is its entry.
+        let exit = unsafe { code.run(&mut cpu, &env) };
+        assert_eq!(super::codegen::FP_HELPER_CALLS.with(std::cell::Cell::get), helper_calls);
+        assert_eq!((exit, cpu.pc), (super::EXIT_INTERPRET, expected.pc), "the loop ran to the ecall");
+        assert_eq!((cpu.x, cpu.f, cpu.fflags), (expected.x, expected.f, expected.fflags));
+    }
+}
+
 #[test]
 fn faults_in_compiled_code_are_precise() {
     // addi x5,x0,5 ; loop: addi x6,x6,1 ; ld x7,0(x8) ; addi x5,x5,-1 ; bne x5,x0,loop ; ecall
