@@ -376,8 +376,8 @@ fn trusted() -> MemFlags {
     MemFlags::trusted()
 }
 
-/// Fields of `Env` that never change while a region runs (the arena, page table and helper
-/// table pointers): free to merge and hoist.
+/// Fields that never change while a region runs (the arena, page table and helper table
+/// pointers of `Env`, the rounding mode `cpu.frm`): free to merge and hoist.
 fn constant() -> MemFlags {
     MemFlags::trusted().with_readonly().with_can_move()
 }
@@ -890,8 +890,11 @@ impl<'a, 'b> Translator<'a, 'b> {
             (self.b.ins().iconst(I64, 0), fpfast::Mode::Static(Rounding::Rne))
         } else if inst.rm == 7 {
             // Dynamic rounding: a reserved frm makes the instruction illegal, which the
-            // interpreter raises.
-            let frm = self.b.ins().uload8(I64, trusted(), self.cpu, FRM_OFF);
+            // interpreter raises. frm changes only through CSR instructions, which leave the
+            // region, so it is constant while the region runs and its loads can merge.
+            // (Only a plain `load` of such memory counts as pure, so widen separately.)
+            let frm = self.b.ins().load(I8, constant(), self.cpu, FRM_OFF);
+            let frm = self.b.ins().uextend(I64, frm);
             let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, frm, 4);
             let slow = self.exit_block(pc, EXIT_INTERPRET, idx);
             let ok = self.b.create_block();
