@@ -21,13 +21,17 @@
 //!
 //! Semantics match the interpreter exactly (interp/exec.rs): division results from the M
 //! extension's table rather than host traps, W ops on 32 bits then sign extension, and
-//! floating-point instructions executed by the interpreter's own code through one helper.
+//! floating-point instructions executed by the interpreter's own code through one helper,
+//! except where an inline host instruction provably gives the same result and flags
+//! (`fpfast`).
 #![expect(
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
     clippy::cast_sign_loss,
     reason = "guest immediates and pcs are reinterpreted between signed and unsigned as RISC-V defines"
 )]
+
+mod fpfast;
 
 use std::collections::HashMap;
 use std::mem::offset_of;
@@ -43,7 +47,7 @@ use super::region::{End, Region};
 use super::{EXIT_ATTENTION, EXIT_INTERPRET, EXIT_NEXT, Env, Slot, TABLE_SLOTS};
 use crate::interp::Cpu;
 use crate::mem::{PAGE_SHIFT, PAGE_SIZE, perm};
-use crate::rv64::fp::Rounding;
+use crate::rv64::fp::{Rounding, flags};
 use crate::rv64::{Inst, Op};
 
 /// Why a region could not be compiled.
@@ -74,6 +78,8 @@ extern "C" fn fp_op<const OP: u8>(cpu: *mut Cpu, rm: u64, a: u64, b: u64, c: u64
     let (Some(op), Some(rm)) = (Op::from_u8(OP), Rounding::from_bits(rm as u8 & 7)) else {
         return 0;
     };
+    #[cfg(test)]
+    FP_HELPER_CALLS.with(|n| n.set(n.get() + 1));
     let mut fl = 0;
     let v = crate::interp::fp_compute(op, a, b, c, rm, &mut fl);
     if fl != 0 {
@@ -82,6 +88,12 @@ extern "C" fn fp_op<const OP: u8>(cpu: *mut Cpu, rm: u64, a: u64, b: u64, c: u64
         unsafe { (*cpu).fflags |= fl };
     }
     v
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Floating-point helper calls made on this thread, so tests can tell fast paths ran.
+    pub(super) static FP_HELPER_CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// One specialised helper per op, indexed by the op's discriminant.
@@ -309,6 +321,7 @@ const F_OFF: i32 = offset_of!(Cpu, f) as i32;
 const PC_OFF: i32 = offset_of!(Cpu, pc) as i32;
 const INSTRET_OFF: i32 = offset_of!(Cpu, instret) as i32;
 const FRM_OFF: i32 = offset_of!(Cpu, frm) as i32;
+const FFLAGS_OFF: i32 = offset_of!(Cpu, fflags) as i32;
 const ARENA_OFF: i32 = offset_of!(Env, arena) as i32;
 const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
 const PAGES_OFF: i32 = offset_of!(Env, pages) as i32;
@@ -388,7 +401,7 @@ pub(super) fn compile(
         fp_sig.returns.push(AbiParam::new(I64));
         let fp_sig = b.import_signature(fp_sig);
         let region_sig = b.import_signature(region_signature(isa));
-        let mut t = Translator::new(&mut b, region, fp_sig, region_sig);
+        let mut t = Translator::new(&mut b, region, fp_sig, region_sig, fpfast::native_fma(isa));
         t.translate();
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
@@ -430,6 +443,8 @@ struct Translator<'a, 'b> {
     written_f: u32,
     fp_sig: cranelift_codegen::ir::SigRef,
     region_sig: cranelift_codegen::ir::SigRef,
+    /// Whether `fma` is one host instruction (not a library call, which needs relocation).
+    native_fma: bool,
 }
 
 /// How the guest leaves a region at an exit stub.
@@ -456,8 +471,8 @@ fn trusted() -> MemFlags {
     MemFlags::trusted()
 }
 
-/// Fields of `Env` that never change while a region runs (the arena, page table and helper
-/// table pointers): free to merge and hoist.
+/// Fields that never change while a region runs (the arena, page table and helper table
+/// pointers of `Env`, the rounding mode `cpu.frm`): free to merge and hoist.
 fn constant() -> MemFlags {
     MemFlags::trusted().with_readonly().with_can_move()
 }
@@ -475,6 +490,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         region: &'a Region,
         fp_sig: cranelift_codegen::ir::SigRef,
         region_sig: cranelift_codegen::ir::SigRef,
+        native_fma: bool,
     ) -> Self {
         let x = std::array::from_fn(|_| b.declare_var(I64));
         let f = std::array::from_fn(|_| b.declare_var(I64));
@@ -552,6 +568,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             written_f: all.fw,
             fp_sig,
             region_sig,
+            native_fma,
         }
     }
 
@@ -1090,8 +1107,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    /// A floating-point instruction: operands from the variables, the operation in the shared
-    /// helper, the result into the destination variable.
+    /// A floating-point instruction: operands from the variables; the operation inline where
+    /// `fpfast` has a fast path for it, else (and whenever the fast path's checks fail) in the
+    /// shared helper; the result into the destination variable.
     fn fp(&mut self, pc: u64, idx: u64, inst: &Inst) {
         use crate::interp::{int_source, uses_rm};
         let op = inst.op;
@@ -1102,26 +1120,86 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.fp_result(op, inst.rd, v);
             return;
         }
-        let rm = if !uses_rm(op) {
-            self.b.ins().iconst(I64, 0)
+        let (rm, mode) = if !uses_rm(op) {
+            // The helper runs ops without a rounding mode in RNE.
+            (self.b.ins().iconst(I64, 0), fpfast::Mode::Static(Rounding::Rne))
         } else if inst.rm == 7 {
             // Dynamic rounding: a reserved frm makes the instruction illegal, which the
-            // interpreter raises.
-            let frm = self.b.ins().uload8(I64, trusted(), self.cpu, FRM_OFF);
+            // interpreter raises. frm changes only through CSR instructions, which leave the
+            // region, so it is constant while the region runs and its loads can merge.
+            // (Only a plain `load` of such memory counts as pure, so widen separately.)
+            let frm = self.b.ins().load(I8, constant(), self.cpu, FRM_OFF);
+            let frm = self.b.ins().uextend(I64, frm);
             let valid = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, frm, 4);
             self.branch_or_interpret(valid, pc, idx);
-            frm
-        } else if inst.rm > 4 {
+            (frm, fpfast::Mode::Dynamic(frm))
+        } else if let Some(mode) = Rounding::from_bits(inst.rm) {
+            (self.b.ins().iconst(I64, i64::from(inst.rm)), fpfast::Mode::Static(mode))
+        } else {
             self.exit_now(pc, EXIT_INTERPRET, idx);
             return;
-        } else {
-            self.b.ins().iconst(I64, i64::from(inst.rm))
         };
+        let v = match fpfast::emit(self.b, op, [a, b, c], mode, self.native_fma) {
+            None => self.fp_call(op, [rm, a, b, c]),
+            Some(fpfast::Fast::Always(v)) => v,
+            Some(fpfast::Fast::Guarded { value, valid, inexact }) => {
+                self.fp_guarded(value, valid, inexact, |t| t.fp_call(op, [rm, a, b, c]))
+            }
+        };
+        self.fp_result(op, inst.rd, v);
+    }
+
+    /// Calls the helper of `op` with `[rm, a, b, c]`; returns the destination value.
+    fn fp_call(&mut self, op: Op, [rm, a, b, c]: [Value; 4]) -> Value {
         let table = self.b.ins().load(I64, constant(), self.env, FP_TABLE_OFF);
         let helper = self.b.ins().load(I64, constant(), table, 8 * i32::from(op as u8));
         let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, rm, a, b, c]);
-        let v = self.b.inst_results(call)[0];
-        self.fp_result(op, inst.rd, v);
+        self.b.inst_results(call)[0]
+    }
+
+    /// The fast result `value` where `valid` holds and it adds no flag (NX is set already, or
+    /// the result is exact), else the helper's (`slow`), laid out as `fpfast` draws it: the
+    /// exactness proof and the helper call in cold blocks.
+    fn fp_guarded(
+        &mut self,
+        value: Value,
+        valid: Value,
+        inexact: fpfast::Inexact,
+        slow: impl FnOnce(&mut Self) -> Value,
+    ) -> Value {
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+        let helper = self.b.create_block();
+        self.b.set_cold_block(helper);
+        let fast = match inexact {
+            fpfast::Inexact::Never => valid,
+            fpfast::Inexact::Possible | fpfast::Inexact::Unless(_) => {
+                // The helper ORs its flags into cpu.fflags, so the byte is current here.
+                let fflags = self.b.ins().uload8(I32, trusted(), self.cpu, FFLAGS_OFF);
+                let nx = self.b.ins().band_imm_s(fflags, i64::from(flags::NX));
+                let nx_set = self.b.ins().icmp_imm_s(IntCC::NotEqual, nx, 0);
+                self.b.ins().band(valid, nx_set)
+            }
+        };
+        if let fpfast::Inexact::Unless(proof) = inexact {
+            let check = self.b.create_block();
+            self.b.set_cold_block(check);
+            self.b.ins().brif(fast, join, &[BlockArg::Value(value)], check, &[]);
+            self.b.switch_to_block(check);
+            self.b.seal_block(check);
+            let exact = proof.emit(self.b);
+            let ok = self.b.ins().band(valid, exact);
+            self.b.ins().brif(ok, join, &[BlockArg::Value(value)], helper, &[]);
+        } else {
+            self.b.ins().brif(fast, join, &[BlockArg::Value(value)], helper, &[]);
+        }
+        self.b.switch_to_block(helper);
+        self.b.seal_block(helper);
+        let v = slow(self);
+        self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(join);
+        self.b.seal_block(join);
+        self.b.block_params(join)[0]
     }
 
     fn fp_result(&mut self, op: Op, rd: u8, v: Value) {
@@ -1150,7 +1228,8 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.b.ins().bor_imm_s(n, BOX)
             }
             Op::FsgnjD | Op::FsgnjnD | Op::FsgnjxD | Op::FsgnjS | Op::FsgnjnS | Op::FsgnjxS => {
-                let (a, b, sign) = if single { (self.unbox(a), self.unbox(b), SIGN32) } else { (a, b, SIGN64) };
+                let (a, b, sign) =
+                    if single { (fpfast::unbox(self.b, a), fpfast::unbox(self.b, b), SIGN32) } else { (a, b, SIGN64) };
                 let mag = self.b.ins().band_imm_s(a, !sign);
                 let v = match op {
                     Op::FsgnjD | Op::FsgnjS => {
@@ -1172,15 +1251,5 @@ impl<'a, 'b> Translator<'a, 'b> {
             _ => return None,
         };
         Some(v)
-    }
-
-    /// A single-precision operand: the low 32 bits if properly NaN-boxed, else the canonical NaN
-    /// (zero-extended, as the interpreter's `unbox` gives it).
-    fn unbox(&mut self, v: Value) -> Value {
-        let hi = self.b.ins().ushr_imm_s(v, 32);
-        let boxed = self.b.ins().icmp_imm_s(IntCC::Equal, hi, 0xffff_ffff);
-        let lo = self.b.ins().band_imm_s(v, 0xffff_ffff);
-        let nan = self.b.ins().iconst(I64, i64::from(crate::rv64::fp::CANONICAL_NAN_32));
-        self.b.ins().select(boxed, lo, nan)
     }
 }

@@ -2,6 +2,13 @@
 //! region compiled (`Engine::Jit`) must end with identical registers, flags, memory and
 //! instruction counts. Streams are bounded (a counted loop, forward branches only otherwise) so
 //! every case terminates. `SHOAL_JIT_CASES` sets how many cases run (default 300).
+//!
+//! Two generators: one for every instruction form, and one for floating point alone, which
+//! draws operands from edge values (zeros, subnormals, the neighbours of the smallest normal
+//! number, values near overflow and near integer limits, NaNs, infinities, badly boxed
+//! singles), presets `fflags` with and without NX and uses static and dynamic rounding modes.
+//! Besides, every floating-point op runs compiled on all pairs of edge values, with the flags
+//! checked after each.
 #![expect(
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
@@ -42,6 +49,11 @@ fn b(f3: u32, rs1: u32, rs2: u32, off: i32) -> u32 {
 fn r4(op: u32, rm: u32, fmt: u32, rd: u32, rs1: u32, rs2: u32, rs3: u32) -> u32 {
     (rs3 << 27) | (fmt << 25) | (rs2 << 20) | (rs1 << 15) | (rm << 12) | (rd << 7) | op
 }
+
+/// `jal x0, +4`. The interpreter runs whole blocks, so after a CSR instruction (which compiled
+/// code leaves to it) it would also run what follows; this ends its block there, and compiled
+/// code takes over again at the next instruction.
+const JUMP_NEXT: u32 = 0x0040_006f;
 
 /// Registers the generated code may write: x1..x29 (x30 counts the loop, x31 points at data).
 fn xreg(g: &mut Rng) -> u32 {
@@ -161,15 +173,21 @@ fn program(g: &mut Rng) -> Vec<u32> {
     code
 }
 
-fn machine(code: &[u32], g: &mut Rng) -> (AddressSpace, Cpu) {
+/// An address space with `code` at `CODE` and `data` (a whole number of pages) at `DATA`.
+fn address_space(code: &[u32], data: &[u8]) -> AddressSpace {
     let m = AddressSpace::with_size(1 << 24).unwrap();
     m.map_anon(CODE, 0x4000, perm::RW, VmaKind::Anon).unwrap();
     let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
     m.write_bytes(CODE, &bytes).unwrap();
     m.protect(CODE, 0x4000, perm::R | perm::X).unwrap();
-    m.map_anon(DATA, 0x1000, perm::RW, VmaKind::Anon).unwrap();
+    m.map_anon(DATA, data.len() as u64, perm::RW, VmaKind::Anon).unwrap();
+    m.write_bytes(DATA, data).unwrap();
+    m
+}
+
+fn machine(code: &[u32], g: &mut Rng) -> (AddressSpace, Cpu) {
     let data: Vec<u8> = (0..4096).map(|_| g.next() as u8).collect();
-    m.write_bytes(DATA, &data).unwrap();
+    let m = address_space(code, &data);
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     let edge = [0u64, 1, u64::MAX, i64::MIN as u64, i64::MAX as u64, 0x8000_0000, 0xffff_ffff, 7, 3];
     for x in 1..30 {
@@ -197,10 +215,18 @@ fn machine(code: &[u32], g: &mut Rng) -> (AddressSpace, Cpu) {
 }
 
 fn run(engine: Engine, mem: &AddressSpace, cpu: Cpu) -> (Cpu, Exit) {
+    let (cpu, exit, _) = run_with(engine, mem, cpu);
+    (cpu, exit)
+}
+
+/// Runs to the first exit that is not the budget; also returns the interpreter, for its
+/// statistics.
+fn run_with(engine: Engine, mem: &AddressSpace, cpu: Cpu) -> (Cpu, Exit, Interp) {
     run_interp(Interp::with_engine(engine), engine, mem, cpu)
 }
 
-fn run_interp(mut it: Interp, engine: Engine, mem: &AddressSpace, mut cpu: Cpu) -> (Cpu, Exit) {
+/// Runs `it` to the first exit that is not the budget.
+fn run_interp(mut it: Interp, engine: Engine, mem: &AddressSpace, mut cpu: Cpu) -> (Cpu, Exit, Interp) {
     let attention = AtomicU32::new(0);
     loop {
         let exit = it.run(&mut cpu, mem, &attention, 1_000_000);
@@ -210,7 +236,7 @@ fn run_interp(mut it: Interp, engine: Engine, mem: &AddressSpace, mut cpu: Cpu) 
                 assert!(it.jit_stats().regions > 0, "no region was compiled");
             }
             EVICTIONS.fetch_add(it.jit_stats().evictions, std::sync::atomic::Ordering::Relaxed);
-            return (cpu, exit);
+            return (cpu, exit, it);
         }
     }
 }
@@ -227,15 +253,26 @@ fn check_case(seed: u64) {
 fn check_case_with(seed: u64, jit_memory: Option<usize>) {
     let mut g = Rng(seed | 1);
     let code = program(&mut g);
-    let (m1, cpu) = machine(&code, &mut g);
+    let (m, cpu) = machine(&code, &mut g);
+    compare_engines_with(seed, &code, &m, cpu, jit_memory);
+}
+
+/// Runs `code` from `cpu` in the interpreter on `m1` and compiled on a copy of it; everything
+/// must end the same.
+fn compare_engines(seed: u64, code: &[u32], m1: &AddressSpace, cpu: Cpu) {
+    compare_engines_with(seed, code, m1, cpu, None);
+}
+
+/// As [`compare_engines`], with at most `jit_memory` bytes of compiled code if given.
+fn compare_engines_with(seed: u64, code: &[u32], m1: &AddressSpace, cpu: Cpu, jit_memory: Option<usize>) {
     let m2 = m1.duplicate().unwrap();
-    let (a, ea) = run(Engine::Interp, &m1, cpu.clone());
+    let (a, ea) = run(Engine::Interp, m1, cpu.clone());
     let service = std::sync::Arc::new(crate::jit::JitService::start(None).unwrap());
     let mut config = crate::interp::JitConfig::for_engine(Engine::Jit, service).unwrap();
     if let Some(bytes) = jit_memory {
         config.arena_bytes = bytes;
     }
-    let (b, eb) = run_interp(Interp::with_jit(Some(config)), Engine::Jit, &m2, cpu);
+    let (b, eb, _) = run_interp(Interp::with_jit(Some(config)), Engine::Jit, &m2, cpu);
     let ctx = || format!("seed {seed:#x}, program {:08x?}", code);
     assert_eq!(ea, eb, "exit differs: {}", ctx());
     assert_eq!(a.pc, b.pc, "pc differs: {}", ctx());
@@ -250,11 +287,532 @@ fn check_case_with(seed: u64, jit_memory: Option<usize>) {
     assert_eq!(m1.slice(DATA, 4096).unwrap(), m2.slice(DATA, 4096).unwrap(), "memory differs: {}", ctx());
 }
 
+fn cases() -> u64 {
+    std::env::var("SHOAL_JIT_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+}
+
 #[test]
 fn jit_matches_interpreter_on_generated_programs() {
-    let cases: u64 = std::env::var("SHOAL_JIT_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    for n in 0..cases {
+    for n in 0..cases() {
         check_case(0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(n + 1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floating-point streams.
+
+/// Doubles where rounding, flags or exactness change (as bit patterns).
+const DOUBLE_EDGES: [u64; 46] = [
+    0,                     // +0
+    0x8000_0000_0000_0000, // −0
+    0x0000_0000_0000_0001, // smallest subnormal
+    0x000f_ffff_ffff_ffff, // largest subnormal
+    0x3fef_ffff_ffff_ffff, // 1 − 2^-53: MIN_POSITIVE times it is tiny, rounded up to MIN_POSITIVE
+    0x3ff0_0000_0000_0001, // 1 + 2^-52: MAX times it overflows
+    0x8000_0000_0000_0001,
+    0x0010_0000_0000_0000, // MIN_POSITIVE
+    0x0010_0000_0000_0001, // and its neighbours
+    0x8010_0000_0000_0000,
+    0x0020_0000_0000_0000,
+    0x2000_0000_0000_0000, // 2^-511: squares near MIN_POSITIVE
+    0x06b0_0000_0000_0000, // 2^-916 = 2^(emin + 2p)
+    0x06af_ffff_ffff_ffff,
+    0x7fef_ffff_ffff_ffff, // MAX
+    0x7fef_ffff_ffff_fffe,
+    0x7fe0_0000_0000_0000, // 2^1023
+    0x5ff0_0000_0000_0000, // 2^512: squares overflow
+    0x7ff0_0000_0000_0000, // +inf
+    0xfff0_0000_0000_0000, // −inf
+    0x7ff8_0000_0000_0000, // canonical NaN
+    0x7ff8_0000_0000_0001, // quiet NaN with payload
+    0x7ff4_0000_0000_0000, // signaling NaN
+    0xfff8_0000_0000_0000, // negative quiet NaN
+    0x3ff0_0000_0000_0000, // 1
+    0xbff0_0000_0000_0000, // −1
+    0x3fe0_0000_0000_0000, // 0.5
+    0xbfe0_0000_0000_0000, // −0.5
+    0x3fef_ae14_7ae1_47ae, // 0.99
+    0xbfef_ae14_7ae1_47ae, // −0.99
+    0x3ff8_0000_0000_0000, // 1.5
+    0x4008_0000_0000_0000, // 3
+    0x3fb9_9999_9999_999a, // 0.1
+    0x41e0_0000_0000_0000, // 2^31
+    0x41df_ffff_ffe0_0000, // 2^31 − 0.5
+    0xc1e0_0000_0000_0000, // −2^31
+    0xc1e0_0000_0010_0000, // −2^31 − 0.5
+    0xc1e0_0000_0020_0000, // −2^31 − 1
+    0x41f0_0000_0000_0000, // 2^32
+    0x41ef_ffff_fff0_0000, // 2^32 − 0.5
+    0x43e0_0000_0000_0000, // 2^63
+    0xc3e0_0000_0000_0000, // −2^63
+    0xc3e0_0000_0000_0001, // just below −2^63
+    0x43f0_0000_0000_0000, // 2^64
+    0x4340_0000_0000_0000, // 2^53
+    0x4340_0000_0000_0001, // 2^53 + 2
+];
+
+/// Singles where rounding, flags or exactness change.
+const SINGLE_EDGES: [u32; 36] = [
+    0,           // +0
+    0x8000_0000, // −0
+    0x0000_0001, // smallest subnormal
+    0x007f_ffff, // largest subnormal
+    0x3f7f_ffff, // 1 − 2^-24: MIN_POSITIVE times it is tiny, rounded up to MIN_POSITIVE
+    0x3f80_0001, // 1 + 2^-23: MAX times it overflows
+    0x8000_0001,
+    0x0080_0000, // MIN_POSITIVE
+    0x0080_0001, // and its neighbours
+    0x8080_0000,
+    0x0100_0000,
+    0x1f80_0000, // 2^-64: squares near MIN_POSITIVE
+    0x1880_0000, // 2^-78 = 2^(emin + 2p)
+    0x187f_ffff,
+    0x7f7f_ffff, // MAX
+    0x7f7f_fffe,
+    0x5f80_0000, // 2^64: squares overflow
+    0x7f80_0000, // +inf
+    0xff80_0000, // −inf
+    0x7fc0_0000, // canonical NaN
+    0x7fc0_0001, // quiet NaN with payload
+    0x7fa0_0000, // signaling NaN
+    0xffc0_0000, // negative quiet NaN
+    0x3f80_0000, // 1
+    0xbf80_0000, // −1
+    0x3f00_0000, // 0.5
+    0xbf00_0000, // −0.5
+    0x3f7d_70a4, // 0.99
+    0x3fc0_0000, // 1.5
+    0x3dcc_cccd, // 0.1
+    0x4f00_0000, // 2^31
+    0xcf00_0000, // −2^31
+    0x4f80_0000, // 2^32
+    0x5f00_0000, // 2^63
+    0x5f80_0001, // just above 2^64
+    0x4b80_0000, // 2^24
+];
+
+/// A double: an edge, a short one (few significant bits, so results are often exact), a
+/// random normal or random bits.
+fn double_value(g: &mut Rng) -> u64 {
+    match g.below(8) {
+        0..=2 => g.pick(&DOUBLE_EDGES),
+        3..=5 => {
+            let m = (1 + g.below(1 << 12)) as f64;
+            let e = g.below(81) as i32 - 40;
+            let sign = if g.below(4) == 0 { -1.0 } else { 1.0 };
+            (sign * m * 2f64.powi(e)).to_bits()
+        }
+        6 => (g.next() & 0x800f_ffff_ffff_ffff) | ((1 + g.below(0x7fe)) << 52),
+        _ => g.next(),
+    }
+}
+
+/// A single, likewise.
+fn single_value(g: &mut Rng) -> u32 {
+    match g.below(8) {
+        0..=2 => g.pick(&SINGLE_EDGES),
+        3..=5 => {
+            let m = (1 + g.below(1 << 8)) as f32;
+            let e = g.below(41) as i32 - 20;
+            let sign = if g.below(4) == 0 { -1.0 } else { 1.0 };
+            (sign * m * 2f32.powi(e)).to_bits()
+        }
+        6 => (g.next() as u32 & 0x807f_ffff) | ((1 + g.below(0xfe) as u32) << 23),
+        _ => g.next() as u32,
+    }
+}
+
+/// An integer for conversions: around the limits of singles, doubles and the integer types.
+const INT_EDGES: [i64; 18] = [
+    0,
+    1,
+    -1,
+    3,
+    -1000,
+    1 << 24,
+    (1 << 24) + 1,
+    -(1 << 24) - 1,
+    1 << 53,
+    (1 << 53) + 1,
+    -(1 << 53) - 1,
+    i32::MAX as i64,
+    i32::MIN as i64,
+    u32::MAX as i64,
+    i64::MAX,
+    i64::MIN,
+    0x7fff_ff80_0000_0000,
+    0x1234_5678_9abc_def0,
+];
+
+fn int_value(g: &mut Rng) -> u64 {
+    match g.below(4) {
+        0 | 1 => g.pick(&INT_EDGES) as u64,
+        2 => (g.below(1 << 20) as i64 - (1 << 19)) as u64,
+        _ => g.next(),
+    }
+}
+
+/// A register value for the single-precision half of the FP registers: a boxed single, now
+/// and then a badly boxed one.
+fn boxed_single(g: &mut Rng) -> u64 {
+    let v = u64::from(single_value(g));
+    match g.below(16) {
+        0 => v | (g.next() & 0x7fff_ffff_0000_0000),
+        1 => v,
+        _ => v | 0xffff_ffff_0000_0000,
+    }
+}
+
+/// One floating-point instruction. Registers f0..f15 mostly hold singles and f16..f31 doubles,
+/// and operands mostly come from the half of their precision.
+fn fp_inst(g: &mut Rng) -> u32 {
+    let fmt = g.below(2) as u32;
+    let reg = |g: &mut Rng, fmt: u32| if g.below(8) == 0 { fpreg(g) } else { 16 * fmt + g.below(16) as u32 };
+    let (fd, fa, fb, fc) = (reg(g, fmt), reg(g, fmt), reg(g, fmt), reg(g, fmt));
+    let (rd, rs1) = (xreg(g), xreg(g));
+    // Mostly RNE, static or dynamic, as compilers emit them.
+    let rm = match g.below(16) {
+        0..=7 => 0,
+        8..=11 => 7,
+        12 | 13 => 1,
+        _ => 2 + g.below(3) as u32,
+    };
+    match g.below(24) {
+        0..=5 => r(0x53, rm, (g.below(4) as u32 * 4) | fmt, fd, fa, fb), // fadd, fsub, fmul, fdiv
+        6 => r(0x53, rm, 0x2c | fmt, fd, fa, 0),                         // fsqrt
+        7..=9 => r4(g.pick(&[0x43u32, 0x47, 0x4b, 0x4f]), rm, fmt, fd, fa, fb, fc),
+        10 => r(0x53, g.below(3) as u32, 0x50 | fmt, rd, fa, fb), // feq, flt, fle
+        11 => r(0x53, g.below(2) as u32, 0x14 | fmt, fd, fa, fb), // fmin, fmax
+        12 => r(0x53, g.below(3) as u32, 0x10 | fmt, fd, fa, fb), // fsgnj*
+        13 if fmt == 0 => r(0x53, rm, 0x20, reg(g, 0), reg(g, 1), 1), // fcvt.s.d
+        13 => r(0x53, rm, 0x21, reg(g, 1), reg(g, 0), 0),         // fcvt.d.s
+        14 | 15 => {
+            // To integers, mostly truncating as C casts do.
+            let rm = if g.below(2) == 0 { 1 } else { rm };
+            r(0x53, rm, 0x60 | fmt, rd, fa, g.below(4) as u32)
+        }
+        16 | 17 => r(0x53, rm, 0x68 | fmt, fd, rs1, g.below(4) as u32), // from integers
+        18 => r(0x53, 1, 0x70 | fmt, rd, fa, 0),                        // fclass
+        19 if g.below(2) == 0 => r(0x53, 0, 0x70 | fmt, rd, fa, 0),     // fmv.x.{w,d}
+        19 => r(0x53, 0, 0x78 | fmt, fd, rs1, 0),                       // fmv.{w,d}.x
+        20 => {
+            let off = 8 * g.below(500) as i32;
+            if g.below(2) == 0 {
+                i(0x07, 2 + fmt, fd, 31, off) // flw, fld
+            } else {
+                (s(2 + fmt, 31, fa, off) & !0x7f) | 0x27 // fsw, fsd
+            }
+        }
+        21 => {
+            // The interpreter changes fflags and frm between compiled instructions: clear or
+            // set NX, set a rounding mode (now and then a reserved one), read the flags.
+            match g.below(8) {
+                0..=2 => i(0x73, 7, 0, 1, 0x001),                             // csrrci x0, fflags, NX
+                3 | 4 => i(0x73, 6, 0, 1, 0x001),                             // csrrsi x0, fflags, NX
+                5 => i(0x73, 5, 0, g.pick(&[0u32, 0, 1, 2, 3, 4, 5]), 0x002), // csrrwi x0, frm
+                _ => i(0x73, 2, rd, 0, 0x001),                                // csrrs rd, fflags, x0
+            }
+        }
+        _ => r(0x53, 0, (g.below(4) as u32 * 4) | fmt, fd, fa, fb), // more RNE arithmetic
+    }
+}
+
+/// A counted loop around floating-point instructions.
+fn fp_program(g: &mut Rng) -> Vec<u32> {
+    let mut code = vec![i(0x13, 0, 30, 0, 1 + g.below(5) as i32)];
+    let mut body = Vec::new();
+    for _ in 0..8 + g.below(40) {
+        let inst = fp_inst(g);
+        body.push(inst);
+        if inst & 0x7f == 0x73 {
+            body.push(JUMP_NEXT);
+        }
+    }
+    let back = -(4 * (body.len() as i32 + 1));
+    code.extend(body);
+    code.push(i(0x13, 0, 30, 30, -1)); // addi x30, x30, -1
+    code.push(b(1, 30, 0, back)); // bne x30, x0, loop
+    code.push(0x0000_0073); // ecall
+    code
+}
+
+fn fp_machine(code: &[u32], g: &mut Rng) -> (AddressSpace, Cpu) {
+    let data: Vec<u8> =
+        (0..512).flat_map(|_| if g.below(2) == 0 { double_value(g) } else { boxed_single(g) }.to_le_bytes()).collect();
+    let m = address_space(code, &data);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    for x in 1..30 {
+        cpu.x[x] = int_value(g);
+    }
+    cpu.x[31] = DATA;
+    for f in 0..16 {
+        cpu.f[f] = boxed_single(g);
+        cpu.f[16 + f] = double_value(g);
+    }
+    let flags = g.below(32) as u8;
+    cpu.fflags = if g.below(2) == 0 { flags | 1 } else { flags & !1 };
+    cpu.frm = match g.below(50) {
+        0..=29 => 0,
+        30..=48 => 1 + g.below(4) as u8,
+        _ => 5,
+    };
+    (m, cpu)
+}
+
+#[test]
+fn jit_matches_interpreter_on_generated_fp_programs() {
+    for n in 0..cases() {
+        let seed = 0x2545_f491_4f6c_dd1d_u64.wrapping_mul(n + 1);
+        let mut g = Rng(seed | 1);
+        let code = fp_program(&mut g);
+        let (m, cpu) = fp_machine(&code, &mut g);
+        compare_engines(seed, &code, &m, cpu);
+    }
+}
+
+/// Operand rows for the edge sweep: `[rs1 (f1 and x9), rs2 (f2), rs3 (f3)]`.
+fn edge_rows(fmt: u32, arity: usize) -> Vec<[u64; 3]> {
+    let values: Vec<u64> = if fmt == 0 {
+        // Boxed singles, and two badly boxed ones.
+        let mut v: Vec<u64> = SINGLE_EDGES.iter().map(|&s| u64::from(s) | 0xffff_ffff_0000_0000).collect();
+        v.extend([0x0000_0000_3f80_0000, 0x7fff_ffff_3f80_0000]);
+        v
+    } else {
+        DOUBLE_EDGES.to_vec()
+    };
+    // Addends for fused multiply-adds: zeros, ±1, the smallest normal and subnormal numbers,
+    // an infinity and a signaling NaN.
+    let addends: Vec<u64> = if fmt == 0 {
+        [0u32, 0x8000_0000, 0x3f80_0000, 0xbf80_0000, 0x0080_0000, 1, 0x7f80_0000, 0x7fa0_0000]
+            .map(|v| u64::from(v) | 0xffff_ffff_0000_0000)
+            .to_vec()
+    } else {
+        vec![
+            0,
+            0x8000_0000_0000_0000,
+            0x3ff0_0000_0000_0000,
+            0xbff0_0000_0000_0000,
+            0x0010_0000_0000_0000,
+            1,
+            0x7ff0_0000_0000_0000,
+            0x7ff4_0000_0000_0000,
+        ]
+    };
+    let mut rows = Vec::new();
+    for &a in &values {
+        if arity == 1 {
+            rows.push([a, a, a]);
+            continue;
+        }
+        for &b in &values {
+            if arity == 2 {
+                rows.push([a, b, a]);
+            } else {
+                rows.extend(addends.iter().map(|&c| [a, b, c]));
+            }
+        }
+    }
+    rows
+}
+
+/// Runs `inst` once per row of operands (f1, f2, f3 and x9 loaded from the row), with
+/// `fflags` preset to `flags` before each, and stores f4, x10 and the flags after it; the
+/// interpreter and compiled code must store the same. `inst` runs compiled in a region of its
+/// own: the CSR accesses around it leave the region.
+fn sweep(inst: u32, rows: &[[u64; 3]], flags: u64, frm: u8) {
+    const ROW: usize = 6;
+    let code = [
+        i(0x07, 3, 1, 31, 0),               // fld f1, 0(x31)
+        i(0x07, 3, 2, 31, 8),               // fld f2, 8(x31)
+        i(0x07, 3, 3, 31, 16),              // fld f3, 16(x31)
+        i(0x03, 3, 9, 31, 0),               // ld x9, 0(x31)
+        i(0x73, 1, 0, 7, 0x001),            // csrrw x0, fflags, x7
+        JUMP_NEXT,                          //
+        inst,                               //
+        i(0x73, 2, 8, 0, 0x001),            // csrrs x8, fflags, x0
+        (s(3, 31, 4, 24) & !0x7f) | 0x27,   // fsd f4, 24(x31)
+        s(3, 31, 10, 32),                   // sd x10, 32(x31)
+        s(3, 31, 8, 40),                    // sd x8, 40(x31)
+        i(0x13, 0, 31, 31, 8 * ROW as i32), // addi x31, x31, 48
+        i(0x13, 0, 30, 30, -1),             // addi x30, x30, -1
+        b(1, 30, 0, -4 * 13),               // bne x30, x0, loop
+        0x0000_0073,                        // ecall
+    ];
+    let mut data: Vec<u8> = rows.iter().flat_map(|r| [r[0], r[1], r[2], 0, 0, 0]).flat_map(u64::to_le_bytes).collect();
+    data.resize(data.len().next_multiple_of(0x1000), 0);
+    let m1 = address_space(&code, &data);
+    let m2 = m1.duplicate().unwrap();
+    let mut cpu = Cpu { pc: CODE, frm, ..Cpu::default() };
+    (cpu.x[7], cpu.x[30], cpu.x[31]) = (flags, rows.len() as u64, DATA);
+    let (a, ea, _) = run_with(Engine::Interp, &m1, cpu.clone());
+    let (b, eb, it) = run_with(Engine::Jit, &m2, cpu);
+    assert_eq!((ea, eb), (Exit::Ecall, Exit::Ecall));
+    // The loop head and `inst` (the rest is left to the interpreter at the CSR accesses).
+    assert_eq!(it.jit_stats().regions, 2, "{inst:08x} did not run compiled");
+    let words = |m: &AddressSpace| -> Vec<u64> {
+        m.slice(DATA, data.len() as u64).unwrap().chunks(8).map(|w| u64::from_le_bytes(w.try_into().unwrap())).collect()
+    };
+    let (wa, wb) = (words(&m1), words(&m2));
+    for (n, row) in rows.iter().enumerate() {
+        let (ra, rb) = (&wa[ROW * n + 3..ROW * n + 6], &wb[ROW * n + 3..ROW * n + 6]);
+        assert_eq!(
+            ra, rb,
+            "[f4, x10, fflags] differ for {inst:08x} with operands {row:016x?}, fflags {flags:#x}, frm {frm}"
+        );
+    }
+    assert_eq!((a.x, a.f, a.fflags), (b.x, b.f, b.fflags));
+}
+
+#[test]
+fn fp_edge_values_through_every_op() {
+    // (rm field, frm): static RNE, dynamic RNE, dynamic RTZ, static RTZ, static RDN.
+    let modes = [(0, 0), (7, 0), (7, 1), (1, 0), (2, 0)];
+    let int_rows: Vec<[u64; 3]> = INT_EDGES.iter().map(|&v| [v as u64; 3]).collect();
+    for fmt in [0u32, 1] {
+        let (unary, binary, ternary) = (edge_rows(fmt, 1), edge_rows(fmt, 2), edge_rows(fmt, 3));
+        for flags in [0, 1] {
+            for (rm, frm) in modes {
+                for k in 0..4 {
+                    sweep(r(0x53, rm, (k * 4) | fmt, 4, 1, 2), &binary, flags, frm); // fadd .. fdiv
+                    sweep(r(0x53, rm, 0x60 | fmt, 10, 1, k), &unary, flags, frm); // fcvt to integers
+                    sweep(r(0x53, rm, 0x68 | fmt, 4, 9, k), &int_rows, flags, frm); // and from them
+                }
+                sweep(r(0x53, rm, 0x2c | fmt, 4, 1, 0), &unary, flags, frm); // fsqrt
+                if fmt == 0 {
+                    sweep(r(0x53, rm, 0x20, 4, 1, 1), &edge_rows(1, 1), flags, frm); // fcvt.s.d
+                }
+            }
+            for (rm, frm) in [(0, 0), (7, 0), (1, 0)] {
+                for opcode in [0x43, 0x47, 0x4b, 0x4f] {
+                    sweep(r4(opcode, rm, fmt, 4, 1, 2, 3), &ternary, flags, frm);
+                }
+            }
+            for k in 0..3 {
+                sweep(r(0x53, k, 0x50 | fmt, 10, 1, 2), &binary, flags, 0); // feq, flt, fle
+            }
+            for k in 0..2 {
+                sweep(r(0x53, k, 0x14 | fmt, 4, 1, 2), &binary, flags, 0); // fmin, fmax
+            }
+            sweep(r(0x53, 1, 0x70 | fmt, 10, 1, 0), &unary, flags, 0); // fclass
+            if fmt == 0 {
+                sweep(r(0x53, 0, 0x21, 4, 1, 0), &unary, flags, 0); // fcvt.d.s
+            }
+        }
+    }
+}
+
+/// A loop over i = 1..=100 in the shape of numeric C code: conversions, products, a
+/// quotient, sums, a fused multiply-add, a root, comparisons and single precision. With
+/// `exact`, every result is an exact small integer or half; without, the quotient is 1/i².
+fn numeric_loop(exact: bool) -> Vec<u32> {
+    let quotient = if exact {
+        r(0x53, 7, 0x0d, 3, 2, 1) // fdiv.d f3, f2, f1      i² / i
+    } else {
+        r(0x53, 7, 0x0d, 3, 10, 2) // fdiv.d f3, f10, f2    1 / i²
+    };
+    let body = [
+        r(0x53, 7, 0x69, 1, 5, 2), // fcvt.d.l f1, x5
+        r(0x53, 7, 0x09, 2, 1, 1), // fmul.d f2, f1, f1
+        quotient,
+        r(0x53, 7, 0x01, 4, 4, 3),    // fadd.d f4, f4, f3
+        r4(0x43, 7, 1, 5, 1, 11, 5),  // fmadd.d f5, f1, f11, f5     f11 = 0.5
+        r(0x53, 7, 0x2d, 6, 2, 0),    // fsqrt.d f6, f2
+        r(0x53, 1, 0x61, 6, 4, 0),    // fcvt.w.d x6, f4, rtz
+        r(0x53, 1, 0x51, 7, 1, 2),    // flt.d x7, f1, f2
+        r(0x53, 0, 0x15, 7, 1, 3),    // fmin.d f7, f1, f3
+        r(0x53, 7, 0x20, 8, 3, 1),    // fcvt.s.d f8, f3
+        r(0x53, 7, 0x00, 9, 8, 8),    // fadd.s f9, f8, f8
+        r(0x53, 0, 0x21, 12, 9, 0),   // fcvt.d.s f12, f9
+        r(0x53, 1, 0x71, 8, 3, 0),    // fclass.d x8, f3
+        r(0x53, 7, 0x68, 13, 5, 0),   // fcvt.s.w f13, x5
+        r(0x53, 7, 0x08, 14, 13, 13), // fmul.s f14, f13, f13
+        r(0x53, 2, 0x50, 9, 14, 9),   // feq.s x9, f14, f9
+        i(0x13, 0, 5, 5, 1),          // addi x5, x5, 1
+    ];
+    let mut code = vec![i(0x13, 0, 30, 0, 100), i(0x13, 0, 5, 0, 1)];
+    code.extend(body);
+    code.push(i(0x13, 0, 30, 30, -1));
+    code.push(b(1, 30, 0, -4 * (body.len() as i32 + 1)));
+    code.push(0x0000_0073);
+    code
+}
+
+/// Runs `numeric_loop(exact)` compiled with `fflags` preset and `frm = 0`; checks it against
+/// the interpreter and returns the compiled run's helper calls and final flags.
+fn numeric_loop_helper_calls(exact: bool, fflags: u8) -> (u64, u8) {
+    let code = numeric_loop(exact);
+    let m = address_space(&code, &[0; 4096]);
+    let mut cpu = Cpu { pc: CODE, fflags, ..Cpu::default() };
+    cpu.f[10] = 1f64.to_bits();
+    cpu.f[11] = 0.5f64.to_bits();
+    compare_engines(0, &code, &m, cpu.clone());
+    super::codegen::FP_HELPER_CALLS.with(|n| n.set(0));
+    let (end, _) = run(Engine::Jit, &m, cpu);
+    (super::codegen::FP_HELPER_CALLS.with(std::cell::Cell::get), end.fflags)
+}
+
+#[test]
+fn fp_fast_paths_replace_helper_calls() {
+    // NX set: nothing needs the helper.
+    assert_eq!(numeric_loop_helper_calls(false, 1), (0, 1));
+    // NX clear and every result exact: the exactness proofs keep everything inline, and no
+    // flag is raised.
+    assert_eq!(numeric_loop_helper_calls(true, 0), (0, 0));
+    // NX clear and inexact results: the first (fcvt.w.d of 1.25, at i = 2) goes to the
+    // helper, which sets NX, and nothing after it does.
+    assert_eq!(numeric_loop_helper_calls(false, 0), (1, 1));
+}
+
+#[test]
+fn fp_regions_without_host_fma_use_the_helper_for_fused_ops() {
+    use cranelift_codegen::settings::{self, Configurable};
+    // A host whose Cranelift flags lack FMA: fused multiply-adds must go to the helper (an
+    // inline `fma` would be a library call, a relocation), and so must products, quotients and
+    // roots while NX is clear (their exactness proofs need `fma`).
+    let mut isa = cranelift_native::builder().unwrap();
+    if isa.set("has_fma", "false").is_err() {
+        return; // Not an x64 host: FMA is part of the base instruction set.
+    }
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").unwrap();
+    flags.set("is_pic", "true").unwrap();
+    flags.set("preserve_frame_pointers", "true").unwrap();
+    let isa = isa.finish(settings::Flags::new(flags)).unwrap();
+    assert!(isa.isa_flags().iter().any(|f| f.name == "has_fma" && f.as_bool() == Some(false)));
+
+    // NX set: the helper runs for the 100 fmadd.d; NX clear with exact results: also for
+    // fmul.d, fdiv.d, fsqrt.d and fmul.s.
+    for (exact, fflags, helper_calls) in [(false, 1, 100), (true, 0, 500)] {
+        let code = numeric_loop(exact);
+        let m = address_space(&code, &[0; 4096]);
+        let mut cpu = Cpu { pc: CODE, fflags, ..Cpu::default() };
+        cpu.f[10] = 1f64.to_bits();
+        cpu.f[11] = 0.5f64.to_bits();
+        let (expected, _) = run(Engine::Interp, &m, cpu.clone());
+        // The loop (from its third instruction) is one region, left at the ecall.
+        let region = super::region::form(&m, CODE + 8, &|_| true).unwrap();
+        let mut ctx = cranelift_codegen::Context::new();
+        let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
+        let bytes = super::codegen::compile(&*isa, &mut ctx, &mut fctx, &region).unwrap();
+        let trampoline = super::codegen::trampoline(&*isa, &mut ctx, &mut fctx).unwrap();
+        let mut arena = super::CodeArena::new(1 << 20);
+        let (entry, _) = arena.install(CODE + 8, &bytes).unwrap();
+        let (enter, _) = arena.install(0, &trampoline).unwrap();
+        (cpu.x[5], cpu.x[30], cpu.pc) = (1, 100, CODE + 8);
+        let attention = AtomicU32::new(0);
+        let table = vec![super::Slot::EMPTY; super::TABLE_SLOTS];
+        let env = super::Env::new(&m, &attention, &table, u64::MAX);
+        super::codegen::FP_HELPER_CALLS.with(|n| n.set(0));
+        // SAFETY: `enter` is a trampoline compiled for this host with this signature, `entry` a
+        // region compiled from `m`, which `env` describes and which outlives the call (with an
+        // empty region table: nothing to chain to); `cpu.pc` is the region's entry.
+        let exit = unsafe {
+            let enter: extern "C" fn(*mut Cpu, *const super::Env, usize) -> u32 = std::mem::transmute(enter);
+            enter(&mut cpu, &env, entry)
+        };
+        assert_eq!(super::codegen::FP_HELPER_CALLS.with(std::cell::Cell::get), helper_calls);
+        assert_eq!((exit, cpu.pc), (super::EXIT_INTERPRET, expected.pc), "the loop ran to the ecall");
+        assert_eq!((cpu.x, cpu.f, cpu.fflags), (expected.x, expected.f, expected.fflags));
     }
 }
 
