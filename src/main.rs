@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    abort_on_guest_thread_panic();
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => match run(args) {
@@ -146,6 +147,20 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 /// Parses a byte count: decimal digits with an optional K, M or G suffix (powers of 1024).
+/// A panic on a guest thread is a bug in shoal that leaves the guest process half dead (its
+/// other threads and its parent would wait forever): report it and end the whole run, loudly,
+/// rather than hang. Panics elsewhere (the compiler thread catches its own) are left alone.
+fn abort_on_guest_thread_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        if std::thread::current().name().is_some_and(|n| n.starts_with("guest-")) {
+            eprintln!("shoal: internal error on a guest thread; aborting");
+            std::process::abort();
+        }
+    }));
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     let units = [('K', 1u64 << 10), ('M', 1 << 20), ('G', 1 << 30)];
     let (digits, unit) = units
