@@ -109,48 +109,15 @@ impl JitService {
                 for job in rx {
                     let start = thread_cpu_time();
                     let region = &job.region;
-                    let key = disk.as_ref().map(|_| {
-                        let blocks = region.blocks.iter().map(|(&pc, b)| (pc, b.raw.as_slice()));
-                        object::region_key(&fingerprint, region.entry, blocks)
-                    });
-                    let guest_insts = region.instruction_count();
-                    let blocks = region.blocks.keys().copied().collect();
-                    if let (Some(disk), Some(key)) = (&disk, &key)
-                        && let Some(obj) = disk.get(key)
-                    {
-                        let time = thread_cpu_time().saturating_sub(start);
-                        let code = Ok(obj.code);
-                        let reply = Compiled {
-                            entry: region.entry,
-                            epoch: job.epoch,
-                            guest_insts,
-                            blocks,
-                            code,
-                            time,
-                            cached: true,
-                        };
-                        job.reply.put(reply);
-                        continue;
-                    }
-                    // A compiler bug must cost one region, not the compiler thread.
-                    let code =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(&job.region)))
-                            .unwrap_or_else(|_| {
-                                compiler = Compiler::new().expect("the compiler was set up once already");
-                                Err(CompileError::Codegen("the code generator panicked".into()))
-                            });
-                    if let (Some(disk), Some(key), Ok(code)) = (&disk, &key, &code) {
-                        disk.put(key, region.entry, u32::try_from(guest_insts).unwrap_or(u32::MAX), code);
-                    }
-                    let time = thread_cpu_time().saturating_sub(start);
+                    let (code, cached) = machine_code(&mut compiler, disk.as_ref(), &fingerprint, region);
                     let reply = Compiled {
                         entry: region.entry,
                         epoch: job.epoch,
-                        guest_insts,
-                        blocks,
+                        guest_insts: region.instruction_count(),
+                        blocks: region.blocks.keys().copied().collect(),
                         code,
-                        time,
-                        cached: false,
+                        time: thread_cpu_time().saturating_sub(start),
+                        cached,
                     };
                     // The vCPU may have exited meanwhile; its answer is then not needed.
                     job.reply.put(reply);
@@ -169,6 +136,35 @@ impl JitService {
     pub(crate) fn trampoline(&self) -> &Trampoline {
         &self.trampoline
     }
+}
+
+/// The machine code of `region`, from the disk cache if it has it (then `true`), else compiled
+/// (and written to the cache).
+fn machine_code(
+    compiler: &mut Compiler,
+    disk: Option<&DiskCache>,
+    fingerprint: &[u8; 32],
+    region: &Region,
+) -> (Result<Vec<u8>, CompileError>, bool) {
+    let key = disk.map(|_| {
+        let blocks = region.blocks.iter().map(|(&pc, b)| (pc, b.raw.as_slice()));
+        object::region_key(fingerprint, region.entry, blocks)
+    });
+    if let (Some(disk), Some(key)) = (disk, &key)
+        && let Some(obj) = disk.get(key)
+    {
+        return (Ok(obj.code), true);
+    }
+    // A compiler bug must cost one region, not the compiler thread.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(region)))
+        .unwrap_or_else(|_| {
+            *compiler = Compiler::new().expect("the compiler was set up once already");
+            Err(CompileError::Codegen("the code generator panicked".into()))
+        });
+    if let (Some(disk), Some(key), Ok(code)) = (disk, &key, &code) {
+        disk.put(key, region.entry, u32::try_from(region.instruction_count()).unwrap_or(u32::MAX), code);
+    }
+    (code, false)
 }
 
 /// CPU time the calling thread has used (what a compile costs, however busy the host is).
