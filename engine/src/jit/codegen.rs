@@ -763,6 +763,12 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// The host address for a guest access of `size` bytes needing `need`, or a jump out of
     /// the region (to the interpreter, at this instruction) when the fast check fails.
     fn host_addr(&mut self, addr: Value, size: u64, need: u8, pc: u64, idx: u64) -> Value {
+        self.checked_host_addr(addr, size, need, false, pc, idx)
+    }
+
+    /// As [`Self::host_addr`]; with `aligned`, a misaligned address also leaves for the
+    /// interpreter (atomics: it raises the misaligned-access signal).
+    fn checked_host_addr(&mut self, addr: Value, size: u64, need: u8, aligned: bool, pc: u64, idx: u64) -> Value {
         let page = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_SHIFT));
         // Pages past the end of the space read the table's zero sentinel.
         let pages = self.b.ins().load(I64, constant(), self.env, PAGES_OFF);
@@ -774,6 +780,10 @@ impl<'a, 'b> Translator<'a, 'b> {
         let granted = self.b.ins().icmp_imm_s(IntCC::Equal, has, i64::from(need));
         let ok = if size == 1 {
             granted
+        } else if aligned {
+            let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
+            let fits = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+            self.b.ins().band(granted, fits)
         } else {
             let off = self.b.ins().band_imm_s(addr, (PAGE_SIZE - 1) as i64);
             let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, (PAGE_SIZE - size) as i64);
@@ -1093,6 +1103,10 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let v = if w { self.b.ins().sextend(I64, v) } else { v };
                 self.set_x(rd, v);
             }
+            AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW | AmomaxuW | AmoswapD
+            | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD | AmomaxuD => {
+                self.amo(pc, idx, inst);
+            }
             Fence => {
                 // Guest fences order memory for other guest threads: a host fence, which also
                 // keeps Cranelift from moving guest accesses across it.
@@ -1105,6 +1119,40 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.exit_now(pc, EXIT_INTERPRET, idx);
             }
         }
+    }
+
+    /// An atomic memory operation: one host atomic read-modify-write, sequentially consistent
+    /// like the interpreter's. A misaligned, unmapped or read-only address leaves for the
+    /// interpreter, which raises the signal.
+    fn amo(&mut self, pc: u64, idx: u64, inst: &Inst) {
+        use Op::*;
+        use cranelift_codegen::ir::AtomicRmwOp as Rmw;
+        let word = matches!(
+            inst.op,
+            AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW | AmomaxuW
+        );
+        let (ty, size) = if word { (I32, 4) } else { (I64, 8) };
+        let addr = self.xr(inst.rs1);
+        let p = self.checked_host_addr(addr, size, perm::RW, true, pc, idx);
+        let src = self.xr(inst.rs2);
+        let src = if word { self.b.ins().ireduce(I32, src) } else { src };
+        let op = match inst.op {
+            AmoswapW | AmoswapD => Rmw::Xchg,
+            AmoaddW | AmoaddD => Rmw::Add,
+            AmoxorW | AmoxorD => Rmw::Xor,
+            AmoandW | AmoandD => Rmw::And,
+            AmoorW | AmoorD => Rmw::Or,
+            AmominW | AmominD => Rmw::Smin,
+            AmomaxW | AmomaxD => Rmw::Smax,
+            AmominuW | AmominuD => Rmw::Umin,
+            _ => Rmw::Umax,
+        };
+        let mut flags = MemFlags::new();
+        flags.set_notrap();
+        flags.set_aligned();
+        let old = self.b.ins().atomic_rmw(ty, flags, op, p, src);
+        let old = if word { self.b.ins().sextend(I64, old) } else { old };
+        self.set_x(inst.rd, old);
     }
 
     /// A floating-point instruction: operands from the variables; the operation inline where

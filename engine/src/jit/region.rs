@@ -67,43 +67,12 @@ impl Region {
 }
 
 /// Whether the JIT compiles this op itself (everything else leaves the region for the
-/// interpreter: system instructions, CSRs, atomics, fence.i, illegal encodings).
+/// interpreter: system instructions, CSRs, LR/SC, fence.i, illegal encodings).
 pub(crate) fn supported(op: Op) -> bool {
     use Op::*;
     !matches!(
         op,
-        Illegal
-            | Ecall
-            | Ebreak
-            | FenceI
-            | Csrrw
-            | Csrrs
-            | Csrrc
-            | Csrrwi
-            | Csrrsi
-            | Csrrci
-            | LrW
-            | ScW
-            | AmoswapW
-            | AmoaddW
-            | AmoxorW
-            | AmoandW
-            | AmoorW
-            | AmominW
-            | AmomaxW
-            | AmominuW
-            | AmomaxuW
-            | LrD
-            | ScD
-            | AmoswapD
-            | AmoaddD
-            | AmoxorD
-            | AmoandD
-            | AmoorD
-            | AmominD
-            | AmomaxD
-            | AmominuD
-            | AmomaxuD
+        Illegal | Ecall | Ebreak | FenceI | Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci | LrW | ScW | LrD | ScD
     )
 }
 

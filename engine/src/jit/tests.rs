@@ -120,12 +120,19 @@ fn random_inst(g: &mut Rng) -> u32 {
         6 => {
             // Loads and stores around x31 (the data page): aligned or not, within the page.
             let off = g.below(4000) as i32;
-            match g.below(4) {
+            match g.below(5) {
                 0 => i(0x03, g.pick(&[0u32, 1, 2, 3, 4, 5, 6]), rd, 31, off),
                 1 => s(g.pick(&[0u32, 1, 2, 3]), 31, rs2, off),
                 2 => i(0x07, g.pick(&[2u32, 3]), fpreg(g), 31, off),
                 // fsw/fsd: the store encoding with the FP store opcode.
-                _ => (s(g.pick(&[2u32, 3]), 31, fpreg(g), off) & !0x7f) | 0x27,
+                3 => (s(g.pick(&[2u32, 3]), 31, fpreg(g), off) & !0x7f) | 0x27,
+                // AMOs (swap, add, xor, and, or, min, max, minu, maxu; random aq/rl) on the data
+                // page, or now and then at whatever another register holds (faults, misaligned).
+                _ => {
+                    let funct5 = g.pick(&[0x01u32, 0x00, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c]);
+                    let base = if g.below(8) == 0 { rs1 } else { 31 };
+                    r(0x2f, g.pick(&[2u32, 3]), funct5 << 2 | g.below(4) as u32, rd, base, rs2)
+                }
             }
         }
         _ => {
