@@ -893,6 +893,37 @@ fn a_spinning_compiled_loop_sees_attention() {
 }
 
 #[test]
+fn a_loop_chained_through_jalr_stops_on_attention_and_at_the_budget() {
+    // loop: addi x1,x1,1 ; jalr x0, 0(x5)   (x5 = loop): every iteration leaves the region and
+    // chains back into it through the region table, never through the dispatcher.
+    let code = [i(0x13, 0, 1, 1, 1), i(0x67, 0, 0, 5, 0)];
+    let m = address_space(&code, &[0; 4096]);
+    let attention = std::sync::Arc::new(AtomicU32::new(0));
+    let mut it = Interp::with_engine(Engine::Jit);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    cpu.x[5] = CODE;
+    // A budget of 100,000 instructions ends the slice within one region's worth of it.
+    assert_eq!(it.run(&mut cpu, &m, &attention, 100_000), Exit::Budget);
+    assert!((100_000..100_010).contains(&cpu.instret), "stopped at {}", cpu.instret);
+    let a2 = attention.clone();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        a2.store(1, std::sync::atomic::Ordering::Release);
+    });
+    let exit = loop {
+        let e = it.run(&mut cpu, &m, &attention, u64::MAX);
+        if e != Exit::Budget {
+            break e;
+        }
+    };
+    setter.join().unwrap();
+    assert_eq!(exit, Exit::Interrupted);
+    assert!(cpu.x[1] > 100_000, "the loop ran compiled for a while");
+    assert_eq!(cpu.pc, CODE, "stopped at a region boundary");
+    assert_eq!(cpu.instret, cpu.x[1] * 2, "every instruction counted");
+}
+
+#[test]
 fn compiled_spin_loops_see_stores_from_other_threads() {
     // lw x5,0(x8) ; bne x5,x0,done ; loop: lw x5,0(x8) ; beq x5,x0,loop ; done: ecall
     // The first load dominates the loop's: a compiler that merged them would spin forever.
