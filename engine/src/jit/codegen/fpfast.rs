@@ -300,6 +300,24 @@ fn operand(b: &mut FunctionBuilder, p: Precision, v: Value, ok: &mut Conds) -> F
     Float { value: b.ins().bitcast(p.float(), MemFlags::new(), bits), bits }
 }
 
+/// The start of every computing fast path: the rounding mode must be RNE (`None` when it
+/// statically is not), and each operand properly boxed and zero or normal.
+fn rne_operands<const N: usize>(
+    b: &mut FunctionBuilder,
+    p: Precision,
+    mode: Mode,
+    values: [Value; N],
+) -> Option<(Conds, [Float; N])> {
+    let mut ok = Conds::default();
+    ok.rounding(b, mode, Rounding::Rne)?;
+    let operands = values.map(|v| operand(b, p, v, &mut ok));
+    for v in operands {
+        let class = v.zero_or_normal(b, p);
+        ok.and(b, class);
+    }
+    Some((ok, operands))
+}
+
 /// The register value of a result of precision `p` (singles NaN-boxed).
 fn register(b: &mut FunctionBuilder, p: Precision, r: Float) -> Value {
     match p {
@@ -379,14 +397,7 @@ fn arith(
     mode: Mode,
     fma: bool,
 ) -> Option<Fast> {
-    let mut ok = Conds::default();
-    ok.rounding(b, mode, Rounding::Rne)?;
-    let x = operand(b, p, a, &mut ok);
-    let y = operand(b, p, c, &mut ok);
-    for v in [x, y] {
-        let class = v.zero_or_normal(b, p);
-        ok.and(b, class);
-    }
+    let (mut ok, [x, y]) = rne_operands(b, p, mode, [a, c])?;
     let (r, exact_zero, proof) = match kind {
         Arith::Add | Arith::Sub => {
             let y = if kind == Arith::Sub { b.ins().fneg(y.value) } else { y.value };
@@ -420,11 +431,7 @@ fn arith(
 /// of a normal number is normal, and of a zero the same zero. The exactness proof needs a
 /// native `fma`.
 fn sqrt(b: &mut FunctionBuilder, p: Precision, a: Value, mode: Mode, fma: bool) -> Option<Fast> {
-    let mut ok = Conds::default();
-    ok.rounding(b, mode, Rounding::Rne)?;
-    let x = operand(b, p, a, &mut ok);
-    let class = x.zero_or_normal(b, p);
-    ok.and(b, class);
+    let (mut ok, [x]) = rne_operands(b, p, mode, [a])?;
     let zero = p.zero(b);
     let nonnegative = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x.value, zero);
     ok.and(b, nonnegative);
@@ -444,15 +451,7 @@ fn fused(
     (negate_product, negate_addend): (bool, bool),
     mode: Mode,
 ) -> Option<Fast> {
-    let mut ok = Conds::default();
-    ok.rounding(b, mode, Rounding::Rne)?;
-    let x = operand(b, p, a, &mut ok);
-    let y = operand(b, p, c, &mut ok);
-    let z = operand(b, p, d, &mut ok);
-    for v in [x, y, z] {
-        let class = v.zero_or_normal(b, p);
-        ok.and(b, class);
-    }
+    let (mut ok, [x, y, z]) = rne_operands(b, p, mode, [a, c, d])?;
     let x = if negate_product { b.ins().fneg(x.value) } else { x.value };
     let z = if negate_addend { b.ins().fneg(z.value) } else { z.value };
     let y = y.value;
