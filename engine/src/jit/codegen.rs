@@ -3,21 +3,26 @@
 //! Shape of the generated function:
 //!
 //! ```text
-//! entry:        load the guest registers the region uses into variables; jump to the entry block
+//! entry:        load the guest registers the region reads into variables; jump to the entry block
 //! guest blocks: one Cranelift block per guest block; internal edges are jumps (back-edges first
 //!               check `attention`); every way out of the region is a stub of its own
-//! exit stub:    store the registers changed since entry, cpu.pc, cpu.instret; then return an
-//!               exit code, or, where the guest continues at a pc outside the region, jump to
+//! exit stub:    store cpu.pc and cpu.instret; then return an exit code, or, where the guest
+//!               continues at a pc outside the region, jump to
 //! chain(pc, instret):
 //!               unless attention is set, the slice is spent or the code generation moved, look
 //!               pc up in the region table and tail-call the region found there; otherwise
 //!               return EXIT_NEXT
 //! ```
 //!
+//! Guest registers live in Cranelift variables, and `cpu` is kept current behind them: a written
+//! register is stored before the next guest memory access, exit or block end (only its last value
+//! is). So wherever compiled code can stop, fault or leave, `cpu` already holds every register
+//! and an exit only adds the pc and the instruction count. Registers then need not stay live
+//! until the exits, which keeps register pressure and compile time down.
+//!
 //! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
 //! sealed as soon as its last predecessor is known, so the SSA builder only makes block
-//! parameters at real merge points (loop headers). A stub stores only registers whose value
-//! differs from the one loaded at entry: in straight-line code that is exactly what was written.
+//! parameters at real merge points (loop headers).
 //!
 //! Semantics match the interpreter exactly (interp/exec.rs): division results from the M
 //! extension's table rather than host traps, W ops on 32 bits then sign extension, and
@@ -425,7 +430,6 @@ struct Translator<'a, 'b> {
     env: Value,
     x: [Variable; 32],
     f: [Variable; 32],
-    icount: Variable,
     chain: Block,
     blocks: HashMap<u64, Block>,
     /// Branches into each guest block not yet emitted; the block is sealed when it reaches 0.
@@ -436,11 +440,10 @@ struct Translator<'a, 'b> {
     pending: Vec<Pending>,
     /// The current guest block's exit to the interpreter, once it has one.
     interpret_stub: Option<Block>,
-    /// The values the registers had at entry (loaded from `cpu`), to skip storing them back.
-    initial_x: [Option<Value>; 32],
-    initial_f: [Option<Value>; 32],
-    written_x: u32,
-    written_f: u32,
+    /// Registers written since they were last stored to `cpu` (bit masks): stored at the next
+    /// point where the guest state can be observed.
+    dirty_x: u32,
+    dirty_f: u32,
     fp_sig: cranelift_codegen::ir::SigRef,
     region_sig: cranelift_codegen::ir::SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
@@ -494,7 +497,6 @@ impl<'a, 'b> Translator<'a, 'b> {
     ) -> Self {
         let x = std::array::from_fn(|_| b.declare_var(I64));
         let f = std::array::from_fn(|_| b.declare_var(I64));
-        let icount = b.declare_var(I64);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -524,29 +526,18 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         // Every variable gets a definition in the entry block: the guest value for registers the
-        // region uses, so exits store back what the guest had where nothing changed it.
+        // region reads (write-only ones are never read before they are written).
         let zero = b.ins().iconst(I64, 0);
-        let mut initial_x = [None; 32];
-        let mut initial_f = [None; 32];
         for r in 0..32 {
-            let v = if (all.xr | all.xw) & (1 << r) != 0 && r != 0 {
-                let v = b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32);
-                initial_x[r] = Some(v);
-                v
+            let v = if all.xr & (1 << r) != 0 && r != 0 {
+                b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
             } else {
                 zero
             };
             b.def_var(x[r], v);
-            let v = if (all.fr | all.fw) & (1 << r) != 0 {
-                let v = b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32);
-                initial_f[r] = Some(v);
-                v
-            } else {
-                zero
-            };
+            let v = if all.fr & (1 << r) != 0 { b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32) } else { zero };
             b.def_var(f[r], v);
         }
-        b.def_var(icount, zero);
         b.seal_block(entry);
         Translator {
             b,
@@ -555,17 +546,14 @@ impl<'a, 'b> Translator<'a, 'b> {
             env,
             x,
             f,
-            icount,
             chain,
             blocks,
             preds_left,
             edges_out: Vec::new(),
             pending: Vec::new(),
             interpret_stub: None,
-            initial_x,
-            initial_f,
-            written_x: all.xw,
-            written_f: all.fw,
+            dirty_x: 0,
+            dirty_f: 0,
             fp_sig,
             region_sig,
             native_fma,
@@ -608,9 +596,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     self.b.seal_block(block);
                     self.b.switch_to_block(block);
                     let params = self.b.block_params(block).to_vec();
-                    let ic = self.b.use_var(self.icount);
-                    let ic = self.b.ins().iadd(ic, params[1]);
-                    self.b.def_var(self.icount, ic);
+                    self.retire(params[1]);
                     self.leave(params[0], Leave::Return(EXIT_INTERPRET), 0);
                 }
                 Pending::BackEdge { block, target, dest } => {
@@ -679,29 +665,48 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.ins().return_(&[next]);
     }
 
-    /// Leaves the region from the current block: stores the registers changed since entry, `pc`
-    /// and the instruction count (`done` more than `icount`), then returns or chains.
-    fn leave(&mut self, pc: Value, leave: Leave, done: u64) {
-        for r in 0..32 {
-            if r != 0 && self.written_x & (1 << r) != 0 {
+    /// Stores the registers written since they were last stored, so that `cpu` holds the whole
+    /// guest state: before every guest memory access (it may fault), every exit and at the end
+    /// of every guest block.
+    fn sync(&mut self) {
+        for r in 1..32 {
+            if self.dirty_x & (1 << r) != 0 {
                 let v = self.b.use_var(self.x[r]);
-                if Some(v) != self.initial_x[r] {
-                    self.b.ins().store(trusted(), v, self.cpu, X_OFF + 8 * r as i32);
-                }
-            }
-            if self.written_f & (1 << r) != 0 {
-                let v = self.b.use_var(self.f[r]);
-                if Some(v) != self.initial_f[r] {
-                    self.b.ins().store(trusted(), v, self.cpu, F_OFF + 8 * r as i32);
-                }
+                self.b.ins().store(trusted(), v, self.cpu, X_OFF + 8 * r as i32);
             }
         }
-        self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
-        let ic = self.b.use_var(self.icount);
-        let retired = if done == 0 { ic } else { self.b.ins().iadd_imm_s(ic, done as i64) };
+        for r in 0..32 {
+            if self.dirty_f & (1 << r) != 0 {
+                let v = self.b.use_var(self.f[r]);
+                self.b.ins().store(trusted(), v, self.cpu, F_OFF + 8 * r as i32);
+            }
+        }
+        self.dirty_x = 0;
+        self.dirty_f = 0;
+    }
+
+    /// Counts `n` more retired instructions in `cpu.instret`; returns the new count.
+    fn retire(&mut self, n: Value) -> Value {
         let old = self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
-        let instret = self.b.ins().iadd(old, retired);
+        let instret = self.b.ins().iadd(old, n);
         self.b.ins().store(trusted(), instret, self.cpu, INSTRET_OFF);
+        instret
+    }
+
+    fn retire_imm(&mut self, n: u64) -> Value {
+        if n == 0 {
+            return self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
+        }
+        let n = self.b.ins().iconst(I64, n as i64);
+        self.retire(n)
+    }
+
+    /// Leaves the region from the current block: stores what is not stored yet, `pc` and the
+    /// instruction count (`done` more instructions of the current block), then returns or chains.
+    fn leave(&mut self, pc: Value, leave: Leave, done: u64) {
+        self.sync();
+        self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
+        let instret = self.retire_imm(done);
         match leave {
             Leave::Return(code) => {
                 let code = self.b.ins().iconst(I32, i64::from(code));
@@ -757,7 +762,13 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn set_x(&mut self, r: u8, v: Value) {
         if r != 0 && r < 32 {
             self.b.def_var(self.x[r as usize], v);
+            self.dirty_x |= 1 << r;
         }
+    }
+
+    fn set_f(&mut self, r: u8, v: Value) {
+        self.b.def_var(self.f[(r & 31) as usize], v);
+        self.dirty_f |= 1 << (r & 31);
     }
 
     /// The host address for a guest access of `size` bytes needing `need`, or a jump out of
@@ -809,6 +820,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 block
             }
         };
+        self.sync();
         let pcv = self.b.ins().iconst(I64, pc as i64);
         let done = self.b.ins().iconst(I64, idx as i64);
         let next = self.b.create_block();
@@ -826,9 +838,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         for (i, inst) in blk.insts.iter().enumerate() {
             let last = i + 1 == n && blk.end == End::Transfer;
             if last {
-                let ic = self.b.use_var(self.icount);
-                let ic = self.b.ins().iadd_imm_s(ic, n as i64);
-                self.b.def_var(self.icount, ic);
+                self.retire_imm(n as u64);
                 self.terminator(at, inst);
                 self.finish_block();
                 return;
@@ -836,9 +846,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.inst(at, i as u64, inst);
             at = at.wrapping_add(u64::from(inst.len));
         }
-        let ic = self.b.use_var(self.icount);
-        let ic = self.b.ins().iadd_imm_s(ic, n as i64);
-        self.b.def_var(self.icount, ic);
+        self.retire_imm(n as u64);
+        self.sync();
         match blk.end {
             End::FallThrough(next) => {
                 let dest = self.edge(pc, next);
@@ -864,6 +873,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             Op::Jal => {
                 let link = self.b.ins().iconst(I64, next as i64);
                 self.set_x(inst.rd, link);
+                self.sync();
                 let dest = self.edge(pc, target);
                 self.b.ins().jump(dest, &[]);
             }
@@ -886,6 +896,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => IntCC::UnsignedGreaterThanOrEqual,
                 };
                 let c = self.b.ins().icmp(cc, a, b);
+                self.sync();
                 let taken = self.edge(pc, target);
                 let fall = self.edge(pc, next);
                 self.b.ins().brif(c, taken, &[], fall, &[]);
@@ -954,7 +965,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => self.b.ins().load(I64, fl, p, 0),
                 };
                 if matches!(inst.op, Flw | Fld) {
-                    self.b.def_var(self.f[(rd & 31) as usize], v);
+                    self.set_f(rd, v);
                 } else {
                     self.set_x(rd, v);
                 }
@@ -1254,7 +1265,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         if crate::interp::writes_xreg(op) {
             self.set_x(rd, v);
         } else {
-            self.b.def_var(self.f[(rd & 31) as usize], v);
+            self.set_f(rd, v);
         }
     }
 
