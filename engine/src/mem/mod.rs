@@ -8,19 +8,26 @@
 //!  | unmapped | exe | brk heap ->      ...      <- mmap area | stack | (top)  |
 //! ```
 //!
-//! The whole range is reserved once with `MAP_NORESERVE` and read/write host protection, so host
-//! memory is committed only for pages a guest touches and a host access inside the arena never
-//! faults. Guest permissions are enforced in software through a page table of one byte per guest
-//! page ([`perm`] bits): every guest access in every tier checks it, so a guest can never reach host
-//! memory outside the arena and never makes the host fault. A missing permission is reported as a
-//! [`Fault`] that the caller turns into guest SIGSEGV at the faulting pc.
+//! The whole range is reserved once with `MAP_NORESERVE`, so host memory is committed only for
+//! pages a guest touches, followed by [`GUARD_SIZE`] bytes that are never accessible. Guest
+//! permissions live in a page table of one byte per guest page ([`perm`] bits), and the host
+//! protection of every page mirrors them: unmapped and `PROT_NONE` pages are inaccessible on the
+//! host, readable (or executable) pages read-only, writable pages read/write.
+//!
+//! The interpreter and the kernel check the page table before every access, so they never make
+//! the host fault; a missing permission is a [`Fault`] that the caller turns into guest SIGSEGV at
+//! the faulting pc. Compiled code does not check: it clamps the address to the arena's end (the
+//! guard) and lets the host MMU refuse the access, and the JIT's fault handler turns the host
+//! fault back into the same guest state (`jit::fault`).
 //!
 //! File mappings are host `mmap`s of the file placed at the same spot inside the arena
-//! (`MAP_FIXED`), so shared mappings behave as on Linux. Unmapping puts a fresh anonymous
-//! `MAP_NORESERVE` mapping back, which drops the pages and keeps the arena uniformly accessible.
+//! (`MAP_FIXED`), so shared mappings behave as on Linux. Unmapping puts a fresh inaccessible
+//! `MAP_NORESERVE` mapping back, which drops the pages.
 //!
-//! **Architecture Invariant:** a guest address is turned into a host pointer only after the page
-//! table granted the access, and only for `addr + len <= GUEST_SPACE`.
+//! **Architecture Invariant:** the host protection of a guest page never grants more than its
+//! page-table entry (reads of writable pages excepted: guest write implies read), and a guest
+//! address is turned into a host pointer by host code only after the page table granted the
+//! access, and only for `addr + len <= GUEST_SPACE`.
 #![expect(
     clippy::cast_possible_truncation,
     reason = "guest addresses and lengths are below the arena size (2^38) and host pointers are 64-bit"
@@ -36,6 +43,10 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 pub use layout::*;
 pub use vma::{ImageFile, Vma, VmaKind};
+
+/// Inaccessible host memory right after a guest address space: compiled code clamps addresses
+/// to the space's end, so an access there of up to this many bytes faults.
+pub const GUARD_SIZE: u64 = 64 << 10;
 
 /// Guest page size: 4 KiB, as on Linux/riscv64.
 pub const PAGE_SIZE: u64 = 4096;
@@ -133,7 +144,16 @@ struct HostRegion {
 }
 
 impl HostRegion {
+    /// Reserves `len` bytes, inaccessible until parts are mapped or protected.
+    fn reserve_inaccessible(len: u64) -> Result<Self, MemError> {
+        Self::reserve_with(len, libc::PROT_NONE)
+    }
+
     fn reserve(len: u64) -> Result<Self, MemError> {
+        Self::reserve_with(len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    fn reserve_with(len: u64, prot: libc::c_int) -> Result<Self, MemError> {
         let size = usize::try_from(len).map_err(|_| MemError::NoMemory)?;
         // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing; it aliases
         // nothing.
@@ -141,7 +161,7 @@ impl HostRegion {
             libc::mmap(
                 std::ptr::null_mut(),
                 size,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
                 0,
@@ -197,7 +217,7 @@ impl AddressSpace {
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemError::Invalid);
         }
-        let arena = HostRegion::reserve(size)?;
+        let arena = HostRegion::reserve_inaccessible(size + GUARD_SIZE)?;
         // One byte per page, and one more that stays zero: compiled code clamps page numbers
         // past the end to it, so any address reads "no access" without a bounds branch.
         let perms = HostRegion::reserve((size >> PAGE_SHIFT) + 1)?;
@@ -432,14 +452,15 @@ impl AddressSpace {
         count
     }
 
-    fn replace_with_anon(&self, start: u64, len: u64) -> Result<(), MemError> {
+    /// Puts fresh zero pages with host protection `host_prot` at `[start, start+len)`.
+    fn replace_with_anon(&self, start: u64, len: u64, host_prot: libc::c_int) -> Result<(), MemError> {
         // SAFETY: the range lies inside the arena (callers check), so MAP_FIXED replaces only
         // guest pages, never host memory outside the reservation.
         let p = unsafe {
             libc::mmap(
                 self.host(start).cast(),
                 len as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
+                host_prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
                 -1,
                 0,
@@ -489,12 +510,40 @@ impl AddressSpace {
 
     /// Maps anonymous zeroed memory at a fixed, page-aligned range, replacing what was there.
     pub fn map_anon(&self, start: u64, len: u64, prot: u8, kind: VmaKind) -> Result<(), MemError> {
+        self.map_anon_host(start, len, prot, kind, host_prot_for(prot))
+    }
+
+    /// As [`Self::map_anon`], with the host protection given (host code filling the pages
+    /// before the guest's protection applies).
+    fn map_anon_host(
+        &self,
+        start: u64,
+        len: u64,
+        prot: u8,
+        kind: VmaKind,
+        host_prot: libc::c_int,
+    ) -> Result<(), MemError> {
         let end = self.check_range(start, len)?;
         self.unmap_vmas(start, end);
-        self.replace_with_anon(start, end - start)?;
+        self.replace_with_anon(start, end - start, host_prot)?;
         self.insert_vma(Vma { start, end, prot, kind });
         self.set_perm_range(start, end, prot | perm::MAPPED);
         Ok(())
+    }
+
+    /// Sets the host protection of `[start, end)` (inside the arena) to mirror guest `prot`.
+    fn mirror(&self, start: u64, end: u64, prot: u8) {
+        self.host_protect(start, end, host_prot_for(prot));
+    }
+
+    fn host_protect(&self, start: u64, end: u64, host_prot: libc::c_int) {
+        // SAFETY: the range lies inside the arena and is mapped; only its host protection changes.
+        let r = unsafe { libc::mprotect(self.host(start).cast(), (end - start) as usize, host_prot) };
+        // mprotect of a mapped, page-aligned range only fails when the host runs out of memory
+        // for its own bookkeeping; the page table stays authoritative for host code either way.
+        if r != 0 {
+            tracing::warn!(start, end, error = %std::io::Error::last_os_error(), "cannot mirror guest protection");
+        }
     }
 
     /// Maps `len` bytes of the file that `kind` ([`VmaKind::File`]) names, at its offset, to a
@@ -514,7 +563,7 @@ impl AddressSpace {
         }
         let off = libc::off_t::try_from(offset).map_err(|_| MemError::Invalid)?;
         self.unmap_vmas(start, end);
-        let host_prot = if shared { host_prot_for(prot) } else { libc::PROT_READ | libc::PROT_WRITE };
+        let host_prot = host_prot_for(prot);
         let flags = libc::MAP_FIXED | if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
         // SAFETY: the target range lies inside the arena; MAP_FIXED replaces only guest pages.
         let p = unsafe {
@@ -522,8 +571,8 @@ impl AddressSpace {
         };
         if p == libc::MAP_FAILED {
             let err = std::io::Error::last_os_error();
-            // Keep the arena accessible: the range must not stay a hole in the host mapping.
-            self.replace_with_anon(start, end - start)?;
+            // The range must not stay a hole in the host mapping.
+            self.replace_with_anon(start, end - start, libc::PROT_NONE)?;
             self.set_perm_range(start, end, 0);
             return Err(MemError::Host(err));
         }
@@ -536,7 +585,7 @@ impl AddressSpace {
     pub fn unmap(&self, start: u64, len: u64) -> Result<(), MemError> {
         let end = self.check_range(start, len)?;
         let had_code = self.unmap_vmas(start, end);
-        self.replace_with_anon(start, end - start)?;
+        self.replace_with_anon(start, end - start, libc::PROT_NONE)?;
         self.set_perm_range(start, end, 0);
         if had_code {
             self.flush_code();
@@ -570,13 +619,9 @@ impl AddressSpace {
         let mut had_code = false;
         for (_, v) in vmas.range_mut(start..end) {
             had_code |= v.prot & perm::X != 0;
-            if let VmaKind::File { shared: true, .. } = v.kind {
-                // SAFETY: inside the arena; only changes the host protection of a shared file
-                // mapping so that writes through the guest mapping reach the file only when allowed.
-                unsafe { libc::mprotect(self.host(v.start).cast(), (v.end - v.start) as usize, host_prot_for(prot)) };
-            }
             v.prot = prot;
         }
+        self.mirror(start, end, prot);
         vma::merge_around(&mut vmas, start, end);
         drop(vmas);
         self.set_perm_range(start, end, prot | perm::MAPPED);
@@ -673,12 +718,14 @@ impl AddressSpace {
         // Copy the contents to an anonymous mapping at the destination.
         let keep = old_len.min(new_len);
         let mut buf = vec![0u8; keep as usize];
-        // SAFETY: the old range lies inside the arena and is host-accessible (the arena is always
-        // read/write on the host side, or a file mapping that was readable to be mapped).
+        // The old range is going away: let the host read it whatever the guest may.
+        self.host_protect(old, old + keep, libc::PROT_READ);
+        // SAFETY: the old range lies inside the arena and was just made host-readable.
         unsafe { std::ptr::copy_nonoverlapping(self.host(old), buf.as_mut_ptr(), keep as usize) };
-        self.map_anon(dest, new_len, vma.prot, vma.kind.clone())?;
+        self.map_anon_host(dest, new_len, vma.prot, vma.kind.clone(), libc::PROT_READ | libc::PROT_WRITE)?;
         // SAFETY: the destination was just mapped read/write on the host and is inside the arena.
         unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.host(dest), keep as usize) };
+        self.mirror(dest, dest + new_len, vma.prot);
         self.unmap(old, old_len)?;
         Ok(dest)
     }
@@ -740,20 +787,35 @@ impl AddressSpace {
                 }
                 VmaKind::File { .. } => {
                     // Private file pages may be clean and not resident yet: copy them all.
-                    child.insert_vma(v.clone());
-                    child.set_perm_range(v.start, v.end, v.prot | perm::MAPPED);
-                    // SAFETY: both ranges are mapped host memory of `len` bytes in two arenas.
-                    unsafe { std::ptr::copy_nonoverlapping(self.host(v.start), child.host(v.start), len as usize) };
+                    child.map_anon_host(v.start, len, v.prot, v.kind.clone(), libc::PROT_READ | libc::PROT_WRITE)?;
+                    self.readable_while(v, || {
+                        // SAFETY: both ranges are host-readable (the child's writable) memory of
+                        // `len` bytes in two arenas.
+                        unsafe { std::ptr::copy_nonoverlapping(self.host(v.start), child.host(v.start), len as usize) };
+                    });
+                    child.mirror(v.start, v.end, v.prot);
                 }
                 _ => {
-                    child.insert_vma(v.clone());
-                    child.set_perm_range(v.start, v.end, v.prot | perm::MAPPED);
-                    copy_resident(self.host(v.start), child.host(v.start), len as usize);
+                    child.map_anon_host(v.start, len, v.prot, v.kind.clone(), libc::PROT_READ | libc::PROT_WRITE)?;
+                    self.readable_while(v, || copy_resident(self.host(v.start), child.host(v.start), len as usize));
+                    child.mirror(v.start, v.end, v.prot);
                 }
             }
         }
         *child.brk.lock().unwrap_or_else(|e| e.into_inner()) = *self.brk.lock().unwrap_or_else(|e| e.into_inner());
         Ok(child)
+    }
+
+    /// Runs `f` with mapping `v` host-readable, even where the guest may not read it.
+    fn readable_while(&self, v: &Vma, f: impl FnOnce()) {
+        let hidden = host_prot_for(v.prot) == libc::PROT_NONE;
+        if hidden {
+            self.host_protect(v.start, v.end, libc::PROT_READ);
+        }
+        f();
+        if hidden {
+            self.mirror(v.start, v.end, v.prot);
+        }
     }
 }
 
@@ -775,12 +837,15 @@ fn copy_resident(src: *mut u8, dst: *mut u8, len: usize) {
     }
 }
 
+/// The host protection that mirrors guest permission bits (guest write and execute imply read).
 fn host_prot_for(prot: u8) -> libc::c_int {
-    let mut p = libc::PROT_READ;
     if prot & perm::W != 0 {
-        p |= libc::PROT_WRITE;
+        libc::PROT_READ | libc::PROT_WRITE
+    } else if prot & (perm::R | perm::X) != 0 {
+        libc::PROT_READ
+    } else {
+        libc::PROT_NONE
     }
-    p
 }
 
 /// Rounds up to a page multiple (None on overflow).

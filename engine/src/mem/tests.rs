@@ -131,3 +131,59 @@ fn read_cstr_stops_at_nul_and_faults_on_unmapped() {
     m.write_bytes(0x10_0ff0, b"hi\0").unwrap();
     assert_eq!(m.read_cstr(0x10_0ff0, 100).unwrap(), b"hi");
 }
+
+/// What the host MMU lets this process do at guest `addr`: (read, write), probed with
+/// process_vm_readv/writev on ourselves, which fail with EFAULT instead of faulting.
+fn host_access(m: &AddressSpace, addr: u64) -> (bool, bool) {
+    // SAFETY: `addr` is inside the arena's reservation (or its guard), so the pointer stays
+    // within one host allocation; the probes only report EFAULT for inaccessible pages.
+    let p = unsafe { m.host_base().add(addr as usize) };
+    let pid = std::process::id() as libc::pid_t;
+    let mut byte = 0u8;
+    let local = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
+    let remote = libc::iovec { iov_base: p.cast(), iov_len: 1 };
+    // SAFETY: both iovecs describe one byte; the kernel checks the remote one.
+    let read = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) } == 1;
+    // Write back what was there, so a successful probe changes nothing.
+    // SAFETY: as above.
+    let write = read && unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) } == 1;
+    (read, write)
+}
+
+#[test]
+fn host_protection_mirrors_guest_permissions() {
+    let m = space();
+    let a = 0x10_0000;
+    assert_eq!(host_access(&m, a), (false, false), "unmapped pages are inaccessible");
+    m.map_anon(a, 0x3000, perm::RW, VmaKind::Anon).unwrap();
+    assert_eq!(host_access(&m, a), (true, true));
+    m.protect(a + 0x1000, 0x1000, perm::R).unwrap();
+    assert_eq!(host_access(&m, a + 0x1000), (true, false));
+    m.protect(a + 0x2000, 0x1000, 0).unwrap();
+    assert_eq!(host_access(&m, a + 0x2000), (false, false));
+    m.protect(a + 0x2000, 0x1000, perm::R | perm::X).unwrap();
+    assert_eq!(host_access(&m, a + 0x2000), (true, false), "executable pages are host-readable");
+    m.unmap(a, 0x1000).unwrap();
+    assert_eq!(host_access(&m, a), (false, false));
+    assert_eq!(host_access(&m, m.size()), (false, false), "the guard after the space");
+    assert_eq!(host_access(&m, m.size() + GUARD_SIZE - 1), (false, false));
+}
+
+#[test]
+fn fork_and_mremap_copy_pages_the_guest_cannot_read() {
+    let m = space();
+    let a = 0x10_0000;
+    m.map_anon(a, 0x2000, perm::RW, VmaKind::Anon).unwrap();
+    m.store::<u64>(a, 0x1234).unwrap();
+    m.store::<u64>(a + 0x1000, 0x5678).unwrap();
+    m.protect(a, 0x2000, 0).unwrap();
+    let child = m.duplicate().unwrap();
+    assert_eq!(host_access(&m, a), (false, false), "the parent's protection is back");
+    assert_eq!(host_access(&child, a), (false, false), "the child mirrors it too");
+    child.protect(a, 0x2000, perm::R).unwrap();
+    assert_eq!(child.load::<u64>(a).unwrap(), 0x1234);
+    let moved = m.remap(a, 0x2000, 0x4000, true, Some(0x20_0000)).unwrap();
+    assert_eq!(host_access(&m, moved), (false, false));
+    m.protect(moved, 0x4000, perm::R).unwrap();
+    assert_eq!(m.load::<u64>(moved + 0x1000).unwrap(), 0x5678);
+}
