@@ -199,6 +199,9 @@ pub struct JitStats {
     pub compile_time: Duration,
     /// Chunks of executable memory evicted to stay within the bound.
     pub evictions: u64,
+    /// Guest accesses in compiled code that faulted in the host MMU and were handed back to the
+    /// interpreter.
+    pub faults: u64,
 }
 
 /// The JIT tier's state of one vCPU.
@@ -215,6 +218,8 @@ struct Tier {
     /// meanwhile (once the region runs, they are reached through it).
     covered: std::collections::HashSet<u64>,
     stats: JitStats,
+    /// Where compiled code faulted, when it did (`jit::fault`).
+    frame: crate::jit::fault::Frame,
 }
 
 impl std::fmt::Debug for Tier {
@@ -278,6 +283,7 @@ impl Interp {
                 pending: 0,
                 epoch: 0,
                 covered: std::collections::HashSet::new(),
+                frame: crate::jit::fault::Frame::default(),
                 stats: JitStats::default(),
             }));
         }
@@ -339,9 +345,25 @@ impl Interp {
                     // SAFETY: the table holds only regions installed in this vCPU's arena for the
                     // current code generation (it is cleared when either changes), `env`
                     // describes `mem`, which outlives the call, and `cpu.pc` is the entry.
-                    match unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env) } {
+                    match unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env, mem, &mut tier.frame) } {
                         crate::jit::EXIT_NEXT => continue,
                         crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
+                        crate::jit::fault::EXIT_FAULT => {
+                            // `cpu` holds every register; the site says where in its block the
+                            // guest was. The interpreter runs the access again and raises the
+                            // signal (or, had another thread just mapped the page, goes on).
+                            let host_pc = usize::try_from(tier.frame.fault_pc).unwrap_or(usize::MAX);
+                            let Some(site) = tier.code.trap_site(host_pc) else {
+                                panic!(
+                                    "compiled code faulted at host pc {host_pc:#x} on {:#x}, not at a guest access",
+                                    tier.frame.fault_addr
+                                );
+                            };
+                            cpu.pc = site.pc;
+                            cpu.instret += u64::from(site.done);
+                            tier.stats.faults += 1;
+                            interpret_once = true;
+                        }
                         // The instruction at cpu.pc needs the interpreter: run one block there.
                         _ => interpret_once = true,
                     }
@@ -481,7 +503,7 @@ impl Tier {
                 return;
             }
         };
-        let (code, evicted) = match self.code.install(done.entry, &bytes) {
+        let (code, evicted) = match self.code.install_with_traps(done.entry, &bytes.code, bytes.traps) {
             Ok(installed) => installed,
             Err(e) => {
                 tracing::warn!("region at {:#x} not installed: {e}", done.entry);
@@ -503,7 +525,7 @@ impl Tier {
         if let Some(&i) = index.get(&done.entry) {
             blocks[i as usize].region = Some(code);
         }
-        crate::jit::perf_map::record(code, bytes.len(), done.entry);
+        crate::jit::perf_map::record(code, bytes.code.len(), done.entry);
         self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot { pc: done.entry, code };
         if done.cached {
             self.stats.loaded += 1;

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use super::CompileError;
+use super::{CompileError, TrapSite};
 
 /// Default bytes of executable memory per vCPU.
 pub const DEFAULT_ARENA_BYTES: usize = 64 << 20;
@@ -41,6 +41,9 @@ struct Chunk {
     used: usize,
     /// Guest entry pcs of the regions in this chunk.
     entries: Vec<u64>,
+    /// Offsets in the chunk of each region that has trap sites (start, end), with its sites, in
+    /// address order.
+    traps: Vec<(usize, usize, Vec<TrapSite>)>,
 }
 
 impl CodeArena {
@@ -55,6 +58,16 @@ impl CodeArena {
     /// host address of its first byte and the guest entry pcs of the regions evicted to make
     /// room (whose table slots the caller must clear before running compiled code again).
     pub fn install(&mut self, entry: u64, code: &[u8]) -> Result<(usize, Vec<u64>), CompileError> {
+        self.install_with_traps(entry, code, Vec::new())
+    }
+
+    /// As [`Self::install`], keeping the region's trap sites for [`Self::trap_site`].
+    pub fn install_with_traps(
+        &mut self,
+        entry: u64,
+        code: &[u8],
+        traps: Vec<TrapSite>,
+    ) -> Result<(usize, Vec<u64>), CompileError> {
         let need = code.len().max(1);
         let fits = self.chunks.back().is_some_and(|c| c.used.next_multiple_of(ALIGN) + need <= c.map.len);
         let mut evicted = Vec::new();
@@ -63,7 +76,7 @@ impl CodeArena {
             while !self.chunks.is_empty() && self.mapped + size > self.max_bytes {
                 evicted.extend(self.evict_oldest());
             }
-            self.chunks.push_back(Chunk { map: Mapping::new(size)?, used: 0, entries: Vec::new() });
+            self.chunks.push_back(Chunk { map: Mapping::new(size)?, used: 0, entries: Vec::new(), traps: Vec::new() });
             self.mapped += size;
         }
         let chunk = self.chunks.back_mut().expect("a chunk with room was just ensured");
@@ -71,6 +84,9 @@ impl CodeArena {
         chunk.map.write(at, code)?;
         chunk.used = at + need;
         chunk.entries.push(entry);
+        if !traps.is_empty() {
+            chunk.traps.push((at, at + code.len(), traps));
+        }
         Ok((chunk.map.ptr as usize + at, evicted))
     }
 
@@ -78,6 +94,19 @@ impl CodeArena {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.mapped = 0;
+    }
+
+    /// The trap site of the installed region instruction at host address `pc`.
+    pub fn trap_site(&self, pc: usize) -> Option<TrapSite> {
+        let chunk = self.chunks.iter().find(|c| (c.map.ptr as usize..c.map.ptr as usize + c.map.len).contains(&pc))?;
+        let at = pc - chunk.map.ptr as usize;
+        // The last region starting at or before `at` is the one holding it, if any does.
+        let i = chunk.traps.partition_point(|(start, _, _)| *start <= at).checked_sub(1)?;
+        let (start, end, traps) = &chunk.traps[i];
+        if at >= *end {
+            return None;
+        }
+        super::MachineCode::trap_at(traps, u32::try_from(at - start).ok()?).copied()
     }
 
     /// Chunks evicted so far.
@@ -184,5 +213,20 @@ mod tests {
         assert!(gone.is_empty());
         // SAFETY: the last byte of the region just installed.
         assert_eq!(unsafe { *((addr + 19_999) as *const u8) }, 0x90);
+    }
+
+    #[test]
+    fn trap_sites_are_found_by_host_address() {
+        let mut a = CodeArena::new(64 << 10);
+        let site = |offset, pc| TrapSite { offset, done: 1, pc };
+        let (first, _) = a.install_with_traps(0x100, &[0x90; 40], vec![site(3, 0x100), site(30, 0x104)]).unwrap();
+        let (plain, _) = a.install(0x200, &[0x90; 40]).unwrap();
+        let (second, _) = a.install_with_traps(0x300, &[0x90; 40], vec![site(0, 0x300)]).unwrap();
+        assert_eq!(a.trap_site(first + 3), Some(site(3, 0x100)));
+        assert_eq!(a.trap_site(first + 30), Some(site(30, 0x104)));
+        assert_eq!(a.trap_site(first + 4), None, "not a site");
+        assert_eq!(a.trap_site(plain + 3), None, "a region without sites");
+        assert_eq!(a.trap_site(second), Some(site(0, 0x300)));
+        assert_eq!(a.trap_site(0x10), None, "outside every chunk");
     }
 }

@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use super::MachineCode;
 use super::object::{self, CodeObject, Key};
 
 /// The size bound when none is given: 256 MiB.
@@ -232,7 +233,7 @@ impl DiskCache {
     /// Stores the compiled region entered at `entry` under `key`, replacing whatever was there,
     /// and evicts old objects if the cache grew past its bound. Does nothing when the cache is off
     /// or the object would be larger than [`MAX_OBJECT_BYTES`].
-    pub fn put(&self, key: &Key, entry: u64, guest_insts: u32, code: &[u8]) {
+    pub fn put(&self, key: &Key, entry: u64, guest_insts: u32, code: &MachineCode) {
         if !self.is_on() {
             return;
         }
@@ -442,8 +443,8 @@ mod tests {
         Key::from_bytes(b)
     }
 
-    fn code(n: u32, len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i ^ n as usize).to_le_bytes()[0]).collect()
+    fn code(n: u32, len: usize) -> MachineCode {
+        MachineCode { code: (0..len).map(|i| (i ^ n as usize).to_le_bytes()[0]).collect(), traps: Vec::new() }
     }
 
     /// Every regular file under `dir`, recursively, with its size.
@@ -477,7 +478,7 @@ mod tests {
         let hex = key(1).to_string();
         let path = dir.join("code").join(&hex[..2]).join(&hex);
         assert_eq!(fs::read(&path).expect("the object file"), object::encode(&key(1), 0x10_0000, 12, &code(1, 300)));
-        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 2, rejected: 0, writes: 1, bytes: 396, evicted: 0 });
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 2, rejected: 0, writes: 1, bytes: 400, evicted: 0 });
         // Another process opening the same directory finds it.
         let other = DiskCache::open(dir.join("code"), DEFAULT_MAX_BYTES).expect("the cache opens");
         assert_eq!(other.get(&key(1)).map(|o| o.code), Some(code(1, 300)));
@@ -488,7 +489,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = TempDir::new();
         let cache = DiskCache::open(dir.join("a/b"), DEFAULT_MAX_BYTES).expect("the cache opens");
-        cache.put(&key(1), 0, 1, &[0x90]);
+        cache.put(&key(1), 0, 1, &MachineCode { code: vec![0x90], traps: Vec::new() });
         let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
         assert_eq!(mode(&dir.join("a/b")) & 0o077, 0);
         let (file, _) = files(&dir.join("a/b")).pop().expect("one object");

@@ -44,7 +44,9 @@ use std::mem::offset_of;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
-use cranelift_codegen::ir::{AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, Signature, Value};
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, Signature, TrapCode, Value,
+};
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
@@ -330,6 +332,7 @@ const FFLAGS_OFF: i32 = offset_of!(Cpu, fflags) as i32;
 const ARENA_OFF: i32 = offset_of!(Env, arena) as i32;
 const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
 const PAGES_OFF: i32 = offset_of!(Env, pages) as i32;
+const SPACE_OFF: i32 = offset_of!(Env, space) as i32;
 const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
 const FP_TABLE_OFF: i32 = offset_of!(Env, fp_table) as i32;
 const TABLE_OFF: i32 = offset_of!(Env, table) as i32;
@@ -386,16 +389,64 @@ fn finish(isa: &dyn TargetIsa, ctx: &mut cranelift_codegen::Context) -> Result<V
     Ok(code.code_buffer().to_vec())
 }
 
+/// How compiled code keeps guest memory accesses within the guest's permissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryModel {
+    /// Every access checks the page table inline and leaves for the interpreter where the check
+    /// fails (any host).
+    Checked,
+    /// Accesses go straight to the arena (the address clamped to the space's end) and the host
+    /// MMU refuses what the guest may not do; `fault` turns the host fault into guest state
+    /// through the region's trap sites. Needs [`super::fault::SUPPORTED`].
+    Guarded,
+}
+
+/// Most guarded accesses in one region: each gets its own Cranelift trap code, and user codes
+/// are one byte. A region with more is compiled [`MemoryModel::Checked`].
+const MAX_TRAP_SITES: usize = 249;
+
+/// A guest access in compiled code that may fault on the host: where it is in the code, and the
+/// guest state it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrapSite {
+    /// Offset of the host instruction from the start of the region's code.
+    pub offset: u32,
+    /// Guest pc of the instruction.
+    pub pc: u64,
+    /// Instructions of its guest block before it (not yet in `cpu.instret` there).
+    pub done: u32,
+}
+
+/// A compiled region: its machine code and its trap sites, sorted by offset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MachineCode {
+    /// Host machine code, entered at its first byte.
+    pub code: Vec<u8>,
+    /// Where guarded accesses may fault (empty for checked code).
+    pub traps: Vec<TrapSite>,
+}
+
+impl MachineCode {
+    /// The trap site at `offset`, if there is one.
+    pub fn trap_at(traps: &[TrapSite], offset: u32) -> Option<&TrapSite> {
+        traps.binary_search_by_key(&offset, |t| t.offset).ok().map(|i| &traps[i])
+    }
+}
+
 /// Compiles `region` and returns the machine code.
 pub(super) fn compile(
     isa: &dyn TargetIsa,
     ctx: &mut cranelift_codegen::Context,
     fctx: &mut FunctionBuilderContext,
     region: &Region,
-) -> Result<Vec<u8>, CompileError> {
+    model: MemoryModel,
+) -> Result<MachineCode, CompileError> {
+    let accesses = region.blocks.values().flat_map(|b| &b.insts).filter(|i| is_memory_access(i.op)).count();
+    let model = if accesses > MAX_TRAP_SITES { MemoryModel::Checked } else { model };
     ctx.clear();
     let ptr = isa.pointer_type();
     ctx.func.signature = region_signature(isa);
+    let sites;
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
         let mut fp_sig = Signature::new(isa.default_call_conv());
@@ -407,7 +458,9 @@ pub(super) fn compile(
         let fp_sig = b.import_signature(fp_sig);
         let region_sig = b.import_signature(region_signature(isa));
         let mut t = Translator::new(&mut b, region, fp_sig, region_sig, fpfast::native_fma(isa));
+        t.guarded = model == MemoryModel::Guarded;
         t.translate();
+        sites = std::mem::take(&mut t.sites);
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
     }
@@ -420,7 +473,63 @@ pub(super) fn compile(
         "compiling region"
     );
     tracing::trace!("{}", ctx.func.display());
-    finish(isa, ctx)
+    let compiled =
+        ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+    if !compiled.buffer.relocs().is_empty() {
+        return Err(CompileError::NotPositionIndependent);
+    }
+    let mut traps: Vec<TrapSite> = compiled
+        .buffer
+        .traps()
+        .iter()
+        .filter_map(|t| {
+            let i = usize::from(t.code.as_raw().get()).checked_sub(1)?;
+            let &(pc, done) = sites.get(i)?;
+            Some(TrapSite { offset: t.offset, pc, done })
+        })
+        .collect();
+    traps.sort_by_key(|t| t.offset);
+    Ok(MachineCode { code: compiled.code_buffer().to_vec(), traps })
+}
+
+/// Whether `op` reads or writes guest memory (a trap site in guarded code).
+fn is_memory_access(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Lb | Lh
+            | Lw
+            | Ld
+            | Lbu
+            | Lhu
+            | Lwu
+            | Flw
+            | Fld
+            | Sb
+            | Sh
+            | Sw
+            | Sd
+            | Fsw
+            | Fsd
+            | AmoswapW
+            | AmoaddW
+            | AmoxorW
+            | AmoandW
+            | AmoorW
+            | AmominW
+            | AmomaxW
+            | AmominuW
+            | AmomaxuW
+            | AmoswapD
+            | AmoaddD
+            | AmoxorD
+            | AmoandD
+            | AmoorD
+            | AmominD
+            | AmomaxD
+            | AmominuD
+            | AmomaxuD
+    )
 }
 
 struct Translator<'a, 'b> {
@@ -448,6 +557,10 @@ struct Translator<'a, 'b> {
     region_sig: cranelift_codegen::ir::SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
     native_fma: bool,
+    /// [`MemoryModel::Guarded`]: guest accesses go unchecked to the arena, as trap sites.
+    guarded: bool,
+    /// The guest (pc, done) of trap code `i + 1`.
+    sites: Vec<(u64, u32)>,
 }
 
 /// How the guest leaves a region at an exit stub.
@@ -557,6 +670,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             fp_sig,
             region_sig,
             native_fma,
+            guarded: false,
+            sites: Vec::new(),
         }
     }
 
@@ -771,15 +886,42 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.dirty_f |= 1 << (r & 31);
     }
 
-    /// The host address for a guest access of `size` bytes needing `need`, or a jump out of
-    /// the region (to the interpreter, at this instruction) when the fast check fails.
-    fn host_addr(&mut self, addr: Value, size: u64, need: u8, pc: u64, idx: u64) -> Value {
+    /// The host address and memory flags for a guest access of `size` bytes needing `need`, at
+    /// the `idx`th instruction (at `pc`) of the current guest block. Checked: a jump out of the
+    /// region (to the interpreter, at this instruction) where the page table refuses. Guarded:
+    /// the access itself is the check, a trap site.
+    fn host_addr(&mut self, addr: Value, size: u64, need: u8, pc: u64, idx: u64) -> (Value, MemFlags) {
         self.checked_host_addr(addr, size, need, false, pc, idx)
     }
 
     /// As [`Self::host_addr`]; with `aligned`, a misaligned address also leaves for the
     /// interpreter (atomics: it raises the misaligned-access signal).
-    fn checked_host_addr(&mut self, addr: Value, size: u64, need: u8, aligned: bool, pc: u64, idx: u64) -> Value {
+    fn checked_host_addr(
+        &mut self,
+        addr: Value,
+        size: u64,
+        need: u8,
+        aligned: bool,
+        pc: u64,
+        idx: u64,
+    ) -> (Value, MemFlags) {
+        if self.guarded {
+            if aligned {
+                let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
+                let fits = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+                self.branch_or_interpret(fits, pc, idx);
+            } else {
+                self.sync();
+            }
+            // Past the space's end is the guard: every address there faults.
+            let space = self.b.ins().load(I64, constant(), self.env, SPACE_OFF);
+            let clamped = self.b.ins().umin(addr, space);
+            let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
+            let p = self.b.ins().iadd(arena, clamped);
+            self.sites.push((pc, idx as u32));
+            let code = TrapCode::user(self.sites.len() as u8).expect("regions have at most MAX_TRAP_SITES accesses");
+            return (p, MemFlags::new().with_trap_code(Some(code)));
+        }
         let page = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_SHIFT));
         // Pages past the end of the space read the table's zero sentinel.
         let pages = self.b.ins().load(I64, constant(), self.env, PAGES_OFF);
@@ -802,7 +944,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         };
         self.branch_or_interpret(ok, pc, idx);
         let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
-        self.b.ins().iadd(arena, addr)
+        (self.b.ins().iadd(arena, addr), guest_flags())
     }
 
     /// Continues in a new block if `ok`, else leaves for the interpreter at the instruction at
@@ -949,8 +1091,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 };
                 let base = self.xr(inst.rs1);
                 let addr = self.b.ins().iadd_imm_s(base, imm);
-                let p = self.host_addr(addr, size, perm::R, pc, idx);
-                let fl = guest_flags();
+                let (p, fl) = self.host_addr(addr, size, perm::R, pc, idx);
                 let v = match inst.op {
                     Lb => self.b.ins().sload8(I64, fl, p, 0),
                     Lbu => self.b.ins().uload8(I64, fl, p, 0),
@@ -984,8 +1125,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 } else {
                     self.xr(inst.rs2)
                 };
-                let p = self.host_addr(addr, size, perm::W, pc, idx);
-                let fl = guest_flags();
+                let (p, fl) = self.host_addr(addr, size, perm::W, pc, idx);
                 match size {
                     1 => {
                         let n = self.b.ins().ireduce(I8, v);
@@ -1144,7 +1284,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         );
         let (ty, size) = if word { (I32, 4) } else { (I64, 8) };
         let addr = self.xr(inst.rs1);
-        let p = self.checked_host_addr(addr, size, perm::RW, true, pc, idx);
+        let (p, flags) = self.checked_host_addr(addr, size, perm::RW, true, pc, idx);
         let src = self.xr(inst.rs2);
         let src = if word { self.b.ins().ireduce(I32, src) } else { src };
         let op = match inst.op {
@@ -1158,9 +1298,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             AmominuW | AmominuD => Rmw::Umin,
             _ => Rmw::Umax,
         };
-        let mut flags = MemFlags::new();
-        flags.set_notrap();
-        flags.set_aligned();
+        let flags = flags.with_aligned();
         let old = self.b.ins().atomic_rmw(ty, flags, op, p, src);
         let old = if word { self.b.ins().sextend(I64, old) } else { old };
         self.set_x(inst.rd, old);

@@ -11,13 +11,16 @@
 //! fn(cpu: *mut Cpu, env: *const Env) -> u32 exit code
 //!
 //!   on entry   guest registers are read from `cpu`
-//!   on exit    every register the region wrote is stored back, `cpu.pc` holds the next guest pc,
-//!              `cpu.instret` counts the instructions retired, and the code says what to do:
+//!   on exit    every register the region wrote is in `cpu` (stored as it goes, so also at a
+//!              fault), `cpu.pc` holds the next guest pc, `cpu.instret` counts the instructions
+//!              retired, and the code says what to do:
 //!              EXIT_NEXT       carry on at cpu.pc
 //!              EXIT_INTERPRET  run the interpreter at cpu.pc: the instruction there needs it (a
 //!                              fault to raise precisely, a system call, an access that crosses
 //!                              a page, an instruction the JIT leaves to the interpreter)
 //!              EXIT_ATTENTION  someone asked this vCPU to stop (checked on every loop back-edge)
+//!              EXIT_FAULT      (from `fault::enter`, not the region) a guest access faulted in
+//!                              the host MMU; its trap site says where the guest was
 //! ```
 //!
 //! Chaining: where a region leaves for a guest pc outside itself (a direct jump, a branch, or an
@@ -34,13 +37,21 @@
 //! it contains no host addresses and needs no relocation, so its bytes can be cached on disk and
 //! loaded anywhere.
 //!
-//! **Architecture Invariant:** compiled code touches guest memory only after the same page-table
-//! check the interpreter makes (inline: bounds, permission bits, no page crossing); anything else
-//! leaves the region at that instruction with precise state, and the interpreter takes over.
+//! Guest memory accesses follow one of two [`MemoryModel`]s. On x86-64 Linux they are
+//! *guarded*: the address is clamped to the space's end and the access goes straight to the
+//! arena, whose host protection mirrors the guest's permissions; a refused access faults in the
+//! host and `fault` recovers precise guest state from the access's trap site. Elsewhere they are
+//! *checked* inline against the page table, as the interpreter checks them.
+//!
+//! **Architecture Invariant:** compiled code touches guest memory only where the guest may
+//! (guarded: the host MMU enforces the guest's permissions, and addresses past the space land in
+//! its guard; checked: the interpreter's page-table check inline); a refused access leaves the
+//! region at that instruction with precise state, and the interpreter takes over.
 
 mod arena;
 pub mod cache;
 mod codegen;
+pub mod fault;
 pub mod object;
 pub(crate) mod perf_map;
 mod region;
@@ -52,7 +63,7 @@ use crate::interp::Cpu;
 use crate::mem::AddressSpace;
 
 pub use arena::{CodeArena, DEFAULT_ARENA_BYTES};
-pub use codegen::CompileError;
+pub use codegen::{CompileError, MachineCode, MemoryModel, TrapSite};
 pub(crate) use region::form as form_region;
 pub use service::JitService;
 pub(crate) use service::{Compiled, Inbox, Job};
@@ -99,6 +110,8 @@ pub struct Env {
     pub perms: *const u8,
     /// Number of guest pages: page numbers are clamped to this (the sentinel).
     pub pages: u64,
+    /// Bytes in the guest address space: guarded code clamps addresses to this (the guard).
+    pub space: u64,
     /// Set when the vCPU must stop.
     pub attention: *const AtomicU32,
     /// Floating-point helpers, one per op (`codegen::FP_TABLE`).
@@ -123,6 +136,7 @@ impl Env {
             arena: mem.host_base(),
             perms: mem.perm_base(),
             pages: mem.pages(),
+            space: mem.size(),
             attention,
             fp_table: codegen::FP_TABLE.as_ptr(),
             table: table.as_ptr(),
@@ -143,40 +157,61 @@ pub struct Trampoline {
 }
 
 impl Trampoline {
-    /// Runs the region whose code starts at host address `code`.
+    /// Runs the region whose code starts at host address `code`; returns its exit code, or
+    /// [`fault::EXIT_FAULT`] with `frame` saying where a guest access faulted.
     ///
     /// # Safety
     ///
     /// `code` must be the address of a region compiled by this process's compiler and still
-    /// installed; `env` must describe the address space it was compiled from (arena, page table,
-    /// a live region table of installed regions), with that address space alive for the whole
-    /// call; `cpu.pc` must be the region's entry.
-    pub unsafe fn enter(&self, code: usize, cpu: &mut Cpu, env: &Env) -> u32 {
-        // SAFETY: the trampoline was compiled for the host with exactly this signature and lives
-        // as long as `self`. The region it calls dereferences `cpu` and `env` only within their
-        // structs and guest memory only after the inline page-table checks, and it chains only
-        // to regions in `env.table`, which the caller guarantees are installed.
-        let f: extern "C" fn(*mut Cpu, *const Env, usize) -> u32 = unsafe { std::mem::transmute(self.entry) };
-        f(cpu, env, code)
+    /// installed; `env` must describe `mem`, the address space it was compiled from (arena, page
+    /// table, a live region table of installed regions), alive for the whole call; `cpu.pc`
+    /// must be the region's entry.
+    pub unsafe fn enter(
+        &self,
+        code: usize,
+        cpu: &mut Cpu,
+        env: &Env,
+        mem: &AddressSpace,
+        frame: &mut fault::Frame,
+    ) -> u32 {
+        // SAFETY: the trampoline was compiled for the host with the signature `fault::enter`
+        // calls it with and lives as long as `self`. The region it calls dereferences `cpu` and
+        // `env` only within their structs and guest memory only inside the arena and its guard
+        // (which the host protects as the guest may access it, or after the inline checks), and
+        // it chains only to regions in `env.table`, which the caller guarantees are installed.
+        unsafe { fault::enter(self.entry, code, cpu, env, mem.size() + crate::mem::GUARD_SIZE, frame) }
     }
 }
 
 /// A region compiler for the host CPU.
 pub struct Compiler {
     isa: std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>,
+    model: MemoryModel,
     ctx: cranelift_codegen::Context,
     fctx: cranelift_frontend::FunctionBuilderContext,
 }
 
 impl std::fmt::Debug for Compiler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiler").field("isa", &self.isa.name()).finish()
+        f.debug_struct("Compiler").field("isa", &self.isa.name()).field("model", &self.model).finish()
     }
 }
 
 impl Compiler {
-    /// A compiler for the host, or an error if Cranelift does not support it.
+    /// A compiler for the host, or an error if Cranelift does not support it. Its code is
+    /// guarded where the host supports fault recovery (installing the fault handler), else
+    /// checked.
     pub fn new() -> Result<Compiler, CompileError> {
+        let model =
+            if fault::SUPPORTED && fault::install().is_ok() { MemoryModel::Guarded } else { MemoryModel::Checked };
+        Self::with_model(model)
+    }
+
+    /// A compiler for the host whose code accesses guest memory as `model` says.
+    pub fn with_model(model: MemoryModel) -> Result<Compiler, CompileError> {
+        if model == MemoryModel::Guarded {
+            fault::install().map_err(|e| CompileError::Setup(format!("no guest fault handler: {e}")))?;
+        }
         use cranelift_codegen::settings::{self, Configurable};
         let mut flags = settings::builder();
         let set =
@@ -192,14 +227,20 @@ impl Compiler {
             .map_err(|e| CompileError::Setup(e.to_string()))?;
         Ok(Compiler {
             isa,
+            model,
             ctx: cranelift_codegen::Context::new(),
             fctx: cranelift_frontend::FunctionBuilderContext::new(),
         })
     }
 
     /// Compiles `region` to position-independent machine code.
-    pub(crate) fn compile_region(&mut self, region: &region::Region) -> Result<Vec<u8>, CompileError> {
-        codegen::compile(&*self.isa, &mut self.ctx, &mut self.fctx, region)
+    pub(crate) fn compile_region(&mut self, region: &region::Region) -> Result<MachineCode, CompileError> {
+        codegen::compile(&*self.isa, &mut self.ctx, &mut self.fctx, region, self.model)
+    }
+
+    /// How this compiler's code accesses guest memory.
+    pub fn model(&self) -> MemoryModel {
+        self.model
     }
 
     /// Compiles the entry trampoline.

@@ -3,25 +3,29 @@
 //! Compiled code is position independent (it reaches everything through `Cpu` and `Env`), so the
 //! machine code of a region plus a little metadata is all it takes to run it again in another
 //! process or on another host whose translator and host CPU match. A code object is one header
-//! followed by that machine code:
+//! followed by that machine code and its trap sites (`jit::fault`):
 //!
 //! ```text
-//!  offset  size      field
-//!  ------  --------  --------------------------------------------------------------
-//!       0         8  magic        b"SHOALJIT"
-//!       8         4  version      FORMAT_VERSION
-//!      12        32  key          the region's translation key (below)
-//!      44         8  entry        guest pc of the region's entry
-//!      52         4  guest_insts  guest instructions the region covers
-//!      56         8  code_len     bytes of machine code after the header
-//!      64        32  digest       blake3(bytes 0..64 ‖ code)
-//!      96  code_len  code         host machine code, entered at its first byte
+//!  offset       size         field
+//!  -----------  -----------  --------------------------------------------------------------
+//!            0            8  magic        b"SHOALJIT"
+//!            8            4  version      FORMAT_VERSION
+//!           12           32  key          the region's translation key (below)
+//!           44            8  entry        guest pc of the region's entry
+//!           52            4  guest_insts  guest instructions the region covers
+//!           56            8  code_len     bytes of machine code after the header
+//!           64            4  trap_count   trap sites after the code
+//!           68           32  digest       blake3(bytes 0..68 ‖ code ‖ traps)
+//!          100     code_len  code         host machine code, entered at its first byte
+//! 100+code_len  16*trap_count traps       per site: offset u32, done u32, guest pc u64;
+//!                                          offsets strictly ascending, inside the code
 //! ```
 //!
 //! Integers are little endian. [`decode`] accepts a byte string only if every field checks out:
 //! the magic, the version, the key (it must equal the key the caller looked up), the length (exactly
-//! `96 + code_len` bytes, nothing missing and nothing after) and the digest. Anything else is an
-//! [`ObjectError`] naming the field, whatever the input; decoding never panics.
+//! `100 + code_len + 16 * trap_count` bytes, nothing missing and nothing after), the digest and
+//! the order of the trap sites. Anything else is an [`ObjectError`] naming the field, whatever the
+//! input; decoding never panics.
 //!
 //! The digest catches corruption (a torn write, a bad disk, a truncated transfer). It
 //! authenticates nothing: whoever can write an object can write its digest. Objects are trusted
@@ -48,11 +52,13 @@ use std::fmt;
 
 use cranelift_codegen::isa::TargetIsa;
 
+use super::{MachineCode, MemoryModel, TrapSite};
+
 /// The first eight bytes of every code object.
 pub const MAGIC: [u8; 8] = *b"SHOALJIT";
 
 /// Version of the byte layout drawn in the module docs. Bump it whenever the layout changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Version of the translator: region formation, code generation and the calling convention
 /// (`Cpu`, `Env` layouts and exit codes) as they shape the machine code.
@@ -62,16 +68,19 @@ pub const FORMAT_VERSION: u32 = 1;
 /// or `region.rs`, in the layout of `Cpu` or `Env`, in the exit codes or the helper tables, or an
 /// upgrade of Cranelift. Old objects then stop matching and are recompiled; forgetting it lets
 /// stale code run.
-pub const TRANSLATOR_VERSION: u32 = 3;
+pub const TRANSLATOR_VERSION: u32 = 4;
 
 /// The guest instruction set the translator compiles, part of every fingerprint.
 const GUEST_ISA: &str = "riscv64gc-linux";
 
 /// Bytes in a code object's header, before the machine code.
-pub const HEADER_LEN: usize = 96;
+pub const HEADER_LEN: usize = 100;
 
 /// Where the digest starts: it covers the header before it and the code after it.
-const DIGEST_AT: usize = 64;
+const DIGEST_AT: usize = 68;
+
+/// Bytes of one trap site.
+const TRAP_LEN: usize = 16;
 
 /// Key-derivation contexts: one per kind of hash, so that no two can collide.
 const FINGERPRINT_CONTEXT: &str = "shoal 2025 jit fingerprint";
@@ -109,10 +118,15 @@ impl fmt::Debug for Key {
 /// Hashes what makes machine code compiled on this host valid: the translator, the guest ISA, the
 /// host ISA and every Cranelift flag, shared and ISA-specific (these carry the host CPU features
 /// the code may use).
-pub fn fingerprint(isa: &dyn TargetIsa) -> [u8; 32] {
+pub fn fingerprint(isa: &dyn TargetIsa, model: MemoryModel) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key(FINGERPRINT_CONTEXT);
     h.update(&TRANSLATOR_VERSION.to_le_bytes());
-    for part in [env!("CARGO_PKG_VERSION"), GUEST_ISA, isa.name(), &isa.triple().to_string(), &isa.flags().to_string()]
+    let model = match model {
+        MemoryModel::Checked => "checked",
+        MemoryModel::Guarded => "guarded",
+    };
+    for part in
+        [env!("CARGO_PKG_VERSION"), GUEST_ISA, isa.name(), &isa.triple().to_string(), &isa.flags().to_string(), model]
     {
         update_prefixed(&mut h, part.as_bytes());
     }
@@ -155,8 +169,9 @@ pub struct CodeObject {
     pub entry: u64,
     /// Guest instructions the region covers.
     pub guest_insts: u32,
-    /// Host machine code, entered at its first byte with the JIT's calling convention.
-    pub code: Vec<u8>,
+    /// Host machine code, entered at its first byte with the JIT's calling convention, and its
+    /// trap sites.
+    pub code: MachineCode,
 }
 
 impl fmt::Debug for CodeObject {
@@ -165,7 +180,8 @@ impl fmt::Debug for CodeObject {
             .field("key", &self.key)
             .field("entry", &format_args!("{:#x}", self.entry))
             .field("guest_insts", &self.guest_insts)
-            .field("code_len", &self.code.len())
+            .field("code_len", &self.code.code.len())
+            .field("traps", &self.code.traps.len())
             .finish()
     }
 }
@@ -199,13 +215,20 @@ pub enum ObjectError {
         /// The key asked for.
         expected: Key,
     },
-    /// The code after the header is not as long as the header says: bytes missing or trailing.
-    #[error("code object declares {declared} bytes of code but holds {actual}")]
+    /// The code and trap sites after the header are not as long as the header says: bytes
+    /// missing or trailing.
+    #[error("code object declares {declared} bytes of code and trap sites but holds {actual}")]
     CodeLength {
-        /// `code_len` in the header.
+        /// Bytes the header's `code_len` and `trap_count` make.
         declared: u64,
         /// Bytes after the header.
         actual: u64,
+    },
+    /// A trap site out of order or outside the code.
+    #[error("code object trap site {index} is out of order or outside the code")]
+    TrapSite {
+        /// Which site.
+        index: usize,
     },
     /// The digest does not match the header and code: the bytes are corrupt.
     #[error("code object digest mismatch: the object is corrupt")]
@@ -213,31 +236,40 @@ pub enum ObjectError {
 }
 
 /// Serializes one compiled region in the layout drawn in the module docs.
-pub fn encode(key: &Key, entry: u64, guest_insts: u32, code: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + code.len());
+pub fn encode(key: &Key, entry: u64, guest_insts: u32, code: &MachineCode) -> Vec<u8> {
+    let mut traps = Vec::with_capacity(TRAP_LEN * code.traps.len());
+    for t in &code.traps {
+        traps.extend_from_slice(&t.offset.to_le_bytes());
+        traps.extend_from_slice(&t.done.to_le_bytes());
+        traps.extend_from_slice(&t.pc.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + code.code.len() + traps.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&key.0);
     out.extend_from_slice(&entry.to_le_bytes());
     out.extend_from_slice(&guest_insts.to_le_bytes());
-    out.extend_from_slice(&(code.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(code.code.len() as u64).to_le_bytes());
+    out.extend_from_slice(&u32::try_from(code.traps.len()).unwrap_or(u32::MAX).to_le_bytes());
     debug_assert_eq!(out.len(), DIGEST_AT);
-    let digest = digest(&out, code);
+    let digest = digest(&out, &[&code.code, &traps]);
     out.extend_from_slice(digest.as_bytes());
-    out.extend_from_slice(code);
+    out.extend_from_slice(&code.code);
+    out.extend_from_slice(&traps);
     out
 }
 
 /// Parses and checks a code object that must have been compiled under `expected_key`.
 pub fn decode(bytes: &[u8], expected_key: &Key) -> Result<CodeObject, ObjectError> {
     let short = || ObjectError::Truncated { len: bytes.len() };
-    let (header, code) = bytes.split_first_chunk::<HEADER_LEN>().ok_or_else(short)?;
+    let (header, payload) = bytes.split_first_chunk::<HEADER_LEN>().ok_or_else(short)?;
     let (magic, rest) = header.split_first_chunk::<8>().ok_or_else(short)?;
     let (version, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
     let (key, rest) = rest.split_first_chunk::<32>().ok_or_else(short)?;
     let (entry, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
     let (guest_insts, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
     let (code_len, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+    let (trap_count, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
     let (stored, _) = rest.split_first_chunk::<32>().ok_or_else(short)?;
 
     if *magic != MAGIC {
@@ -251,29 +283,51 @@ pub fn decode(bytes: &[u8], expected_key: &Key) -> Result<CodeObject, ObjectErro
     if key != *expected_key {
         return Err(ObjectError::Key { found: key, expected: *expected_key });
     }
-    let declared = u64::from_le_bytes(*code_len);
-    let actual = code.len() as u64;
+    let code_len = u64::from_le_bytes(*code_len);
+    let trap_bytes = u64::from(u32::from_le_bytes(*trap_count)) * TRAP_LEN as u64;
+    let declared = code_len.saturating_add(trap_bytes);
+    let actual = payload.len() as u64;
     if declared != actual {
         return Err(ObjectError::CodeLength { declared, actual });
     }
+    // `code_len` is at most the payload's length, a usize.
+    let (code, traps) = payload.split_at(usize::try_from(code_len).unwrap_or(usize::MAX));
     let covered = header.get(..DIGEST_AT).ok_or_else(short)?;
     // `blake3::Hash` compares in constant time; nothing here needs it, but nothing is lost.
-    if digest(covered, code) != blake3::Hash::from_bytes(*stored) {
+    if digest(covered, &[code, traps]) != blake3::Hash::from_bytes(*stored) {
         return Err(ObjectError::Digest);
+    }
+    let mut sites = Vec::with_capacity(traps.len() / TRAP_LEN);
+    for (index, raw) in traps.chunks_exact(TRAP_LEN).enumerate() {
+        let (offset, rest) = raw.split_first_chunk::<4>().ok_or_else(short)?;
+        let (done, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+        let (pc, _) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+        let site = TrapSite {
+            offset: u32::from_le_bytes(*offset),
+            done: u32::from_le_bytes(*done),
+            pc: u64::from_le_bytes(*pc),
+        };
+        let ordered = sites.last().is_none_or(|prev: &TrapSite| prev.offset < site.offset);
+        if !ordered || u64::from(site.offset) >= code_len {
+            return Err(ObjectError::TrapSite { index });
+        }
+        sites.push(site);
     }
     Ok(CodeObject {
         key,
         entry: u64::from_le_bytes(*entry),
         guest_insts: u32::from_le_bytes(*guest_insts),
-        code: code.to_vec(),
+        code: MachineCode { code: code.to_vec(), traps: sites },
     })
 }
 
-/// The digest of a header's first [`DIGEST_AT`] bytes and the code.
-fn digest(header: &[u8], code: &[u8]) -> blake3::Hash {
+/// The digest of a header's first [`DIGEST_AT`] bytes and the payload parts after it.
+fn digest(header: &[u8], payload: &[&[u8]]) -> blake3::Hash {
     let mut h = blake3::Hasher::new();
     h.update(header);
-    h.update(code);
+    for part in payload {
+        h.update(part);
+    }
     h.finalize()
 }
 
@@ -285,9 +339,24 @@ mod tests {
         Key([n; 32])
     }
 
-    /// Machine-code-like bytes that differ at every position.
-    fn code(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i.wrapping_mul(31) ^ (i >> 8)).to_le_bytes()[0]).collect()
+    /// Machine-code-like bytes that differ at every position, with a trap site every 50 bytes.
+    fn code(len: usize) -> MachineCode {
+        MachineCode {
+            code: (0..len).map(|i| (i.wrapping_mul(31) ^ (i >> 8)).to_le_bytes()[0]).collect(),
+            traps: (0..len)
+                .step_by(50)
+                .map(|i| TrapSite {
+                    offset: u32::try_from(i).unwrap(),
+                    done: u32::try_from(i / 50).unwrap(),
+                    pc: 0x1_0000 + i as u64,
+                })
+                .collect(),
+        }
+    }
+
+    /// Bytes after the header for `code(len)`.
+    fn payload(len: usize) -> usize {
+        len + TRAP_LEN * len.div_ceil(50)
     }
 
     #[test]
@@ -295,7 +364,7 @@ mod tests {
         for len in [0, 1, 17, 4096] {
             let c = code(len);
             let bytes = encode(&key(7), 0x1_0000_1234, 321, &c);
-            assert_eq!(bytes.len(), HEADER_LEN + len);
+            assert_eq!(bytes.len(), HEADER_LEN + payload(len));
             let obj = decode(&bytes, &key(7)).expect("a fresh object decodes");
             assert_eq!(obj, CodeObject { key: key(7), entry: 0x1_0000_1234, guest_insts: 321, code: c });
         }
@@ -303,18 +372,36 @@ mod tests {
 
     #[test]
     fn layout_matches_the_drawing() {
-        let bytes = encode(&key(0xab), 0x1122_3344_5566_7788, 0x99aa_bbcc, &[0xc3, 0x90]);
+        let site = TrapSite { offset: 1, done: 0x0506_0708, pc: 0x1112_1314_1516_1718 };
+        let code = MachineCode { code: vec![0xc3, 0x90], traps: vec![site] };
+        let bytes = encode(&key(0xab), 0x1122_3344_5566_7788, 0x99aa_bbcc, &code);
         assert_eq!(&bytes[0..8], b"SHOALJIT");
-        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
         assert_eq!(bytes[12..44], [0xab; 32]);
         assert_eq!(bytes[44..52], 0x1122_3344_5566_7788u64.to_le_bytes());
         assert_eq!(bytes[52..56], 0x99aa_bbccu32.to_le_bytes());
         assert_eq!(bytes[56..64], 2u64.to_le_bytes());
+        assert_eq!(bytes[64..68], 1u32.to_le_bytes());
         let mut h = blake3::Hasher::new();
-        h.update(&bytes[..64]);
-        h.update(&[0xc3, 0x90]);
-        assert_eq!(bytes[64..96], *h.finalize().as_bytes());
-        assert_eq!(bytes[96..], [0xc3, 0x90]);
+        h.update(&bytes[..68]);
+        h.update(&bytes[100..]);
+        assert_eq!(bytes[68..100], *h.finalize().as_bytes());
+        assert_eq!(bytes[100..102], [0xc3, 0x90]);
+        assert_eq!(bytes[102..106], 1u32.to_le_bytes());
+        assert_eq!(bytes[106..110], 0x0506_0708u32.to_le_bytes());
+        assert_eq!(bytes[110..118], 0x1112_1314_1516_1718u64.to_le_bytes());
+        assert_eq!(bytes.len(), 118);
+    }
+
+    #[test]
+    fn trap_sites_out_of_order_or_outside_the_code_are_rejected() {
+        let site = |offset| TrapSite { offset, done: 0, pc: 0x1000 };
+        for (traps, index) in
+            [(vec![site(4), site(4)], 1), (vec![site(5), site(2)], 1), (vec![site(8)], 0), (vec![site(1), site(9)], 1)]
+        {
+            let bytes = encode(&key(1), 0x1000, 1, &MachineCode { code: vec![0x90; 8], traps });
+            assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::TrapSite { index }));
+        }
     }
 
     #[test]
@@ -325,7 +412,8 @@ mod tests {
             if len < HEADER_LEN {
                 assert_eq!(err, ObjectError::Truncated { len });
             } else {
-                assert_eq!(err, ObjectError::CodeLength { declared: 200, actual: (len - HEADER_LEN) as u64 });
+                let declared = payload(200) as u64;
+                assert_eq!(err, ObjectError::CodeLength { declared, actual: (len - HEADER_LEN) as u64 });
             }
         }
     }
@@ -334,7 +422,8 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let mut bytes = encode(&key(1), 0x1000, 10, &code(64));
         bytes.push(0);
-        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared: 64, actual: 65 }));
+        let declared = payload(64) as u64;
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared, actual: declared + 1 }));
     }
 
     #[test]
@@ -349,7 +438,7 @@ mod tests {
                     0..8 => matches!(err, ObjectError::Magic { .. }),
                     8..12 => matches!(err, ObjectError::Version { .. }),
                     12..44 => matches!(err, ObjectError::Key { .. }),
-                    56..64 => matches!(err, ObjectError::CodeLength { .. }),
+                    56..68 => matches!(err, ObjectError::CodeLength { .. }),
                     _ => err == ObjectError::Digest,
                 };
                 assert!(expected_kind, "flip of bit {bit} at byte {at}: {err:?}");
@@ -381,7 +470,12 @@ mod tests {
     fn a_huge_declared_length_is_rejected_without_allocating() {
         let mut bytes = encode(&key(1), 0x1000, 1, &code(8));
         bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared: u64::MAX, actual: 8 }));
+        let actual = payload(8) as u64;
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared: u64::MAX, actual }));
+        let mut bytes = encode(&key(1), 0x1000, 1, &code(8));
+        bytes[64..68].copy_from_slice(&u32::MAX.to_le_bytes());
+        let declared = 8 + TRAP_LEN as u64 * u64::from(u32::MAX);
+        assert_eq!(decode(&bytes, &key(1)), Err(ObjectError::CodeLength { declared, actual }));
     }
 
     #[test]
@@ -444,8 +538,10 @@ mod tests {
     #[test]
     fn fingerprint_follows_the_flags() {
         let speed = host_isa("speed");
-        assert_eq!(fingerprint(&*speed), fingerprint(&*host_isa("speed")));
-        assert_ne!(fingerprint(&*speed), fingerprint(&*host_isa("none")));
+        let guarded = MemoryModel::Guarded;
+        assert_eq!(fingerprint(&*speed, guarded), fingerprint(&*host_isa("speed"), guarded));
+        assert_ne!(fingerprint(&*speed, guarded), fingerprint(&*host_isa("none"), guarded));
+        assert_ne!(fingerprint(&*speed, guarded), fingerprint(&*speed, MemoryModel::Checked));
     }
 
     #[test]
@@ -461,7 +557,7 @@ mod tests {
         let features = |isa: &dyn TargetIsa| isa.isa_flags().iter().map(settings::Value::to_string).collect::<Vec<_>>();
         assert_eq!(
             features(&*native) != features(&*baseline),
-            fingerprint(&*native) != fingerprint(&*baseline),
+            fingerprint(&*native, MemoryModel::Guarded) != fingerprint(&*baseline, MemoryModel::Guarded),
             "native features {:?}",
             features(&*native)
         );

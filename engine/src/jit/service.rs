@@ -41,7 +41,7 @@ pub(crate) struct Compiled {
     /// Start pcs of the region's blocks.
     pub blocks: Vec<u64>,
     /// The machine code, or why there is none.
-    pub code: Result<Vec<u8>, CompileError>,
+    pub code: Result<super::MachineCode, CompileError>,
     /// CPU time the compiler thread spent on it.
     pub time: Duration,
     /// Whether the code came from the disk cache rather than the compiler.
@@ -98,9 +98,17 @@ impl JitService {
     /// Starts the compiler thread, or fails if Cranelift does not support this host. With
     /// `disk`, regions are looked up there before compiling and written there after.
     pub fn start(disk: Option<DiskCache>) -> Result<JitService, CompileError> {
-        let mut compiler = Compiler::new()?;
+        Self::start_with(disk, Compiler::new()?)
+    }
+
+    /// As [`Self::start`], compiling code for memory model `model`.
+    pub fn start_with_model(disk: Option<DiskCache>, model: super::MemoryModel) -> Result<JitService, CompileError> {
+        Self::start_with(disk, Compiler::with_model(model)?)
+    }
+
+    fn start_with(disk: Option<DiskCache>, mut compiler: Compiler) -> Result<JitService, CompileError> {
         let trampoline = compiler.trampoline()?;
-        let fingerprint = object::fingerprint(&*compiler.isa);
+        let fingerprint = object::fingerprint(&*compiler.isa, compiler.model());
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("shoal-jit".into())
@@ -145,7 +153,7 @@ fn machine_code(
     disk: Option<&DiskCache>,
     fingerprint: &[u8; 32],
     region: &Region,
-) -> (Result<Vec<u8>, CompileError>, bool) {
+) -> (Result<super::MachineCode, CompileError>, bool) {
     let key = disk.map(|_| {
         let blocks = region.blocks.iter().map(|(&pc, b)| (pc, b.raw.as_slice()));
         object::region_key(fingerprint, region.entry, blocks)
@@ -158,7 +166,7 @@ fn machine_code(
     // A compiler bug must cost one region, not the compiler thread.
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(region)))
         .unwrap_or_else(|_| {
-            *compiler = Compiler::new().expect("the compiler was set up once already");
+            *compiler = Compiler::with_model(compiler.model()).expect("the compiler was set up once already");
             Err(CompileError::Codegen("the code generator panicked".into()))
         });
     if let (Some(disk), Some(key), Ok(code)) = (disk, &key, &code) {

@@ -18,6 +18,7 @@
 
 use std::sync::atomic::AtomicU32;
 
+use super::MemoryModel;
 use crate::interp::{Cpu, Engine, Exit, Interp};
 use crate::mem::{AddressSpace, VmaKind, perm};
 use crate::testing::Rng;
@@ -270,17 +271,42 @@ fn compare_engines(seed: u64, code: &[u32], m1: &AddressSpace, cpu: Cpu) {
     compare_engines_with(seed, code, m1, cpu, None);
 }
 
-/// As [`compare_engines`], with at most `jit_memory` bytes of compiled code if given.
-fn compare_engines_with(seed: u64, code: &[u32], m1: &AddressSpace, cpu: Cpu, jit_memory: Option<usize>) {
-    let m2 = m1.duplicate().unwrap();
-    let (a, ea) = run(Engine::Interp, m1, cpu.clone());
-    let service = std::sync::Arc::new(crate::jit::JitService::start(None).unwrap());
+/// The memory models this host can run: guarded where it catches faults, and checked.
+fn models() -> Vec<MemoryModel> {
+    if super::fault::SUPPORTED { vec![MemoryModel::Guarded, MemoryModel::Checked] } else { vec![MemoryModel::Checked] }
+}
+
+/// An interpreter whose JIT compiles for `model`, synchronously.
+fn jit_interp(model: MemoryModel, jit_memory: Option<usize>) -> Interp {
+    let service = std::sync::Arc::new(crate::jit::JitService::start_with_model(None, model).unwrap());
     let mut config = crate::interp::JitConfig::for_engine(Engine::Jit, service).unwrap();
     if let Some(bytes) = jit_memory {
         config.arena_bytes = bytes;
     }
-    let (b, eb, _) = run_interp(Interp::with_jit(Some(config)), Engine::Jit, &m2, cpu);
-    let ctx = || format!("seed {seed:#x}, program {:08x?}", code);
+    Interp::with_jit(Some(config))
+}
+
+/// As [`compare_engines`], with at most `jit_memory` bytes of compiled code if given, for every
+/// memory model.
+fn compare_engines_with(seed: u64, code: &[u32], m1: &AddressSpace, cpu: Cpu, jit_memory: Option<usize>) {
+    for model in models() {
+        compare_engines_in(seed, code, m1, cpu.clone(), jit_memory, model);
+    }
+}
+
+fn compare_engines_in(
+    seed: u64,
+    code: &[u32],
+    m1: &AddressSpace,
+    cpu: Cpu,
+    jit_memory: Option<usize>,
+    model: MemoryModel,
+) {
+    let m1 = m1.duplicate().unwrap();
+    let m2 = m1.duplicate().unwrap();
+    let (a, ea) = run(Engine::Interp, &m1, cpu.clone());
+    let (b, eb, _) = run_interp(jit_interp(model, jit_memory), Engine::Jit, &m2, cpu);
+    let ctx = || format!("seed {seed:#x}, {model:?}, program {:08x?}", code);
     assert_eq!(ea, eb, "exit differs: {}", ctx());
     assert_eq!(a.pc, b.pc, "pc differs: {}", ctx());
     for x in 0..32 {
@@ -800,10 +826,10 @@ fn fp_regions_without_host_fma_use_the_helper_for_fused_ops() {
         let region = super::region::form(&m, CODE + 8, &|_| true).unwrap();
         let mut ctx = cranelift_codegen::Context::new();
         let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
-        let bytes = super::codegen::compile(&*isa, &mut ctx, &mut fctx, &region).unwrap();
+        let bytes = super::codegen::compile(&*isa, &mut ctx, &mut fctx, &region, MemoryModel::Checked).unwrap();
         let trampoline = super::codegen::trampoline(&*isa, &mut ctx, &mut fctx).unwrap();
         let mut arena = super::CodeArena::new(1 << 20);
-        let (entry, _) = arena.install(CODE + 8, &bytes).unwrap();
+        let (entry, _) = arena.install(CODE + 8, &bytes.code).unwrap();
         let (enter, _) = arena.install(0, &trampoline).unwrap();
         (cpu.x[5], cpu.x[30], cpu.pc) = (1, 100, CODE + 8);
         let attention = AtomicU32::new(0);
@@ -856,11 +882,14 @@ fn faults_in_compiled_code_are_precise() {
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     cpu.x[8] = DATA;
     let (a, ea) = run(Engine::Interp, &m, cpu.clone());
-    let (b, eb) = run(Engine::Jit, &m, cpu);
     assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x2000), "{ea:?}");
-    assert_eq!(ea, eb);
     assert_eq!(a.pc, CODE + 8, "the fault is at the load");
-    assert_eq!((a.pc, a.x, a.instret), (b.pc, b.x, b.instret));
+    for model in models() {
+        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
+        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: the MMU caught it");
+        assert_eq!(ea, eb, "{model:?}");
+        assert_eq!((a.pc, a.x, a.instret), (b.pc, b.x, b.instret), "{model:?}");
+    }
 }
 
 #[test]
