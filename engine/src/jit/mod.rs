@@ -2,7 +2,8 @@
 //!
 //! A region is a set of decoded guest blocks reachable from one entry pc by direct branches and
 //! jumps; its loops stay inside one host function, with guest registers in Cranelift variables
-//! (host registers) and written back only where the region is left.
+//! (host registers), written through to `cpu` before the next point where guest state can be
+//! observed (a guest memory access, an exit, the end of a guest block).
 //!
 //! Calling convention of a compiled region (Cranelift's `tail` convention, so that regions can
 //! jump to one another without growing the stack; the host enters through a trampoline):
