@@ -345,7 +345,7 @@ impl Interp {
                     // SAFETY: the table holds only regions installed in this vCPU's arena for the
                     // current code generation (it is cleared when either changes), `env`
                     // describes `mem`, which outlives the call, and `cpu.pc` is the entry.
-                    match unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env, mem, &mut tier.frame) } {
+                    match unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env, &mut tier.frame) } {
                         crate::jit::EXIT_NEXT => continue,
                         crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
                         crate::jit::fault::EXIT_FAULT => {

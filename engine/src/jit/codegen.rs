@@ -886,42 +886,52 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.dirty_f |= 1 << (r & 31);
     }
 
-    /// The host address and memory flags for a guest access of `size` bytes needing `need`, at
-    /// the `idx`th instruction (at `pc`) of the current guest block. Checked: a jump out of the
-    /// region (to the interpreter, at this instruction) where the page table refuses. Guarded:
-    /// the access itself is the check, a trap site.
-    fn host_addr(&mut self, addr: Value, size: u64, need: u8, pc: u64, idx: u64) -> (Value, MemFlags) {
-        self.checked_host_addr(addr, size, need, false, pc, idx)
+    /// The host access for a guest access of `size` bytes at `base + imm` needing `need`, at the
+    /// `idx`th instruction (at `pc`) of the current guest block: a host pointer, an offset to
+    /// add to it in the access, and the access's memory flags. Checked: a jump out of the region
+    /// (to the interpreter, at this instruction) where the page table refuses. Guarded: the
+    /// access itself is the check, a trap site.
+    fn host_addr(&mut self, base: Value, imm: i64, size: u64, need: u8, pc: u64, idx: u64) -> (Value, i32, MemFlags) {
+        self.checked_host_addr(base, imm, size, need, false, pc, idx)
     }
 
     /// As [`Self::host_addr`]; with `aligned`, a misaligned address also leaves for the
     /// interpreter (atomics: it raises the misaligned-access signal).
+    #[expect(clippy::too_many_arguments, reason = "one guest access and where it is, spelled out")]
     fn checked_host_addr(
         &mut self,
-        addr: Value,
+        base: Value,
+        imm: i64,
         size: u64,
         need: u8,
         aligned: bool,
         pc: u64,
         idx: u64,
-    ) -> (Value, MemFlags) {
+    ) -> (Value, i32, MemFlags) {
         if self.guarded {
             if aligned {
+                let addr = self.b.ins().iadd_imm_s(base, imm);
                 let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
                 let fits = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
                 self.branch_or_interpret(fits, pc, idx);
             } else {
                 self.sync();
             }
-            // Past the space's end is the guard: every address there faults.
+            // The base is clamped, not the address, so that accesses off one base register
+            // share the clamp. A base past the space becomes the space's end plus 2 KiB; adding
+            // the 12-bit offset then stays inside the guard after the space, and a small base
+            // with a negative offset lands in the guard before it (mem::GUARD_SIZE).
             let space = self.b.ins().load(I64, constant(), self.env, SPACE_OFF);
-            let clamped = self.b.ins().umin(addr, space);
+            let limit = self.b.ins().iadd_imm_s(space, 2048);
+            let clamped = self.b.ins().umin(base, limit);
             let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
             let p = self.b.ins().iadd(arena, clamped);
             self.sites.push((pc, idx as u32));
             let code = TrapCode::user(self.sites.len() as u8).expect("regions have at most MAX_TRAP_SITES accesses");
-            return (p, MemFlags::new().with_trap_code(Some(code)));
+            debug_assert!((-2048..2048).contains(&imm), "a 12-bit offset");
+            return (p, imm as i32, MemFlags::new().with_trap_code(Some(code)));
         }
+        let addr = self.b.ins().iadd_imm_s(base, imm);
         let page = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_SHIFT));
         // Pages past the end of the space read the table's zero sentinel.
         let pages = self.b.ins().load(I64, constant(), self.env, PAGES_OFF);
@@ -944,7 +954,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         };
         self.branch_or_interpret(ok, pc, idx);
         let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
-        (self.b.ins().iadd(arena, addr), guest_flags())
+        (self.b.ins().iadd(arena, addr), 0, guest_flags())
     }
 
     /// Continues in a new block if `ok`, else leaves for the interpreter at the instruction at
@@ -1090,20 +1100,19 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => 8,
                 };
                 let base = self.xr(inst.rs1);
-                let addr = self.b.ins().iadd_imm_s(base, imm);
-                let (p, fl) = self.host_addr(addr, size, perm::R, pc, idx);
+                let (p, off, fl) = self.host_addr(base, imm, size, perm::R, pc, idx);
                 let v = match inst.op {
-                    Lb => self.b.ins().sload8(I64, fl, p, 0),
-                    Lbu => self.b.ins().uload8(I64, fl, p, 0),
-                    Lh => self.b.ins().sload16(I64, fl, p, 0),
-                    Lhu => self.b.ins().uload16(I64, fl, p, 0),
-                    Lw => self.b.ins().sload32(fl, p, 0),
-                    Lwu => self.b.ins().uload32(fl, p, 0),
+                    Lb => self.b.ins().sload8(I64, fl, p, off),
+                    Lbu => self.b.ins().uload8(I64, fl, p, off),
+                    Lh => self.b.ins().sload16(I64, fl, p, off),
+                    Lhu => self.b.ins().uload16(I64, fl, p, off),
+                    Lw => self.b.ins().sload32(fl, p, off),
+                    Lwu => self.b.ins().uload32(fl, p, off),
                     Flw => {
-                        let v = self.b.ins().uload32(fl, p, 0);
+                        let v = self.b.ins().uload32(fl, p, off);
                         self.b.ins().bor_imm_s(v, 0xffff_ffff_0000_0000_u64 as i64)
                     }
-                    _ => self.b.ins().load(I64, fl, p, 0),
+                    _ => self.b.ins().load(I64, fl, p, off),
                 };
                 if matches!(inst.op, Flw | Fld) {
                     self.set_f(rd, v);
@@ -1119,30 +1128,19 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => 8,
                 };
                 let base = self.xr(inst.rs1);
-                let addr = self.b.ins().iadd_imm_s(base, imm);
                 let v = if matches!(inst.op, Fsw | Fsd) {
                     self.b.use_var(self.f[(inst.rs2 & 31) as usize])
                 } else {
                     self.xr(inst.rs2)
                 };
-                let (p, fl) = self.host_addr(addr, size, perm::W, pc, idx);
-                match size {
-                    1 => {
-                        let n = self.b.ins().ireduce(I8, v);
-                        self.b.ins().store(fl, n, p, 0);
-                    }
-                    2 => {
-                        let n = self.b.ins().ireduce(I16, v);
-                        self.b.ins().store(fl, n, p, 0);
-                    }
-                    4 => {
-                        let n = self.b.ins().ireduce(I32, v);
-                        self.b.ins().store(fl, n, p, 0);
-                    }
-                    _ => {
-                        self.b.ins().store(fl, v, p, 0);
-                    }
-                }
+                let (p, off, fl) = self.host_addr(base, imm, size, perm::W, pc, idx);
+                let v = match size {
+                    1 => self.b.ins().ireduce(I8, v),
+                    2 => self.b.ins().ireduce(I16, v),
+                    4 => self.b.ins().ireduce(I32, v),
+                    _ => v,
+                };
+                self.b.ins().store(fl, v, p, off);
             }
             Addi => alu_imm!(iadd_imm_s),
             Xori => alu_imm!(bxor_imm_s),
@@ -1284,7 +1282,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         );
         let (ty, size) = if word { (I32, 4) } else { (I64, 8) };
         let addr = self.xr(inst.rs1);
-        let (p, flags) = self.checked_host_addr(addr, size, perm::RW, true, pc, idx);
+        let (p, off, flags) = self.checked_host_addr(addr, 0, size, perm::RW, true, pc, idx);
+        debug_assert_eq!(off, 0, "AMOs have no offset");
         let src = self.xr(inst.rs2);
         let src = if word { self.b.ins().ireduce(I32, src) } else { src };
         let op = match inst.op {

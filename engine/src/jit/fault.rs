@@ -24,7 +24,7 @@
 //! have without the JIT, or, if another thread changed the mapping meanwhile, just runs it.
 //!
 //! A fault is taken as compiled code's only when the thread is inside `enter` and the faulting
-//! address lies in the guest arena it runs (with its guard). Any other fault goes to the handler
+//! address lies in the guest arena it runs (with its guards). Any other fault goes to the handler
 //! that was installed before (Rust's stack-overflow handler, or the default action), so host bugs
 //! still crash loudly.
 //!
@@ -70,19 +70,12 @@ thread_local! {
 ///
 /// # Safety
 ///
-/// As `Trampoline::enter`; in addition [`install`] must have been called, and `env.arena` with
-/// `arena_len` bytes (the space and its guard) must be the guest arena the code accesses.
+/// As `Trampoline::enter`; in addition [`install`] must have been called, and `env.arena` and
+/// `env.space` must describe the guest arena the code accesses (with its guards).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub unsafe fn enter(
-    trampoline: usize,
-    code: usize,
-    cpu: &mut Cpu,
-    env: &Env,
-    arena_len: u64,
-    frame: &mut Frame,
-) -> u32 {
-    frame.arena_start = env.arena as u64;
-    frame.arena_end = frame.arena_start + arena_len;
+pub unsafe fn enter(trampoline: usize, code: usize, cpu: &mut Cpu, env: &Env, frame: &mut Frame) -> u32 {
+    frame.arena_start = env.arena as u64 - crate::mem::GUARD_SIZE;
+    frame.arena_end = env.arena as u64 + env.space + crate::mem::GUARD_SIZE;
     let previous = CURRENT.replace(frame);
     // SAFETY: `enter_asm` calls `trampoline` with the C ABI and (cpu, env, code), which is the
     // trampoline's signature; the caller guarantees what the code needs of them. It returns
@@ -234,14 +227,7 @@ pub fn install() -> std::io::Result<()> {
 ///
 /// As `Trampoline::enter`.
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-pub unsafe fn enter(
-    trampoline: usize,
-    code: usize,
-    cpu: &mut Cpu,
-    env: &Env,
-    _arena_len: u64,
-    _frame: &mut Frame,
-) -> u32 {
+pub unsafe fn enter(trampoline: usize, code: usize, cpu: &mut Cpu, env: &Env, _frame: &mut Frame) -> u32 {
     // SAFETY: the caller passes the trampoline's address, whose signature this is.
     let f: extern "C" fn(*mut Cpu, *const Env, usize) -> u32 = unsafe { std::mem::transmute(trampoline) };
     f(cpu, env, code)

@@ -111,7 +111,8 @@ pub struct Env {
     pub perms: *const u8,
     /// Number of guest pages: page numbers are clamped to this (the sentinel).
     pub pages: u64,
-    /// Bytes in the guest address space: guarded code clamps addresses to this (the guard).
+    /// Bytes in the guest address space: guarded code clamps base registers to just past it
+    /// (into the guard).
     pub space: u64,
     /// Set when the vCPU must stop.
     pub attention: *const AtomicU32,
@@ -164,23 +165,16 @@ impl Trampoline {
     /// # Safety
     ///
     /// `code` must be the address of a region compiled by this process's compiler and still
-    /// installed; `env` must describe `mem`, the address space it was compiled from (arena, page
-    /// table, a live region table of installed regions), alive for the whole call; `cpu.pc`
-    /// must be the region's entry.
-    pub unsafe fn enter(
-        &self,
-        code: usize,
-        cpu: &mut Cpu,
-        env: &Env,
-        mem: &AddressSpace,
-        frame: &mut fault::Frame,
-    ) -> u32 {
+    /// installed; `env` must describe the address space it was compiled from (arena, page table,
+    /// a live region table of installed regions), alive for the whole call; `cpu.pc` must be
+    /// the region's entry.
+    pub unsafe fn enter(&self, code: usize, cpu: &mut Cpu, env: &Env, frame: &mut fault::Frame) -> u32 {
         // SAFETY: the trampoline was compiled for the host with the signature `fault::enter`
         // calls it with and lives as long as `self`. The region it calls dereferences `cpu` and
-        // `env` only within their structs and guest memory only inside the arena and its guard
+        // `env` only within their structs and guest memory only inside the arena and its guards
         // (which the host protects as the guest may access it, or after the inline checks), and
         // it chains only to regions in `env.table`, which the caller guarantees are installed.
-        unsafe { fault::enter(self.entry, code, cpu, env, mem.size() + crate::mem::GUARD_SIZE, frame) }
+        unsafe { fault::enter(self.entry, code, cpu, env, frame) }
     }
 }
 

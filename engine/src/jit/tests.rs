@@ -119,11 +119,14 @@ fn random_inst(g: &mut Rng) -> u32 {
         },
         5 => (g.next() as u32 & 0xfffff000) | (rd << 7) | g.pick(&[0x37u32, 0x17]),
         6 => {
-            // Loads and stores around x31 (the data page): aligned or not, within the page.
+            // Loads and stores around x31 (the data page): aligned or not, within the page; now
+            // and then off whatever another register holds (wild pointers: past the space, below
+            // zero with a negative offset, or wrapping around).
             let off = g.below(4000) as i32;
+            let base = if g.below(16) == 0 { rs1 } else { 31 };
             match g.below(5) {
-                0 => i(0x03, g.pick(&[0u32, 1, 2, 3, 4, 5, 6]), rd, 31, off),
-                1 => s(g.pick(&[0u32, 1, 2, 3]), 31, rs2, off),
+                0 => i(0x03, g.pick(&[0u32, 1, 2, 3, 4, 5, 6]), rd, base, off),
+                1 => s(g.pick(&[0u32, 1, 2, 3]), base, rs2, off),
                 2 => i(0x07, g.pick(&[2u32, 3]), fpreg(g), 31, off),
                 // fsw/fsd: the store encoding with the FP store opcode.
                 3 => (s(g.pick(&[2u32, 3]), 31, fpreg(g), off) & !0x7f) | 0x27,
@@ -983,4 +986,37 @@ fn compiled_spin_loops_see_stores_from_other_threads() {
     assert_eq!(exit, Exit::Ecall, "the spinning loop never saw the other thread's store");
     assert!(it.jit_stats().regions > 0);
     drop(other);
+}
+
+#[test]
+fn wild_addresses_at_the_edges_of_the_space_match_the_interpreter() {
+    // ld x5, off(x6) ; ecall — with x6 and off around both ends of the space.
+    let space = 1u64 << 24;
+    let cases: [(u64, i32); 8] = [
+        (space + 16, -24),          // the last word of the space, off a base past its end
+        (space - 8, 0),             // the same word, plainly
+        (space - 4, 0),             // straddles the end: faults
+        (space + 3000, -2048),      // base past the clamp, address past the space: faults
+        (8, -16),                   // below zero: faults
+        (u64::MAX - 7, 16),         // wraps around to 8, a mapped word
+        (u64::MAX, -2048),          // near the top of the 64-bit range: faults
+        (0x7fff_ffff_ffff_0000, 0), // far past the space: faults
+    ];
+    for (base, off) in cases {
+        let code = [i(0x03, 3, 5, 6, off), 0x0000_0073];
+        let m = address_space(&code, &[0; 4096]);
+        m.map_anon(0, 0x1000, perm::RW, VmaKind::Anon).unwrap();
+        m.store::<u64>(8, 0x1111).unwrap();
+        m.map_anon(space - 0x1000, 0x1000, perm::RW, VmaKind::Anon).unwrap();
+        m.store::<u64>(space - 8, 0x2222).unwrap();
+        let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+        cpu.x[6] = base;
+        let (a, ea) = run(Engine::Interp, &m, cpu.clone());
+        for model in models() {
+            let (b, eb, _) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
+            let ctx = format!("base {base:#x}, offset {off}, {model:?}");
+            assert_eq!(ea, eb, "{ctx}");
+            assert_eq!((a.pc, a.x, a.instret), (b.pc, b.x, b.instret), "{ctx}");
+        }
+    }
 }

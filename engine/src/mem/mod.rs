@@ -9,16 +9,17 @@
 //! ```
 //!
 //! The whole range is reserved once with `MAP_NORESERVE`, so host memory is committed only for
-//! pages a guest touches, followed by [`GUARD_SIZE`] bytes that are never accessible. Guest
+//! pages a guest touches, between two guards of [`GUARD_SIZE`] bytes that are never accessible. Guest
 //! permissions live in a page table of one byte per guest page ([`perm`] bits), and the host
 //! protection of every page mirrors them: unmapped and `PROT_NONE` pages are inaccessible on the
 //! host, readable (or executable) pages read-only, writable pages read/write.
 //!
 //! The interpreter and the kernel check the page table before every access, so they never make
 //! the host fault; a missing permission is a [`Fault`] that the caller turns into guest SIGSEGV at
-//! the faulting pc. Compiled code does not check: it clamps the address to the arena's end (the
-//! guard) and lets the host MMU refuse the access, and the JIT's fault handler turns the host
-//! fault back into the same guest state (`jit::fault`).
+//! the faulting pc. Compiled code does not check: it clamps the base register of an access to
+//! just past the space's end, adds the offset (so the address lies in the space or a guard) and
+//! lets the host MMU refuse the access, and the JIT's fault handler turns the host fault back into
+//! the same guest state (`jit::fault`).
 //!
 //! File mappings are host `mmap`s of the file placed at the same spot inside the arena
 //! (`MAP_FIXED`), so shared mappings behave as on Linux. Unmapping puts a fresh inaccessible
@@ -44,8 +45,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 pub use layout::*;
 pub use vma::{ImageFile, Vma, VmaKind};
 
-/// Inaccessible host memory right after a guest address space: compiled code clamps addresses
-/// to the space's end, so an access there of up to this many bytes faults.
+/// Inaccessible host memory before and after a guest address space. Compiled code clamps the
+/// base register of an access to just past the space's end and adds the 12-bit offset after
+/// (`jit::codegen`), so every address it forms lies within the guards.
 pub const GUARD_SIZE: u64 = 64 << 10;
 
 /// Guest page size: 4 KiB, as on Linux/riscv64.
@@ -191,7 +193,8 @@ struct Brk {
 /// One guest address space: the arena, its page table and the list of mappings.
 #[derive(Debug)]
 pub struct AddressSpace {
-    arena: HostRegion,
+    /// The guards and the space between them: guest address 0 is [`GUARD_SIZE`] bytes in.
+    reservation: HostRegion,
     perms: HostRegion,
     size: u64,
     vmas: Mutex<BTreeMap<u64, Vma>>,
@@ -217,12 +220,12 @@ impl AddressSpace {
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemError::Invalid);
         }
-        let arena = HostRegion::reserve_inaccessible(size + GUARD_SIZE)?;
+        let reservation = HostRegion::reserve_inaccessible(GUARD_SIZE + size + GUARD_SIZE)?;
         // One byte per page, and one more that stays zero: compiled code clamps page numbers
         // past the end to it, so any address reads "no access" without a bounds branch.
         let perms = HostRegion::reserve((size >> PAGE_SHIFT) + 1)?;
         Ok(AddressSpace {
-            arena,
+            reservation,
             perms,
             size,
             vmas: Mutex::new(BTreeMap::new()),
@@ -242,8 +245,10 @@ impl AddressSpace {
     }
 
     /// Host address of the arena's first byte (the JIT adds guest addresses to it).
+    #[inline]
     pub fn host_base(&self) -> *mut u8 {
-        self.arena.ptr
+        // SAFETY: the reservation is GUARD_SIZE + size + GUARD_SIZE bytes long.
+        unsafe { self.reservation.ptr.add(GUARD_SIZE as usize) }
     }
 
     /// Host address of the page table (one permission byte per page), for compiled code.
@@ -315,7 +320,7 @@ impl AddressSpace {
     fn host(&self, addr: u64) -> *mut u8 {
         debug_assert!(addr < self.size);
         // SAFETY: callers checked `addr < size`, so the result stays inside the arena mapping.
-        unsafe { self.arena.ptr.add(addr as usize) }
+        unsafe { self.host_base().add(addr as usize) }
     }
 
     /// Loads a value of type `T` (any alignment) with read permission.

@@ -135,9 +135,9 @@ fn read_cstr_stops_at_nul_and_faults_on_unmapped() {
 /// What the host MMU lets this process do at guest `addr`: (read, write), probed with
 /// process_vm_readv/writev on ourselves, which fail with EFAULT instead of faulting.
 fn host_access(m: &AddressSpace, addr: u64) -> (bool, bool) {
-    // SAFETY: `addr` is inside the arena's reservation (or its guard), so the pointer stays
-    // within one host allocation; the probes only report EFAULT for inaccessible pages.
-    let p = unsafe { m.host_base().add(addr as usize) };
+    // The address is only passed to the kernel, never dereferenced here; addresses below the
+    // space wrap around to negative offsets.
+    let p = m.host_base().wrapping_offset(addr as isize);
     let pid = std::process::id() as libc::pid_t;
     let mut byte = 0u8;
     let local = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
@@ -167,6 +167,8 @@ fn host_protection_mirrors_guest_permissions() {
     assert_eq!(host_access(&m, a), (false, false));
     assert_eq!(host_access(&m, m.size()), (false, false), "the guard after the space");
     assert_eq!(host_access(&m, m.size() + GUARD_SIZE - 1), (false, false));
+    assert_eq!(host_access(&m, 0u64.wrapping_sub(1)), (false, false), "the guard before the space");
+    assert_eq!(host_access(&m, 0u64.wrapping_sub(GUARD_SIZE)), (false, false));
 }
 
 #[test]
