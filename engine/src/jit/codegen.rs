@@ -15,10 +15,13 @@
 //! ```
 //!
 //! Guest registers live in Cranelift variables, and `cpu` is kept current behind them: a written
-//! register is stored before the next guest memory access, exit or block end (only its last value
-//! is). So wherever compiled code can stop, fault or leave, `cpu` already holds every register
-//! and an exit only adds the pc and the instruction count. Registers then need not stay live
-//! until the exits, which keeps register pressure and compile time down.
+//! register is stored before the next guest store or AMO, exit or block end (only its last value
+//! is). A load, ALU or floating-point instruction can run twice without the guest noticing
+//! (fflags accrue), so a load that faults, or a check that fails, leaves at the *restart point*:
+//! the start of its block or the instruction after its last store, where `cpu` holds the whole
+//! guest state, and the interpreter runs from there. An exit only adds the pc and the
+//! instruction count, and registers need not stay live until the exits, which keeps register
+//! pressure and compile time down.
 //!
 //! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
 //! sealed as soon as its last predecessor is known, so the SSA builder only makes block
@@ -549,6 +552,11 @@ struct Translator<'a, 'b> {
     pending: Vec<Pending>,
     /// The current guest block's exit to the interpreter, once it has one.
     interpret_stub: Option<Block>,
+    /// The last point in the current guest block (pc, instructions of the block before it)
+    /// where `cpu` held the whole guest state and since which nothing ran that may not run
+    /// again (no store, no AMO): a load that faults, or any check that fails, stops there and
+    /// the interpreter repeats what followed.
+    restart: (u64, u64),
     /// Registers written since they were last stored to `cpu` (bit masks): stored at the next
     /// point where the guest state can be observed.
     dirty_x: u32,
@@ -665,6 +673,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             edges_out: Vec::new(),
             pending: Vec::new(),
             interpret_stub: None,
+            restart: (region.entry, 0),
             dirty_x: 0,
             dirty_f: 0,
             fp_sig,
@@ -908,13 +917,17 @@ impl<'a, 'b> Translator<'a, 'b> {
         pc: u64,
         idx: u64,
     ) -> (Value, i32, MemFlags) {
+        // A store (or AMO) is where `cpu` is made current and the guest may stop; a load stops,
+        // if it must, at the restart point before it, from where the interpreter repeats it.
+        let writes = need & perm::W != 0;
+        let (stop_pc, stop_idx) = if writes { (pc, idx) } else { self.restart };
         if self.guarded {
             if aligned {
                 let addr = self.b.ins().iadd_imm_s(base, imm);
                 let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
                 let fits = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
                 self.branch_or_interpret(fits, pc, idx);
-            } else {
+            } else if writes {
                 self.sync();
             }
             // The base is clamped, not the address, so that accesses off one base register
@@ -926,7 +939,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             let clamped = self.b.ins().umin(base, limit);
             let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
             let p = self.b.ins().iadd(arena, clamped);
-            self.sites.push((pc, idx as u32));
+            self.sites.push((stop_pc, stop_idx as u32));
             let code = TrapCode::user(self.sites.len() as u8).expect("regions have at most MAX_TRAP_SITES accesses");
             debug_assert!((-2048..2048).contains(&imm), "a 12-bit offset");
             return (p, imm as i32, MemFlags::new().with_trap_code(Some(code)));
@@ -952,15 +965,33 @@ impl<'a, 'b> Translator<'a, 'b> {
             let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off, (PAGE_SIZE - size) as i64);
             self.b.ins().band(granted, fits)
         };
-        self.branch_or_interpret(ok, pc, idx);
+        if writes {
+            self.branch_or_interpret(ok, pc, idx);
+        } else {
+            self.branch_or_restart(ok);
+        }
         let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
         (self.b.ins().iadd(arena, addr), 0, guest_flags())
     }
 
-    /// Continues in a new block if `ok`, else leaves for the interpreter at the instruction at
-    /// `pc`, the `idx`th of the current guest block. All such exits of one guest block share a
-    /// stub (registers written between them become its parameters, not separate stores).
+    /// Continues in a new block if `ok`, else stores what is not stored yet and leaves for the
+    /// interpreter at the instruction at `pc`, the `idx`th of the current guest block.
     fn branch_or_interpret(&mut self, ok: Value, pc: u64, idx: u64) {
+        self.sync();
+        self.branch_out(ok, pc, idx);
+    }
+
+    /// Continues in a new block if `ok`, else leaves for the interpreter at the restart point:
+    /// `cpu` holds the state there, and what ran since can run again.
+    fn branch_or_restart(&mut self, ok: Value) {
+        let (pc, idx) = self.restart;
+        self.branch_out(ok, pc, idx);
+    }
+
+    /// Continues in a new block if `ok`, else leaves for the interpreter at `pc`, the `idx`th
+    /// instruction of the current guest block, with `cpu` as it is. All such exits of one guest
+    /// block share a stub (the pc and count become its parameters).
+    fn branch_out(&mut self, ok: Value, pc: u64, idx: u64) {
         let stub = match self.interpret_stub {
             Some(stub) => stub,
             None => {
@@ -972,7 +1003,6 @@ impl<'a, 'b> Translator<'a, 'b> {
                 block
             }
         };
-        self.sync();
         let pcv = self.b.ins().iconst(I64, pc as i64);
         let done = self.b.ins().iconst(I64, idx as i64);
         let next = self.b.create_block();
@@ -985,6 +1015,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         let blk = self.region.blocks[&pc].clone();
         let cl = self.blocks[&pc];
         self.b.switch_to_block(cl);
+        // Every block starts with `cpu` current (blocks end with a sync).
+        self.restart = (pc, 0);
         let mut at = pc;
         let n = blk.insts.len();
         for (i, inst) in blk.insts.iter().enumerate() {
@@ -1141,6 +1173,8 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => v,
                 };
                 self.b.ins().store(fl, v, p, off);
+                // Nothing before the store may run twice, and it wrote no register.
+                self.restart = (pc.wrapping_add(u64::from(inst.len)), idx + 1);
             }
             Addi => alu_imm!(iadd_imm_s),
             Xori => alu_imm!(bxor_imm_s),
@@ -1255,6 +1289,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW | AmomaxuW | AmoswapD
             | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD | AmomaxuD => {
                 self.amo(pc, idx, inst);
+                // Nothing before the AMO may run twice: store its result and restart after it.
+                self.sync();
+                self.restart = (pc.wrapping_add(u64::from(inst.len)), idx + 1);
             }
             Fence => {
                 // Guest fences order memory for other guest threads: a host fence, which also
@@ -1327,7 +1364,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             let frm = self.b.ins().load(I8, constant(), self.cpu, FRM_OFF);
             let frm = self.b.ins().uextend(I64, frm);
             let valid = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, frm, 4);
-            self.branch_or_interpret(valid, pc, idx);
+            self.branch_or_restart(valid);
             (frm, fpfast::Mode::Dynamic(frm))
         } else if let Some(mode) = Rounding::from_bits(inst.rm) {
             (self.b.ins().iconst(I64, i64::from(inst.rm)), fpfast::Mode::Static(mode))

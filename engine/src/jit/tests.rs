@@ -1020,3 +1020,32 @@ fn wild_addresses_at_the_edges_of_the_space_match_the_interpreter() {
         }
     }
 }
+
+#[test]
+fn a_faulting_load_repeats_only_what_followed_the_last_store() {
+    // addi x5,x5,1 ; sd x5,0(x8) ; addi x5,x5,1 ; amoadd.d x6,x5,(x8) ; addi x5,x5,1 ;
+    // ld x7,0(x9) ; ecall — x9 unmapped. The store and the AMO must happen once each and x5 be
+    // incremented three times, with the fault at the load.
+    let code = [
+        i(0x13, 0, 5, 5, 1),
+        s(3, 8, 5, 0),
+        i(0x13, 0, 5, 5, 1),
+        r(0x2f, 3, 0, 6, 8, 5),
+        i(0x13, 0, 5, 5, 1),
+        i(0x03, 3, 7, 9, 0),
+        0x0000_0073,
+    ];
+    for model in models() {
+        let m = address_space(&code, &[0; 4096]);
+        let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+        (cpu.x[5], cpu.x[8], cpu.x[9]) = (10, DATA, DATA + 0x10_0000);
+        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu);
+        assert!(matches!(eb, Exit::Fault(f) if f.addr == DATA + 0x10_0000), "{model:?}: {eb:?}");
+        assert_eq!((b.pc, b.instret), (CODE + 20, 5), "{model:?}: stopped at the load");
+        assert_eq!((b.x[5], b.x[6]), (13, 11), "{model:?}: each instruction ran once");
+        assert_eq!(m.load::<u64>(DATA).unwrap(), 11 + 12, "{model:?}: one store, one AMO");
+        if model == MemoryModel::Guarded {
+            assert_eq!(it.jit_stats().faults, 1);
+        }
+    }
+}
