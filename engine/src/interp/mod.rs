@@ -13,16 +13,17 @@
 //! whole cache is dropped before the next block runs, so stale code never executes.
 
 mod exec;
+mod pc_hash;
 
 pub(crate) use exec::{fp_compute, int_source, uses_rm};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
 use crate::rv64::{Inst, Op, decode};
+pub(crate) use pc_hash::{PcMap, PcSet};
 
 /// Most instructions in one block.
 pub const MAX_BLOCK: usize = 64;
@@ -216,7 +217,7 @@ struct Tier {
     epoch: u64,
     /// Blocks inside regions queued for the compiler: they do not ask for regions of their own
     /// meanwhile (once the region runs, they are reached through it).
-    covered: std::collections::HashSet<u64>,
+    covered: PcSet,
     stats: JitStats,
     /// Where compiled code faulted, when it did (`jit::fault`).
     frame: crate::jit::fault::Frame,
@@ -232,7 +233,7 @@ impl std::fmt::Debug for Tier {
 #[derive(Debug)]
 pub struct Interp {
     blocks: Vec<Block>,
-    index: HashMap<u64, u32>,
+    index: PcMap<u32>,
     direct: Box<[(u64, u32)]>,
     generation: u64,
     tier: Option<Box<Tier>>,
@@ -249,7 +250,7 @@ impl Interp {
     pub fn new() -> Self {
         Interp {
             blocks: Vec::new(),
-            index: HashMap::new(),
+            index: PcMap::default(),
             direct: vec![(u64::MAX, 0); DIRECT_SLOTS].into_boxed_slice(),
             generation: u64::MAX,
             tier: None,
@@ -282,7 +283,7 @@ impl Interp {
                 inbox: Arc::default(),
                 pending: 0,
                 epoch: 0,
-                covered: std::collections::HashSet::new(),
+                covered: PcSet::default(),
                 frame: crate::jit::fault::Frame::default(),
                 stats: JitStats::default(),
             }));
@@ -442,14 +443,7 @@ impl Tier {
     /// (cold paths stay out and leave the region when taken), which keeps regions small and
     /// cheap to compile. The synchronous test mode compiles on first execution and follows every
     /// direct successor instead, so that loops and their exits get compiled and tested.
-    fn request(
-        &mut self,
-        pc: u64,
-        mem: &AddressSpace,
-        blocks: &mut [Block],
-        index: &HashMap<u64, u32>,
-        idx: u32,
-    ) -> bool {
+    fn request(&mut self, pc: u64, mem: &AddressSpace, blocks: &mut [Block], index: &PcMap<u32>, idx: u32) -> bool {
         if self.pending >= MAX_PENDING || self.covered.contains(&pc) {
             // Try again once the compiler has caught up.
             blocks[idx as usize].hits = self.config.threshold / 2;
@@ -472,7 +466,7 @@ impl Tier {
 
     /// Installs the regions the compiler has finished: all that are ready, or, with `wait`, until
     /// the queue is empty.
-    fn receive(&mut self, blocks: &mut [Block], index: &HashMap<u64, u32>, wait: bool) {
+    fn receive(&mut self, blocks: &mut [Block], index: &PcMap<u32>, wait: bool) {
         while self.pending > 0 {
             let arrived = if wait { self.inbox.wait() } else { self.inbox.take() };
             if arrived.is_empty() {
@@ -490,7 +484,7 @@ impl Tier {
         }
     }
 
-    fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &HashMap<u64, u32>) {
+    fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &PcMap<u32>) {
         // Formed from code that has changed (or an address space replaced) since: never run it.
         if done.epoch != self.epoch {
             return;
