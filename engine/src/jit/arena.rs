@@ -8,7 +8,10 @@
 //!     evicted first when the arena is full
 //! ```
 //!
-//! A chunk is read/execute except while a region is copied into it. Evicting a chunk returns the
+//! A chunk is mapped twice where the host allows it (a memfd): read/execute where code runs and
+//! read/write where regions are copied in, so installing a region changes no page protection
+//! (an `mprotect` on a multi-threaded process costs every other CPU a TLB shootdown). Elsewhere
+//! a chunk is read/execute except while a region is copied into it. Evicting a chunk returns the
 //! guest entry pcs of its regions so that the owner clears their table slots: chains go through
 //! the table only, so once the slots are clear nothing refers to the chunk and it is unmapped.
 //! The owner evicts only between runs of compiled code (never while a region of this arena is on
@@ -122,10 +125,13 @@ impl CodeArena {
     }
 }
 
-/// One private anonymous mapping, read/execute except inside [`Mapping::write`].
+/// Executable memory: a read/execute view and, when the host allows, a read/write view of the
+/// same pages; without one the pages are read/execute except inside [`Mapping::write`].
 #[derive(Debug)]
 struct Mapping {
     ptr: *mut u8,
+    /// The writable view, or null.
+    alias: *mut u8,
     len: usize,
 }
 
@@ -138,6 +144,14 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     fn new(len: usize) -> Result<Mapping, CompileError> {
+        match Self::dual(len) {
+            Some(m) => Ok(m),
+            None => Self::single(len),
+        }
+    }
+
+    /// One read/execute view, made writable only while a region is copied in.
+    fn single(len: usize) -> Result<Mapping, CompileError> {
         // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
         let p = unsafe {
             libc::mmap(
@@ -152,12 +166,48 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(CompileError::Memory(std::io::Error::last_os_error()));
         }
-        Ok(Mapping { ptr: p.cast(), len })
+        Ok(Mapping { ptr: p.cast(), alias: std::ptr::null_mut(), len })
     }
 
-    /// Copies `bytes` to offset `at`, making the pages writable only for the copy.
+    /// Two views of one memfd, or `None` where the host refuses any step.
+    fn dual(len: usize) -> Option<Mapping> {
+        let size = libc::off_t::try_from(len).ok()?;
+        // SAFETY: creating, sizing and mapping a fresh memfd of our own; every mapping is new
+        // (the kernel picks the address) and the descriptor is closed once both exist.
+        unsafe {
+            let fd = libc::memfd_create(c"shoal-jit".as_ptr(), libc::MFD_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            let map = |prot| libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0);
+            let mut views = None;
+            if libc::ftruncate(fd, size) == 0 {
+                let exec = map(libc::PROT_READ | libc::PROT_EXEC);
+                let write = map(libc::PROT_READ | libc::PROT_WRITE);
+                match (exec == libc::MAP_FAILED, write == libc::MAP_FAILED) {
+                    (false, false) => views = Some((exec, write)),
+                    (false, true) => drop(libc::munmap(exec, len)),
+                    (true, false) => drop(libc::munmap(write, len)),
+                    (true, true) => {}
+                }
+            }
+            libc::close(fd);
+            let (exec, write) = views?;
+            Some(Mapping { ptr: exec.cast(), alias: write.cast(), len })
+        }
+    }
+
+    /// Copies `bytes` to offset `at`: through the writable view, or making the pages writable
+    /// only for the copy.
     fn write(&mut self, at: usize, bytes: &[u8]) -> Result<(), CompileError> {
         assert!(at + bytes.len() <= self.len, "write past the end of a code chunk");
+        if !self.alias.is_null() {
+            // SAFETY: the range is inside the writable view (asserted above), which maps the
+            // same pages as the executable one; no code in the range runs yet (the owner
+            // installs it only after this returns), and `bytes` is a separate allocation.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.alias.add(at), bytes.len()) };
+            return Ok(());
+        }
         let first = at & !4095;
         let span = (at + bytes.len()).next_multiple_of(4096).min(self.len) - first;
         // SAFETY: `first..first + span` lies inside our mapping; the owner guarantees that no
@@ -178,9 +228,14 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once; its owner drops it only when no code
-        // in it can run any more.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        // SAFETY: the mappings made in `new`, unmapped once; its owner drops it only when no
+        // code in it can run any more.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+            if !self.alias.is_null() {
+                libc::munmap(self.alias.cast(), self.len);
+            }
+        }
     }
 }
 
@@ -213,6 +268,18 @@ mod tests {
         assert!(gone.is_empty());
         // SAFETY: the last byte of the region just installed.
         assert_eq!(unsafe { *((addr + 19_999) as *const u8) }, 0x90);
+    }
+
+    #[test]
+    fn both_kinds_of_mapping_take_code() {
+        let dual = Mapping::dual(8192).expect("memfd works on the test host");
+        assert!(!dual.alias.is_null());
+        for mut m in [dual, Mapping::single(8192).unwrap()] {
+            m.write(4000, &[0xc3; 200]).unwrap();
+            // SAFETY: bytes just written, in the readable executable view.
+            let got = unsafe { std::slice::from_raw_parts(m.ptr.add(3999), 202) };
+            assert_eq!((got[0], got[1], got[200], got[201]), (0, 0xc3, 0xc3, 0));
+        }
     }
 
     #[test]
