@@ -10,8 +10,9 @@
 //!
 //! A chunk is mapped twice where the host allows it (a memfd): read/execute where code runs and
 //! read/write where regions are copied in, so installing a region changes no page protection
-//! (an `mprotect` on a multi-threaded process costs every other CPU a TLB shootdown). Elsewhere
-//! a chunk is read/execute except while a region is copied into it. Evicting a chunk returns the
+//! (an `mprotect` on a multi-threaded process costs every other CPU a TLB shootdown). Elsewhere,
+//! and with `SHOAL_PERF_MAP` (perf symbolizes only anonymous memory from its map file), a chunk
+//! is read/execute except while a region is copied into it. Evicting a chunk returns the
 //! guest entry pcs of its regions so that the owner clears their table slots: chains go through
 //! the table only, so once the slots are clear nothing refers to the chunk and it is unmapped.
 //! The owner evicts only between runs of compiled code (never while a region of this arena is on
@@ -144,7 +145,8 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     fn new(len: usize) -> Result<Mapping, CompileError> {
-        match Self::dual(len) {
+        // perf names JIT code from its map file only in anonymous memory.
+        match if super::perf_map::enabled() { None } else { Self::dual(len) } {
             Some(m) => Ok(m),
             None => Self::single(len),
         }
