@@ -10,14 +10,14 @@
 //!    │                                            ▼
 //!    │                                 SIGSEGV / SIGBUS handler
 //!    │                                   the faulting address is in this thread's guest arena
-//!    │                                   → record the host pc, resume at `resume_after_fault`
-//!    └──── EXIT_FAULT ◄── resume_after_fault: back on enter()'s stack, its frame popped
+//!    │                                   → record the host pc, resume where the call returns
+//!    └──── EXIT_FAULT ◄── enter() returns as if compiled code had, its frame popped
 //! ```
 //!
-//! `enter` saves the callee-saved registers and its stack pointer in the thread's [`Frame`]
-//! before it calls into compiled code; the handler points the interrupted context at
-//! `resume_after_fault` with that stack pointer, which restores the registers and returns
-//! `EXIT_FAULT` from `enter`, as if compiled code had returned. Compiled code keeps `cpu` current
+//! `enter` saves the callee-saved registers, its stack pointer and the address its call into
+//! compiled code returns to in the thread's [`Frame`]; the handler points the interrupted context
+//! at that address with that stack pointer and `EXIT_FAULT` in the return register, so `enter`
+//! restores the registers and returns `EXIT_FAULT`, as if compiled code had returned it. Compiled code keeps `cpu` current
 //! before every guest access (codegen), and each access has a trap site naming its guest pc and
 //! its place in its block, so the caller sets `cpu.pc` and `cpu.instret` from the site and lets
 //! the interpreter run the instruction again: it raises the guest signal exactly as it would
@@ -49,6 +49,8 @@ pub const SUPPORTED: bool = cfg!(all(target_arch = "x86_64", target_os = "linux"
 pub struct Frame {
     /// `enter`'s stack pointer once it saved the callee-saved registers (written by `enter`).
     saved_sp: u64,
+    /// Where compiled code returns to in `enter` (written by `enter`).
+    resume_pc: u64,
     /// Host pc of the faulting access (written by the handler).
     pub fault_pc: u64,
     /// Host address the access faulted on (written by the handler).
@@ -79,14 +81,16 @@ pub unsafe fn enter(trampoline: usize, code: usize, cpu: &mut Cpu, env: &Env, fr
     let previous = CURRENT.replace(frame);
     // SAFETY: `enter_asm` calls `trampoline` with the C ABI and (cpu, env, code), which is the
     // trampoline's signature; the caller guarantees what the code needs of them. It returns
-    // normally, or through `resume_after_fault` on the same stack with the same registers saved.
+    // normally, or, after a guest fault, from the same return point on the same stack with the
+    // same registers saved.
     let exit = unsafe { enter_asm(cpu, env, code, trampoline, frame) };
     CURRENT.set(previous);
     exit
 }
 
-/// Saves the callee-saved registers, records the stack pointer in `frame.saved_sp` (offset 0)
-/// and calls `trampoline(cpu, env, code)`.
+/// Saves the callee-saved registers, records the stack pointer and the address the call returns
+/// to in `frame.saved_sp` and `frame.resume_pc` (offsets 0 and 8) and calls
+/// `trampoline(cpu, env, code)`.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[unsafe(naked)]
 unsafe extern "C" fn enter_asm(
@@ -107,7 +111,11 @@ unsafe extern "C" fn enter_asm(
         "push r15",
         "sub rsp, 8",
         "mov [r8], rsp",
+        "lea rax, [rip + 2f]",
+        "mov [r8 + 8], rax",
         "call rcx",
+        // Compiled code returns here, and so does a fault, with eax = EXIT_FAULT.
+        "2:",
         "add rsp, 8",
         "pop r15",
         "pop r14",
@@ -116,25 +124,6 @@ unsafe extern "C" fn enter_asm(
         "pop rbx",
         "pop rbp",
         "ret",
-    )
-}
-
-/// Where the signal handler sends a faulting thread, with the stack pointer `enter_asm` saved:
-/// pops `enter_asm`'s frame and returns [`EXIT_FAULT`] from it.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-#[unsafe(naked)]
-unsafe extern "C" fn resume_after_fault() -> u32 {
-    std::arch::naked_asm!(
-        "mov eax, {fault}",
-        "add rsp, 8",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
-        fault = const EXIT_FAULT,
     )
 }
 
@@ -185,7 +174,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             (*frame).fault_pc = gregs[libc::REG_RIP as usize] as u64;
             (*frame).fault_addr = addr;
             gregs[libc::REG_RSP as usize] = (*frame).saved_sp as i64;
-            gregs[libc::REG_RIP as usize] = resume_after_fault as *const () as i64;
+            gregs[libc::REG_RIP as usize] = (*frame).resume_pc as i64;
+            gregs[libc::REG_RAX as usize] = i64::from(EXIT_FAULT);
             return;
         }
         chain(sig, info, ctx);
