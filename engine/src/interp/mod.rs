@@ -279,7 +279,7 @@ impl Interp {
             it.tier = Some(Box::new(Tier {
                 code: crate::jit::CodeArena::new(config.arena_bytes),
                 config,
-                table: vec![crate::jit::Slot::EMPTY; crate::jit::TABLE_SLOTS].into_boxed_slice(),
+                table: crate::jit::new_table(),
                 inbox: Arc::default(),
                 pending: 0,
                 epoch: 0,
@@ -342,7 +342,7 @@ impl Interp {
                     tier.receive(&mut self.blocks, &self.index, false);
                 }
                 let slot = tier.table[crate::jit::slot_of(cpu.pc)];
-                if !interpret_once && slot.pc == cpu.pc {
+                if !interpret_once && slot.holds(cpu.pc) {
                     // SAFETY: the table holds only regions installed in this vCPU's arena for the
                     // current code generation (it is cleared when either changes), `env`
                     // describes `mem`, which outlives the call, and `cpu.pc` is the entry.
@@ -383,7 +383,7 @@ impl Interp {
                 if let Some(code) = block.region {
                     // A compiled region whose table slot another entry took: put it back.
                     if !interpret_once {
-                        tier.table[crate::jit::slot_of(cpu.pc)] = crate::jit::Slot { pc: cpu.pc, code };
+                        tier.table[crate::jit::slot_of(cpu.pc)] = crate::jit::Slot::new(cpu.pc, code);
                         continue;
                     }
                 } else if block.hits < tier.config.threshold {
@@ -506,7 +506,7 @@ impl Tier {
         };
         for pc in evicted {
             let slot = &mut self.table[crate::jit::slot_of(pc)];
-            if slot.pc == pc {
+            if slot.holds(pc) {
                 *slot = crate::jit::Slot::EMPTY;
             }
             if let Some(&i) = index.get(&pc) {
@@ -520,7 +520,7 @@ impl Tier {
             blocks[i as usize].region = Some(code);
         }
         crate::jit::perf_map::record(code, bytes.code.len(), done.entry);
-        self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot { pc: done.entry, code };
+        self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot::new(done.entry, code);
         if done.cached {
             self.stats.loaded += 1;
         } else {

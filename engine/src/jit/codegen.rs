@@ -769,7 +769,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         let spent = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, instret, limit);
         self.b.ins().brif(spent, give_up, &[], look_up, &[]);
 
-        // The inline target cache: slot = table[(pc >> 1) % TABLE_SLOTS].
+        // The inline target cache: slot = table[(pc >> 1) % TABLE_SLOTS], a hit if its tag is
+        // pc ^ 1 (`Slot`).
         self.b.switch_to_block(look_up);
         let table = self.b.ins().load(I64, constant(), self.env, TABLE_OFF);
         let half = self.b.ins().ushr_imm_s(pc, 1);
@@ -777,7 +778,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         let off = self.b.ins().imul_imm_s(idx, std::mem::size_of::<Slot>() as i64);
         let slot = self.b.ins().iadd(table, off);
         let tag = self.b.ins().load(I64, trusted(), slot, 0);
-        let hit = self.b.ins().icmp(IntCC::Equal, tag, pc);
+        let want = self.b.ins().bxor_imm_s(pc, 1);
+        let hit = self.b.ins().icmp(IntCC::Equal, tag, want);
         self.b.ins().brif(hit, call, &[], give_up, &[]);
 
         self.b.switch_to_block(call);

