@@ -1,4 +1,5 @@
-/* Address-space calls: brk/sbrk, anonymous, file-backed and MAP_FIXED mappings, munmap holes,
+/* Address-space calls: brk/sbrk, anonymous, file-backed and MAP_FIXED mappings (SIGBUS past the
+ * end of the file), munmap holes,
  * mprotect with SIGSEGV caught through siglongjmp, PROT_NONE, mremap grow/move/shrink, madvise
  * DONTNEED, argument errors, ENOMEM for an impossible size, EFAULT from system calls given bad
  * pointers, and misaligned integer and FP accesses. Only sizes, contents and results are
@@ -33,13 +34,13 @@ static const char *errname(int e)
 }
 
 static sigjmp_buf jump;
-static volatile sig_atomic_t fault_code;
+static volatile sig_atomic_t fault_code, fault_sig;
 static volatile uintptr_t fault_addr;
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
-    (void)sig;
     (void)uc;
+    fault_sig = sig;
     fault_code = si->si_code;
     fault_addr = (uintptr_t)si->si_addr;
     siglongjmp(jump, 1);
@@ -54,6 +55,9 @@ static void probe(const char *label, volatile char *p, int write)
         else
             (void)*p;
         printf("%-40s ok, value %d\n", label, *p);
+    } else if (fault_sig == SIGBUS) {
+        printf("%-40s SIGBUS %s addr matches=%d\n", label, fault_code == BUS_ADRERR ? "BUS_ADRERR" : "other",
+               fault_addr == (uintptr_t)p);
     } else {
         printf("%-40s SIGSEGV %s addr matches=%d\n", label,
                fault_code == SEGV_MAPERR ? "SEGV_MAPERR"
@@ -181,10 +185,12 @@ static void file_backed(void)
     printf("MAP_SHARED write reaches file: file byte %c, private copy sees %c\n", second, priv[1]);
     pwrite(fd, "W", 1, 2);
     printf("pwrite visible through MAP_SHARED: %c\n", shared[2]);
-    /* Pages past the end of the file but inside the mapping raise SIGBUS; stay inside. */
+    /* Pages past the end of the file but inside the mapping raise SIGBUS. */
     char *tail = mmap(NULL, 3 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
     printf("mapping longer than file ok=%d, last file byte %c\n", tail != MAP_FAILED,
            tail[2 * PAGE - 1]);
+    probe("read a page past the end of the file", (volatile char *)tail + 2 * PAGE, 0);
+    probe("write a page past the end of the file", (volatile char *)tail + 2 * PAGE + 8, 1);
     munmap(ro, 2 * PAGE);
     munmap(off, PAGE);
     munmap(priv, PAGE);
@@ -290,6 +296,7 @@ int main(void)
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
     heap();
     anonymous();
     file_backed();

@@ -954,7 +954,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let perms = self.b.ins().load(I64, constant(), self.env, PERMS_OFF);
         let pp = self.b.ins().iadd(perms, page);
         let p = self.b.ins().uload8(I32, trusted(), pp, 0);
-        let has = self.b.ins().band_imm_s(p, i64::from(need));
+        let has = self.b.ins().band_imm_s(p, i64::from(need | perm::PAST_EOF));
         let granted = self.b.ins().icmp_imm_s(IntCC::Equal, has, i64::from(need));
         let ok = if size == 1 {
             granted

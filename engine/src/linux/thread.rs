@@ -252,6 +252,9 @@ fn run(kernel: Arc<Kernel>, proc: Arc<Process>, thread: Arc<ThreadShared>, mut c
                     interp.flush();
                 }
             }
+            Exit::Fault(f) if f.past_eof => {
+                signal::force(&proc, &thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRERR, f.addr));
+            }
             Exit::Fault(f) => {
                 let code = if f.mapped { code::SEGV_ACCERR } else { code::SEGV_MAPERR };
                 let _ = f.access == Access::Execute;

@@ -68,6 +68,10 @@ pub mod perm {
     /// Set on every mapped page, even one without access (PROT_NONE), so that a fault can tell
     /// SEGV_ACCERR from SEGV_MAPERR.
     pub const MAPPED: u8 = 8;
+    /// A page of a file mapping wholly past the end of the file (as it was when mapped): an
+    /// access its permission bits allow is SIGBUS instead, as on Linux (one they refuse is
+    /// SIGSEGV, as anywhere).
+    pub const PAST_EOF: u8 = 16;
 }
 
 /// An address in a guest's address space.
@@ -95,6 +99,8 @@ pub struct Fault {
     pub access: Access,
     /// Whether a page was mapped there (SEGV_ACCERR) rather than not at all (SEGV_MAPERR).
     pub mapped: bool,
+    /// Whether the page lies wholly past the end of the file it maps (SIGBUS, BUS_ADRERR).
+    pub past_eof: bool,
 }
 
 /// Errors of address-space management (the guest-visible ones map to errnos).
@@ -300,15 +306,16 @@ impl AddressSpace {
         }
         let end = addr.checked_add(len).filter(|&e| e <= self.size);
         let Some(end) = end else {
-            return Err(Fault { addr, access, mapped: false });
+            return Err(Fault { addr, access, mapped: false, past_eof: false });
         };
         let mut page = addr >> PAGE_SHIFT;
         let last = (end - 1) >> PAGE_SHIFT;
         while page <= last {
             let p = self.perm_cell(page).load(Ordering::Relaxed);
-            if p & need != need {
+            if p & (need | perm::PAST_EOF) != need {
                 let at = (page << PAGE_SHIFT).max(addr);
-                return Err(Fault { addr: at, access, mapped: p & perm::MAPPED != 0 });
+                let past_eof = p & need == need;
+                return Err(Fault { addr: at, access, mapped: p & perm::MAPPED != 0, past_eof });
             }
             page += 1;
         }
@@ -330,7 +337,7 @@ impl AddressSpace {
         let page = addr >> PAGE_SHIFT;
         let fast = page < self.size >> PAGE_SHIFT
             && (addr & (PAGE_SIZE - 1)) + n <= PAGE_SIZE
-            && self.perm_cell(page).load(Ordering::Relaxed) & perm::R != 0;
+            && self.perm_cell(page).load(Ordering::Relaxed) & (perm::R | perm::PAST_EOF) == perm::R;
         if !fast {
             self.check(addr, n, perm::R, Access::Read)?;
         }
@@ -345,7 +352,7 @@ impl AddressSpace {
         let page = addr >> PAGE_SHIFT;
         let fast = page < self.size >> PAGE_SHIFT
             && (addr & (PAGE_SIZE - 1)) + n <= PAGE_SIZE
-            && self.perm_cell(page).load(Ordering::Relaxed) & perm::W != 0;
+            && self.perm_cell(page).load(Ordering::Relaxed) & (perm::W | perm::PAST_EOF) == perm::W;
         if !fast {
             self.check(addr, n, perm::W, Access::Write)?;
         }
@@ -541,6 +548,20 @@ impl AddressSpace {
         self.host_protect(start, end, host_prot_for(prot));
     }
 
+    /// Sets the host protection of `[start, end)` from the page table, page by page (in runs).
+    fn mirror_table(&self, start: u64, end: u64) {
+        let mut run = start;
+        while run < end {
+            let bits = self.perm_cell(run >> PAGE_SHIFT).load(Ordering::Relaxed);
+            let mut next = run + PAGE_SIZE;
+            while next < end && self.perm_cell(next >> PAGE_SHIFT).load(Ordering::Relaxed) == bits {
+                next += PAGE_SIZE;
+            }
+            self.host_protect(run, next, host_prot_for(bits));
+            run = next;
+        }
+    }
+
     fn host_protect(&self, start: u64, end: u64, host_prot: libc::c_int) {
         // SAFETY: the range lies inside the arena and is mapped; only its host protection changes.
         let r = unsafe { libc::mprotect(self.host(start).cast(), (end - start) as usize, host_prot) };
@@ -555,8 +576,10 @@ impl AddressSpace {
     /// fixed range, replacing what was there.
     ///
     /// Shared mappings write through to the file (MAP_SHARED); private ones are copy-on-write.
-    /// Bytes past the end of the file read as zero up to the page end, and pages wholly past it
-    /// fault with SIGBUS on Linux; here they read as zero.
+    /// Bytes past the end of the file read as zero up to the page end; pages wholly past it (as
+    /// the file is now) are inaccessible [`perm::PAST_EOF`] pages, where an access is SIGBUS as
+    /// on Linux, and the host never maps the file there (its own access would be a host SIGBUS).
+    /// A file that grows later does not make them accessible.
     pub fn map_file(&self, start: u64, len: u64, prot: u8, kind: VmaKind) -> Result<(), MemError> {
         let VmaKind::File { file, offset, shared, .. } = &kind else {
             return Err(MemError::Invalid);
@@ -567,14 +590,36 @@ impl AddressSpace {
             return Err(MemError::Invalid);
         }
         let off = libc::off_t::try_from(offset).map_err(|_| MemError::Invalid)?;
+        // SAFETY: fstat writes one `stat` into the zeroed value we pass.
+        let st = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
+                return Err(MemError::Host(std::io::Error::last_os_error()));
+            }
+            st
+        };
+        // Only regular files end; devices and the like are mapped whole.
+        let file_end = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            let size = u64::try_from(st.st_size).unwrap_or(0);
+            let covered = page_round_up(size.saturating_sub(offset)).unwrap_or(u64::MAX);
+            start.saturating_add(covered).min(end)
+        } else {
+            end
+        };
         self.unmap_vmas(start, end);
         let host_prot = host_prot_for(prot);
         let flags = libc::MAP_FIXED | if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
-        // SAFETY: the target range lies inside the arena; MAP_FIXED replaces only guest pages.
-        let p = unsafe {
-            libc::mmap(self.host(start).cast(), (end - start) as usize, host_prot, flags, fd.as_raw_fd(), off)
+        let p = if file_end > start {
+            // SAFETY: the target range lies inside the arena; MAP_FIXED replaces only guest pages.
+            unsafe {
+                libc::mmap(self.host(start).cast(), (file_end - start) as usize, host_prot, flags, fd.as_raw_fd(), off)
+            }
+        } else {
+            std::ptr::null_mut()
         };
-        if p == libc::MAP_FAILED {
+        let tail =
+            if file_end < end { self.replace_with_anon(file_end, end - file_end, libc::PROT_NONE) } else { Ok(()) };
+        if p == libc::MAP_FAILED || tail.is_err() {
             let err = std::io::Error::last_os_error();
             // The range must not stay a hole in the host mapping.
             self.replace_with_anon(start, end - start, libc::PROT_NONE)?;
@@ -582,7 +627,8 @@ impl AddressSpace {
             return Err(MemError::Host(err));
         }
         self.insert_vma(Vma { start, end, prot, kind });
-        self.set_perm_range(start, end, prot | perm::MAPPED);
+        self.set_perm_range(start, file_end, prot | perm::MAPPED);
+        self.set_perm_range(file_end, end, prot | perm::MAPPED | perm::PAST_EOF);
         Ok(())
     }
 
@@ -626,10 +672,15 @@ impl AddressSpace {
             had_code |= v.prot & perm::X != 0;
             v.prot = prot;
         }
-        self.mirror(start, end, prot);
         vma::merge_around(&mut vmas, start, end);
         drop(vmas);
-        self.set_perm_range(start, end, prot | perm::MAPPED);
+        for page in start >> PAGE_SHIFT..end >> PAGE_SHIFT {
+            let cell = self.perm_cell(page);
+            // Pages past the end of a mapped file stay SIGBUS pages.
+            let past_eof = cell.load(Ordering::Relaxed) & perm::PAST_EOF;
+            cell.store(prot | perm::MAPPED | past_eof, Ordering::Relaxed);
+        }
+        self.mirror_table(start, end);
         if had_code || prot & perm::X != 0 {
             self.flush_code();
         }
@@ -811,16 +862,12 @@ impl AddressSpace {
         Ok(child)
     }
 
-    /// Runs `f` with mapping `v` host-readable, even where the guest may not read it.
+    /// Runs `f` with mapping `v` host-readable, even where the guest may not read it (pages
+    /// past the end of a file read as zero here).
     fn readable_while(&self, v: &Vma, f: impl FnOnce()) {
-        let hidden = host_prot_for(v.prot) == libc::PROT_NONE;
-        if hidden {
-            self.host_protect(v.start, v.end, libc::PROT_READ);
-        }
+        self.host_protect(v.start, v.end, libc::PROT_READ);
         f();
-        if hidden {
-            self.mirror(v.start, v.end, v.prot);
-        }
+        self.mirror_table(v.start, v.end);
     }
 }
 
@@ -842,9 +889,12 @@ fn copy_resident(src: *mut u8, dst: *mut u8, len: usize) {
     }
 }
 
-/// The host protection that mirrors guest permission bits (guest write and execute imply read).
+/// The host protection that mirrors guest permission bits (guest write and execute imply read;
+/// pages past the end of a file grant nothing).
 fn host_prot_for(prot: u8) -> libc::c_int {
-    if prot & perm::W != 0 {
+    if prot & perm::PAST_EOF != 0 {
+        libc::PROT_NONE
+    } else if prot & perm::W != 0 {
         libc::PROT_READ | libc::PROT_WRITE
     } else if prot & (perm::R | perm::X) != 0 {
         libc::PROT_READ

@@ -8,7 +8,7 @@ fn space() -> AddressSpace {
 fn unmapped_memory_faults_with_maperr() {
     let m = space();
     let f = m.load::<u64>(0x10_0000).unwrap_err();
-    assert_eq!(f, Fault { addr: 0x10_0000, access: Access::Read, mapped: false });
+    assert_eq!(f, Fault { addr: 0x10_0000, access: Access::Read, mapped: false, past_eof: false });
 }
 
 #[test]
@@ -188,4 +188,28 @@ fn fork_and_mremap_copy_pages_the_guest_cannot_read() {
     assert_eq!(host_access(&m, moved), (false, false));
     m.protect(moved, 0x4000, perm::R).unwrap();
     assert_eq!(m.load::<u64>(moved + 0x1000).unwrap(), 0x5678);
+}
+
+#[test]
+fn file_pages_past_the_end_fault_as_sigbus_pages() {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!("shoal-eof-{}", std::process::id()));
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(&[7u8; 5000]).unwrap();
+    let fd: std::os::fd::OwnedFd = std::fs::File::open(&path).unwrap().into();
+    std::fs::remove_file(&path).unwrap();
+    let m = space();
+    let kind = VmaKind::File { file: std::sync::Arc::new(fd), offset: 0, shared: false, name: "f".into() };
+    m.map_file(0x10_0000, 0x4000, perm::R, kind).unwrap();
+    assert_eq!(m.load::<u8>(0x10_0000).unwrap(), 7);
+    assert_eq!(m.load::<u8>(0x10_1fff).unwrap(), 0, "the rest of the last file page reads as zero");
+    let f = m.load::<u8>(0x10_2000).unwrap_err();
+    assert!(f.past_eof && f.mapped, "{f:?}");
+    let w = m.store::<u8>(0x10_2000, 1).unwrap_err();
+    assert!(!w.past_eof && w.mapped, "a write the mapping refuses is SIGSEGV: {w:?}");
+    assert_eq!(host_access(&m, 0x10_3000), (false, false));
+    m.protect(0x10_0000, 0x4000, perm::RW).unwrap();
+    assert!(m.store::<u8>(0x10_3000, 1).unwrap_err().past_eof, "still past the end after mprotect");
+    assert_eq!(host_access(&m, 0x10_0000), (true, true));
+    assert_eq!(host_access(&m, 0x10_3000), (false, false));
 }
