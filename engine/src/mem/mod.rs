@@ -543,11 +543,6 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Sets the host protection of `[start, end)` (inside the arena) to mirror guest `prot`.
-    fn mirror(&self, start: u64, end: u64, prot: u8) {
-        self.host_protect(start, end, host_prot_for(prot));
-    }
-
     /// Sets the host protection of `[start, end)` from the page table, page by page (in runs).
     fn mirror_table(&self, start: u64, end: u64) {
         let mut run = start;
@@ -781,7 +776,7 @@ impl AddressSpace {
         self.map_anon_host(dest, new_len, vma.prot, vma.kind.clone(), libc::PROT_READ | libc::PROT_WRITE)?;
         // SAFETY: the destination was just mapped read/write on the host and is inside the arena.
         unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.host(dest), keep as usize) };
-        self.mirror(dest, dest + new_len, vma.prot);
+        self.mirror_table(dest, dest + new_len);
         self.unmap(old, old_len)?;
         Ok(dest)
     }
@@ -849,17 +844,26 @@ impl AddressSpace {
                         // `len` bytes in two arenas.
                         unsafe { std::ptr::copy_nonoverlapping(self.host(v.start), child.host(v.start), len as usize) };
                     });
-                    child.mirror(v.start, v.end, v.prot);
+                    child.copy_table(self, v.start, v.end);
                 }
                 _ => {
                     child.map_anon_host(v.start, len, v.prot, v.kind.clone(), libc::PROT_READ | libc::PROT_WRITE)?;
                     self.readable_while(v, || copy_resident(self.host(v.start), child.host(v.start), len as usize));
-                    child.mirror(v.start, v.end, v.prot);
+                    child.copy_table(self, v.start, v.end);
                 }
             }
         }
         *child.brk.lock().unwrap_or_else(|e| e.into_inner()) = *self.brk.lock().unwrap_or_else(|e| e.into_inner());
         Ok(child)
+    }
+
+    /// Takes `parent`'s page-table entries for `[start, end)` (pages past the end of a file
+    /// included) and mirrors them in the host protection.
+    fn copy_table(&self, parent: &AddressSpace, start: u64, end: u64) {
+        for page in start >> PAGE_SHIFT..end >> PAGE_SHIFT {
+            self.perm_cell(page).store(parent.perm_cell(page).load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.mirror_table(start, end);
     }
 
     /// Runs `f` with mapping `v` host-readable, even where the guest may not read it (pages

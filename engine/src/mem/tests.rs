@@ -212,4 +212,8 @@ fn file_pages_past_the_end_fault_as_sigbus_pages() {
     assert!(m.store::<u8>(0x10_3000, 1).unwrap_err().past_eof, "still past the end after mprotect");
     assert_eq!(host_access(&m, 0x10_0000), (true, true));
     assert_eq!(host_access(&m, 0x10_3000), (false, false));
+    let child = m.duplicate().unwrap();
+    assert_eq!(child.load::<u8>(0x10_0000).unwrap(), 7);
+    assert!(child.load::<u8>(0x10_3000).unwrap_err().past_eof, "a fork keeps the SIGBUS pages");
+    assert_eq!(host_access(&child, 0x10_3000), (false, false));
 }
