@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
 use crate::rv64::{Inst, Op, decode};
-pub(crate) use pc_hash::{PcMap, PcSet};
+use pc_hash::{PcMap, PcSet};
 
 /// Most instructions in one block.
 pub const MAX_BLOCK: usize = 64;

@@ -110,7 +110,8 @@ impl CodeArena {
         if at >= *end {
             return None;
         }
-        super::MachineCode::trap_at(traps, u32::try_from(at - start).ok()?).copied()
+        let offset = u32::try_from(at - start).ok()?;
+        traps.binary_search_by_key(&offset, |t| t.offset).ok().map(|i| traps[i])
     }
 
     /// Chunks evicted so far.

@@ -429,13 +429,6 @@ pub struct MachineCode {
     pub traps: Vec<TrapSite>,
 }
 
-impl MachineCode {
-    /// The trap site at `offset`, if there is one.
-    pub fn trap_at(traps: &[TrapSite], offset: u32) -> Option<&TrapSite> {
-        traps.binary_search_by_key(&offset, |t| t.offset).ok().map(|i| &traps[i])
-    }
-}
-
 /// Compiles `region` and returns the machine code.
 pub(super) fn compile(
     isa: &dyn TargetIsa,
