@@ -56,7 +56,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use super::region::{End, Region};
 use super::{EXIT_ATTENTION, EXIT_INTERPRET, EXIT_NEXT, Env, Slot, TABLE_SLOTS};
 use crate::interp::Cpu;
-use crate::mem::{PAGE_SHIFT, PAGE_SIZE, perm};
+use crate::mem::{GUEST_SPACE, PAGE_SHIFT, PAGE_SIZE, perm};
 use crate::rv64::fp::{Rounding, flags};
 use crate::rv64::{Inst, Op};
 
@@ -335,7 +335,6 @@ const FFLAGS_OFF: i32 = offset_of!(Cpu, fflags) as i32;
 const ARENA_OFF: i32 = offset_of!(Env, arena) as i32;
 const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
 const PAGES_OFF: i32 = offset_of!(Env, pages) as i32;
-const SPACE_OFF: i32 = offset_of!(Env, space) as i32;
 const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
 const FP_TABLE_OFF: i32 = offset_of!(Env, fp_table) as i32;
 const TABLE_OFF: i32 = offset_of!(Env, table) as i32;
@@ -398,11 +397,16 @@ pub enum MemoryModel {
     /// Every access checks the page table inline and leaves for the interpreter where the check
     /// fails (any host).
     Checked,
-    /// Accesses go straight to the arena (the address clamped to the space's end) and the host
+    /// Accesses go straight to the arena (the address clamped to `GUEST_SPACE`) and the host
     /// MMU refuses what the guest may not do; `fault` turns the host fault into guest state
     /// through the region's trap sites. Needs [`super::fault::SUPPORTED`].
     Guarded,
 }
+
+/// Guest integer registers a region may use and still keep them all in host registers: x86-64
+/// has 14 allocatable, less `cpu`, `env` and a couple of temporaries. A region using more loads
+/// the registers it never writes where it reads them ([`Translator::invariant`]).
+const HOST_REGS_FOR_GUEST: u32 = 8;
 
 /// Most guarded accesses in one region: each gets its own Cranelift trap code, and user codes
 /// are one byte. A region with more is compiled [`MemoryModel::Checked`].
@@ -554,6 +558,14 @@ struct Translator<'a, 'b> {
     /// point where the guest state can be observed.
     dirty_x: u32,
     dirty_f: u32,
+    /// Integer registers the region reads and never writes, where it uses more than
+    /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
+    /// them where it first reads them instead of keeping them live across the whole region: a
+    /// loop's invariants then cost a load where they are used, not a register (or a spill slot
+    /// shuffled at every back-edge). Floating-point registers have host registers to spare.
+    invariant: u32,
+    /// The invariant registers loaded in the current guest block.
+    loaded: [Option<Value>; 32],
     fp_sig: cranelift_codegen::ir::SigRef,
     region_sig: cranelift_codegen::ir::SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
@@ -640,10 +652,12 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         // Every variable gets a definition in the entry block: the guest value for registers the
-        // region reads (write-only ones are never read before they are written).
+        // region reads and writes (write-only ones are never read before they are written, and
+        // invariant ones are loaded where they are used).
+        let invariant = if (all.xr | all.xw).count_ones() > HOST_REGS_FOR_GUEST { all.xr & !all.xw } else { 0 };
         let zero = b.ins().iconst(I64, 0);
         for r in 0..32 {
-            let v = if all.xr & (1 << r) != 0 && r != 0 {
+            let v = if all.xr & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
                 b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
             } else {
                 zero
@@ -669,6 +683,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             restart: (region.entry, 0),
             dirty_x: 0,
             dirty_f: 0,
+            invariant,
+            loaded: [None; 32],
             fp_sig,
             region_sig,
             native_fma,
@@ -719,11 +735,13 @@ impl<'a, 'b> Translator<'a, 'b> {
                 Pending::BackEdge { block, target, dest } => {
                     // A loop spinning here must still notice `attention`, and must load guest
                     // memory afresh on every iteration (a spin-wait has to see another thread's
-                    // store), so no load may be merged or moved across it.
+                    // store), so no load may be merged or moved across it. The pointer is loaded
+                    // here rather than hoisted: kept live across the loop, it would take a
+                    // register or a spill slot the loop's own values need.
                     self.b.seal_block(block);
                     self.b.switch_to_block(block);
                     self.b.ins().sequence_point();
-                    let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
+                    let p = self.b.ins().load(I64, trusted(), self.env, ATTENTION_OFF);
                     let att = self.b.ins().load(I32, trusted(), p, 0);
                     let stop = self.exit_block(target, EXIT_ATTENTION, 0);
                     self.b.ins().brif(att, stop, &[], dest, &[]);
@@ -875,11 +893,30 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     fn xr(&mut self, r: u8) -> Value {
-        if r == 0 || r >= 32 { self.b.ins().iconst(I64, 0) } else { self.b.use_var(self.x[r as usize]) }
+        let r = usize::from(r);
+        match r {
+            1..32 if self.invariant & (1 << r) != 0 => {
+                // Loaded once per guest block, where first read: that dominates the rest of
+                // the guest block.
+                if let Some(v) = self.loaded[r] {
+                    return v;
+                }
+                let v = self.b.ins().load(I64, trusted(), self.cpu, X_OFF + 8 * r as i32);
+                self.loaded[r] = Some(v);
+                v
+            }
+            1..32 => self.b.use_var(self.x[r]),
+            _ => self.b.ins().iconst(I64, 0),
+        }
+    }
+
+    fn fr(&mut self, r: u8) -> Value {
+        self.b.use_var(self.f[usize::from(r & 31)])
     }
 
     fn set_x(&mut self, r: u8, v: Value) {
         if r != 0 && r < 32 {
+            debug_assert_eq!(self.invariant & (1 << r), 0, "x{r} is written, so it is not invariant");
             self.b.def_var(self.x[r as usize], v);
             self.dirty_x |= 1 << r;
         }
@@ -926,11 +963,12 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.sync();
             }
             // The base is clamped, not the address, so that accesses off one base register
-            // share the clamp. A base past the space becomes the space's end plus 2 KiB; adding
-            // the 12-bit offset then stays inside the guard after the space, and a small base
-            // with a negative offset lands in the guard before it (mem::GUARD_SIZE).
-            let space = self.b.ins().load(I64, constant(), self.env, SPACE_OFF);
-            let limit = self.b.ins().iadd_imm_s(space, 2048);
+            // share the clamp. A base past the space becomes its end plus 2 KiB; adding the
+            // 12-bit offset then stays inside the guard after it, and a small base with a
+            // negative offset lands in the guard before it (mem::GUARD_SIZE). The space's end
+            // is the constant `GUEST_SPACE` (every arena reserves that much), not a value a
+            // loop would have to keep in a register.
+            let limit = self.b.ins().iconst(I64, (GUEST_SPACE + 2048) as i64);
             let clamped = self.b.ins().umin(base, limit);
             let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
             let p = self.b.ins().iadd(arena, clamped);
@@ -1012,6 +1050,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.switch_to_block(cl);
         // Every block starts with `cpu` current (blocks end with a sync).
         self.restart = (pc, 0);
+        self.loaded = [None; 32];
         let mut at = pc;
         let n = blk.insts.len();
         for (i, inst) in blk.insts.iter().enumerate() {
@@ -1155,11 +1194,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => 8,
                 };
                 let base = self.xr(inst.rs1);
-                let v = if matches!(inst.op, Fsw | Fsd) {
-                    self.b.use_var(self.f[(inst.rs2 & 31) as usize])
-                } else {
-                    self.xr(inst.rs2)
-                };
+                let v = if matches!(inst.op, Fsw | Fsd) { self.fr(inst.rs2) } else { self.xr(inst.rs2) };
                 let (p, off, fl) = self.host_addr(base, imm, size, perm::W, pc, idx);
                 let v = match size {
                     1 => self.b.ins().ireduce(I8, v),
@@ -1341,9 +1376,9 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn fp(&mut self, pc: u64, idx: u64, inst: &Inst) {
         use crate::interp::{int_source, uses_rm};
         let op = inst.op;
-        let a = if int_source(op) { self.xr(inst.rs1) } else { self.b.use_var(self.f[(inst.rs1 & 31) as usize]) };
-        let b = self.b.use_var(self.f[(inst.rs2 & 31) as usize]);
-        let c = self.b.use_var(self.f[(inst.rs3 & 31) as usize]);
+        let a = if int_source(op) { self.xr(inst.rs1) } else { self.fr(inst.rs1) };
+        let b = self.fr(inst.rs2);
+        let c = self.fr(inst.rs3);
         if let Some(v) = self.fp_inline(op, a, b) {
             self.fp_result(op, inst.rd, v);
             return;

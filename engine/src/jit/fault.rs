@@ -72,12 +72,12 @@ thread_local! {
 ///
 /// # Safety
 ///
-/// As `Trampoline::enter`; in addition [`install`] must have been called, and `env.arena` and
-/// `env.space` must describe the guest arena the code accesses (with its guards).
+/// As `Trampoline::enter`; in addition [`install`] must have been called, and `env.arena` must
+/// be the guest arena the code accesses (`GUEST_SPACE` bytes between its guards).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub unsafe fn enter(trampoline: usize, code: usize, cpu: &mut Cpu, env: &Env, frame: &mut Frame) -> u32 {
     frame.arena_start = env.arena as u64 - crate::mem::GUARD_SIZE;
-    frame.arena_end = env.arena as u64 + env.space + crate::mem::GUARD_SIZE;
+    frame.arena_end = env.arena as u64 + crate::mem::GUEST_SPACE + crate::mem::GUARD_SIZE;
     let previous = CURRENT.replace(frame);
     // SAFETY: `enter_asm` calls `trampoline` with the C ABI and (cpu, env, code), which is the
     // trampoline's signature; the caller guarantees what the code needs of them. It returns

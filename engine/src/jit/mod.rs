@@ -133,9 +133,6 @@ pub struct Env {
     pub perms: *const u8,
     /// Number of guest pages: page numbers are clamped to this (the sentinel).
     pub pages: u64,
-    /// Bytes in the guest address space: guarded code clamps base registers to just past it
-    /// (into the guard).
-    pub space: u64,
     /// Set when the vCPU must stop.
     pub attention: *const AtomicU32,
     /// Floating-point helpers, one per op (`codegen::FP_TABLE`).
@@ -160,7 +157,6 @@ impl Env {
             arena: mem.host_base(),
             perms: mem.perm_base(),
             pages: mem.pages(),
-            space: mem.size(),
             attention,
             fp_table: codegen::FP_TABLE.as_ptr(),
             table: table.as_ptr(),

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! The whole range is reserved once with `MAP_NORESERVE`, so host memory is committed only for
-//! pages a guest touches, between two guards of [`GUARD_SIZE`] bytes that are never accessible. Guest
+//! pages a guest touches, between two guards of [`GUARD_SIZE`] bytes that are never accessible.
+//! (A smaller space, for tests, still reserves all of it and leaves the rest inaccessible.) Guest
 //! permissions live in a page table of one byte per guest page ([`perm`] bits), and the host
 //! protection of every page mirrors them: unmapped and `PROT_NONE` pages are inaccessible on the
 //! host, readable (or executable) pages read-only, writable pages read/write.
@@ -17,7 +18,7 @@
 //! The interpreter and the kernel check the page table before every access, so they never make
 //! the host fault; a missing permission is a [`Fault`] that the caller turns into guest SIGSEGV at
 //! the faulting pc. Compiled code does not check: it clamps the base register of an access to
-//! just past the space's end, adds the offset (so the address lies in the space or a guard) and
+//! just past `GUEST_SPACE`, adds the offset (so the address lies in the space or a guard) and
 //! lets the host MMU refuse the access, and the JIT's fault handler turns the host fault back into
 //! the same guest state (`jit::fault`).
 //!
@@ -221,12 +222,15 @@ impl AddressSpace {
         Self::with_size(GUEST_SPACE)
     }
 
-    /// Reserves a new, empty address space of `size` bytes (a multiple of the page size).
+    /// Reserves a new, empty address space of `size` bytes (a multiple of the page size, at
+    /// most `GUEST_SPACE`). The host reservation always spans `GUEST_SPACE` between its guards,
+    /// so compiled code can clamp addresses to one constant whatever the size; pages past `size`
+    /// stay inaccessible.
     pub fn with_size(size: u64) -> Result<Self, MemError> {
-        if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > GUEST_SPACE {
             return Err(MemError::Invalid);
         }
-        let reservation = HostRegion::reserve_inaccessible(GUARD_SIZE + size + GUARD_SIZE)?;
+        let reservation = HostRegion::reserve_inaccessible(GUARD_SIZE + GUEST_SPACE + GUARD_SIZE)?;
         // One byte per page, and one more that stays zero: compiled code clamps page numbers
         // past the end to it, so any address reads "no access" without a bounds branch.
         let perms = HostRegion::reserve((size >> PAGE_SHIFT) + 1)?;
@@ -253,7 +257,7 @@ impl AddressSpace {
     /// Host address of the arena's first byte (the JIT adds guest addresses to it).
     #[inline]
     pub fn host_base(&self) -> *mut u8 {
-        // SAFETY: the reservation is GUARD_SIZE + size + GUARD_SIZE bytes long.
+        // SAFETY: the reservation is GUARD_SIZE + GUEST_SPACE + GUARD_SIZE bytes long.
         unsafe { self.reservation.ptr.add(GUARD_SIZE as usize) }
     }
 
