@@ -45,7 +45,7 @@ use std::collections::HashMap;
 use std::mem::offset_of;
 
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, Signature, TrapCode, Value,
@@ -866,9 +866,10 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     /// A block that leaves the region with `code` at `pc`, after `done` more instructions of the
-    /// current block.
+    /// current block: a rare way out, laid out after the hot code.
     fn exit_block(&mut self, pc: u64, code: u32, done: u64) -> Block {
         let block = self.b.create_block();
+        self.b.set_cold_block(block);
         self.pending.push(Pending::Exit { block, pc, leave: Leave::Return(code), done });
         block
     }
@@ -880,11 +881,16 @@ impl<'a, 'b> Translator<'a, 'b> {
         block
     }
 
+    /// Whether going from the block at `from` to `target` closes a loop inside the region.
+    fn is_back_edge(&self, from: u64, target: u64) -> bool {
+        target <= from && self.blocks.contains_key(&target)
+    }
+
     /// Where control goes to reach guest pc `target` from the block at `from`.
     fn edge(&mut self, from: u64, target: u64) -> Block {
         let Some(dest) = self.blocks.get(&target).copied() else { return self.chain_block(target) };
         self.edges_out.push(target);
-        if target > from {
+        if !self.is_back_edge(from, target) {
             return dest;
         }
         let block = self.b.create_block();
@@ -1031,6 +1037,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let block = self.b.create_block();
                 self.b.append_block_param(block, I64);
                 self.b.append_block_param(block, I64);
+                self.b.set_cold_block(block);
                 self.pending.push(Pending::Interpret { block });
                 self.interpret_stub = Some(block);
                 block
@@ -1113,11 +1120,19 @@ impl<'a, 'b> Translator<'a, 'b> {
                     Op::Bltu => IntCC::UnsignedLessThan,
                     _ => IntCC::UnsignedGreaterThanOrEqual,
                 };
-                let c = self.b.ins().icmp(cc, a, b);
                 self.sync();
                 let taken = self.edge(pc, target);
                 let fall = self.edge(pc, next);
-                self.b.ins().brif(c, taken, &[], fall, &[]);
+                // Cranelift lays out a branch's second target right after it. A loop's
+                // back-edge goes there, so that an iteration takes one branch (the jump back
+                // to the loop's head), not two.
+                if self.is_back_edge(pc, target) {
+                    let c = self.b.ins().icmp(cc.complement(), a, b);
+                    self.b.ins().brif(c, fall, &[], taken, &[]);
+                } else {
+                    let c = self.b.ins().icmp(cc, a, b);
+                    self.b.ins().brif(c, taken, &[], fall, &[]);
+                }
             }
         }
     }
