@@ -19,6 +19,13 @@ struct Cli {
 enum Command {
     /// Run one guest program in this process, like qemu-riscv64.
     Run(RunArgs),
+    /// Print the CPUs this process may use and how close they are (cores, caches, NUMA nodes,
+    /// each worker's steal order).
+    Topology {
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,15 +89,30 @@ fn main() -> ExitCode {
         .init();
     abort_on_guest_thread_panic();
     let cli = Cli::parse();
-    match cli.command {
-        Command::Run(args) => match run(args) {
-            Ok(code) => ExitCode::from(code),
-            Err(e) => {
-                eprintln!("shoal: {e:#}");
-                ExitCode::from(1)
-            }
-        },
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Topology { json } => topology(json).map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("shoal: {e:#}");
+            ExitCode::from(1)
+        }
     }
+}
+
+fn topology(json: bool) -> anyhow::Result<()> {
+    let topology = shoal_scheduler::Topology::detect();
+    for warning in &topology.warnings {
+        eprintln!("shoal: topology: {warning}");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&topology)?);
+    } else {
+        print!("{topology}");
+    }
+    Ok(())
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -146,7 +168,6 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(u8::try_from(status.code() & 0xff).unwrap_or(1))
 }
 
-/// Parses a byte count: decimal digits with an optional K, M or G suffix (powers of 1024).
 /// A panic on a guest thread is a bug in shoal that leaves the guest process half dead (its
 /// other threads and its parent would wait forever): report it and end the whole run, loudly,
 /// rather than hang. Panics elsewhere (the compiler thread catches its own) are left alone.
@@ -161,6 +182,7 @@ fn abort_on_guest_thread_panic() {
     }));
 }
 
+/// Parses a byte count: decimal digits with an optional K, M or G suffix (powers of 1024).
 fn parse_size(s: &str) -> Result<u64, String> {
     let units = [('K', 1u64 << 10), ('M', 1 << 20), ('G', 1 << 30)];
     let (digits, unit) = units
@@ -203,7 +225,7 @@ mod tests {
 
     fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
         let cli = Cli::try_parse_from(["shoal", "run"].iter().chain(args).chain(&["prog"]))?;
-        let Command::Run(run) = cli.command;
+        let Command::Run(run) = cli.command else { unreachable!("parsed a run command") };
         Ok(run)
     }
 
