@@ -1,10 +1,14 @@
 //! Node-local vCPU scheduling for shoal.
 //!
-//! This crate holds what a node needs to decide where work runs: so far the CPU/NUMA topology
-//! ([`topology`]) that workers steal by. The work-stealing vCPU scheduler, placement and
-//! migration policies and the policy simulator will live here too. It knows nothing of QUIC or
+//! This crate holds what a node needs to decide where work runs: the CPU/NUMA topology
+//! ([`topology`]) and the work-stealing scheduler whose workers steal by it ([`pool`]). Placement
+//! and migration policies and the policy simulator will live here too. It knows nothing of QUIC or
 //! raft: it schedules runnable vCPUs and decides placements from numbers it is given.
 
+pub mod pool;
+mod state;
+mod sync;
 pub mod topology;
 
+pub use pool::{Config, Context, Scheduler, Stats, Step, Task, TaskHandle};
 pub use topology::Topology;

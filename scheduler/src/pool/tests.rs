@@ -1,0 +1,251 @@
+use std::sync::atomic::AtomicU32;
+
+use super::*;
+
+fn scheduler(workers: usize, slice: Duration) -> Scheduler {
+    let config = Config {
+        topology: Topology::synthetic(1, u32::try_from(workers).unwrap(), 1),
+        workers: None,
+        pin: false,
+        slice,
+    };
+    Scheduler::start(config).expect("start the workers")
+}
+
+/// Yields `turns` times, then finishes.
+struct Turns {
+    turns: u32,
+}
+
+impl Task for Turns {
+    fn run(&mut self, _: &Context<'_>) -> Step {
+        if self.turns == 0 {
+            return Step::Done;
+        }
+        self.turns -= 1;
+        Step::Yield
+    }
+}
+
+/// Spins for `cx.slice`.
+fn spin(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn many_short_tasks_all_run_to_completion() {
+    let s = scheduler(2, Duration::from_millis(1));
+    for _ in 0..2000 {
+        s.spawn(Box::new(Turns { turns: 3 }), 1);
+    }
+    assert!(s.wait_idle(Duration::from_secs(60)), "{:?}", s.stats());
+    let stats = s.stats();
+    assert_eq!((stats.spawned, stats.completed, stats.slices), (2000, 2000, 8000));
+    assert_eq!(s.runnable(), 0);
+}
+
+/// Parks on its first run (counting it in `parked`), finishes on its second.
+struct ParkOnce {
+    runs: u32,
+    parked: Arc<AtomicU32>,
+    work: Duration,
+}
+
+impl Task for ParkOnce {
+    fn run(&mut self, _: &Context<'_>) -> Step {
+        self.runs += 1;
+        if self.runs == 1 {
+            self.parked.fetch_add(1, Ordering::SeqCst);
+            return Step::Park;
+        }
+        spin(self.work);
+        Step::Done
+    }
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn parked_tasks_hold_no_worker_and_run_again_when_woken() {
+    // 64 tasks park on one worker; a 65th still gets to run to completion meanwhile.
+    let s = scheduler(1, Duration::from_millis(1));
+    let parked = Arc::new(AtomicU32::new(0));
+    let handles: Vec<TaskHandle> = (0..64)
+        .map(|_| s.spawn(Box::new(ParkOnce { runs: 0, parked: parked.clone(), work: Duration::ZERO }), 1))
+        .collect();
+    wait_for("64 parked tasks", || parked.load(Ordering::SeqCst) == 64);
+    let done = s.spawn(Box::new(Turns { turns: 10 }), 1);
+    wait_for("the other task", || s.stats().completed == 1);
+    assert!(!s.wait_idle(Duration::from_millis(1)), "the parked tasks are not done");
+    let wakers: Vec<_> = handles
+        .chunks(16)
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            thread::spawn(move || {
+                for h in &chunk {
+                    h.wake();
+                    h.wake(); // a second wake-up of a queued task changes nothing
+                }
+            })
+        })
+        .collect();
+    for w in wakers {
+        w.join().unwrap();
+    }
+    assert!(s.wait_idle(Duration::from_secs(30)), "{:?}", s.stats());
+    assert_eq!(s.stats().completed, 65);
+    assert_eq!(s.stats().slices, 64 * 2 + 11);
+    done.wake(); // waking a finished task does nothing
+    assert_eq!(s.stats().slices, 64 * 2 + 11);
+}
+
+/// Wakes every task in `wake` from inside a worker, so they land on that worker's own queue.
+struct WakeAll {
+    wake: Vec<TaskHandle>,
+}
+
+impl Task for WakeAll {
+    fn run(&mut self, _: &Context<'_>) -> Step {
+        for h in self.wake.drain(..) {
+            h.wake();
+        }
+        Step::Done
+    }
+}
+
+#[test]
+fn an_idle_worker_steals_from_a_busy_one() {
+    let s = scheduler(2, Duration::from_millis(1));
+    let parked = Arc::new(AtomicU32::new(0));
+    let handles: Vec<TaskHandle> = (0..200)
+        .map(|_| s.spawn(Box::new(ParkOnce { runs: 0, parked: parked.clone(), work: Duration::from_micros(200) }), 1))
+        .collect();
+    wait_for("200 parked tasks", || parked.load(Ordering::SeqCst) == 200);
+    let before = s.stats().steals;
+    s.spawn(Box::new(WakeAll { wake: handles }), 1);
+    assert!(s.wait_idle(Duration::from_secs(60)), "{:?}", s.stats());
+    // 40 ms of work queued on one worker: the other, woken for it, takes some.
+    assert!(s.stats().steals > before, "{:?}", s.stats());
+}
+
+/// Runs a slice of busy work and yields until `stop`.
+struct Hog {
+    stop: Arc<AtomicBool>,
+}
+
+impl Task for Hog {
+    fn run(&mut self, cx: &Context<'_>) -> Step {
+        if self.stop.load(Ordering::SeqCst) {
+            return Step::Done;
+        }
+        spin(cx.slice);
+        Step::Yield
+    }
+}
+
+/// Does a little work each time it is woken; parks until `rounds` are done.
+struct Interactive {
+    rounds: u32,
+    ran: Arc<AtomicU32>,
+}
+
+impl Task for Interactive {
+    fn run(&mut self, _: &Context<'_>) -> Step {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        self.rounds -= 1;
+        if self.rounds == 0 { Step::Done } else { Step::Park }
+    }
+}
+
+#[test]
+fn a_cpu_hog_does_not_starve_interactive_tasks() {
+    let slice = Duration::from_millis(1);
+    let s = scheduler(1, slice);
+    let stop = Arc::new(AtomicBool::new(false));
+    s.spawn(Box::new(Hog { stop: stop.clone() }), 1);
+    let ran = Arc::new(AtomicU32::new(0));
+    const TASKS: u32 = 4;
+    const ROUNDS: u32 = 30;
+    let handles: Vec<TaskHandle> =
+        (0..TASKS).map(|_| s.spawn(Box::new(Interactive { rounds: ROUNDS, ran: ran.clone() }), 1)).collect();
+    for round in 1..ROUNDS {
+        wait_for("the interactive tasks' turn", || ran.load(Ordering::SeqCst) >= round * TASKS);
+        thread::sleep(Duration::from_millis(3));
+        for h in &handles {
+            h.wake();
+        }
+    }
+    wait_for("the last round", || ran.load(Ordering::SeqCst) == ROUNDS * TASKS);
+    stop.store(true, Ordering::SeqCst);
+    assert!(s.wait_idle(Duration::from_secs(30)), "{:?}", s.stats());
+    // A woken task waits for the hog's current slice and the other woken tasks' little work,
+    // not for the hog to finish. The bound is loose for a shared machine; a scheduler that
+    // let the hog run on would show waits of the whole test (over 100 ms).
+    let max_wait = s.stats().max_wait;
+    assert!(max_wait < Duration::from_millis(60), "a runnable task waited {max_wait:?}");
+}
+
+/// Records the slice it was given.
+struct SliceProbe {
+    seen: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Task for SliceProbe {
+    fn run(&mut self, cx: &Context<'_>) -> Step {
+        self.seen.lock().unwrap().push(cx.slice);
+        Step::Done
+    }
+}
+
+#[test]
+fn weight_scales_the_slice() {
+    let s = scheduler(1, Duration::from_millis(2));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    s.spawn(Box::new(SliceProbe { seen: seen.clone() }), 3);
+    s.spawn(Box::new(SliceProbe { seen: seen.clone() }), 0);
+    assert!(s.wait_idle(Duration::from_secs(10)));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, [Duration::from_millis(2), Duration::from_millis(6)]);
+}
+
+#[test]
+fn idle_workers_sleep() {
+    let s = scheduler(2, Duration::from_millis(1));
+    s.spawn(Box::new(Turns { turns: 1 }), 1);
+    assert!(s.wait_idle(Duration::from_secs(10)));
+    wait_for("both workers to park", || s.stats().parks >= 2);
+    // Parked workers wake only for work (or once a second as a safety net), so in 50 ms an
+    // idle scheduler parks again at most a handful of times.
+    let parks = s.stats().parks;
+    thread::sleep(Duration::from_millis(50));
+    assert!(s.stats().parks - parks <= 4, "{:?}", s.stats());
+}
+
+#[test]
+fn workers_steal_in_topology_order() {
+    let config =
+        Config { topology: Topology::synthetic(2, 2, 2), workers: None, pin: false, slice: Duration::from_millis(1) };
+    let s = Scheduler::start(config).unwrap();
+    assert_eq!(s.workers(), 8);
+    assert_eq!(s.shared.steal_order[0], [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(s.shared.steal_order[5], [4, 6, 7, 0, 1, 2, 3]);
+    let config = Config {
+        topology: Topology::synthetic(2, 2, 2),
+        workers: Some(3),
+        pin: false,
+        slice: Duration::from_millis(1),
+    };
+    let s = Scheduler::start(config).unwrap();
+    assert_eq!(s.workers(), 3);
+    assert_eq!(s.shared.steal_order[2], [0, 1]);
+}
