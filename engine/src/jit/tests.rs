@@ -903,25 +903,30 @@ fn a_spinning_compiled_loop_sees_attention() {
     m.map_anon(CODE, 0x1000, perm::RW, VmaKind::Anon).unwrap();
     m.write_bytes(CODE, &code.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<_>>()).unwrap();
     m.protect(CODE, 0x1000, perm::R | perm::X).unwrap();
-    let attention = std::sync::Arc::new(AtomicU32::new(0));
-    let a2 = attention.clone();
-    let setter = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        a2.store(1, std::sync::atomic::Ordering::Release);
-    });
+    let attention = AtomicU32::new(0);
     let mut it = Interp::with_engine(Engine::Jit);
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
-    let exit = loop {
-        let e = it.run(&mut cpu, &m, &attention, u64::MAX);
-        if e != Exit::Budget {
-            break e;
-        }
-    };
-    setter.join().unwrap();
-    assert_eq!(exit, Exit::Interrupted);
+    assert_eq!(run_until_attention(&mut it, &mut cpu, &m, &attention), Exit::Interrupted);
     assert!(cpu.x[1] > 1000, "the loop ran compiled for a while");
     assert!(cpu.pc == CODE || cpu.pc == CODE + 4);
     assert_eq!(cpu.instret, cpu.x[1] * 2 - u64::from(cpu.pc == CODE + 4), "every instruction counted");
+}
+
+/// Runs `cpu` without an instruction budget while another thread sets `attention` after 50 ms;
+/// returns the first exit that is not the end of a slice.
+fn run_until_attention(it: &mut Interp, cpu: &mut Cpu, m: &AddressSpace, attention: &AtomicU32) -> Exit {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            attention.store(1, std::sync::atomic::Ordering::Release);
+        });
+        loop {
+            let e = it.run(cpu, m, attention, u64::MAX);
+            if e != Exit::Budget {
+                break e;
+            }
+        }
+    })
 }
 
 #[test]
@@ -930,26 +935,14 @@ fn a_loop_chained_through_jalr_stops_on_attention_and_at_the_budget() {
     // chains back into it through the region table, never through the dispatcher.
     let code = [i(0x13, 0, 1, 1, 1), i(0x67, 0, 0, 5, 0)];
     let m = address_space(&code, &[0; 4096]);
-    let attention = std::sync::Arc::new(AtomicU32::new(0));
+    let attention = AtomicU32::new(0);
     let mut it = Interp::with_engine(Engine::Jit);
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     cpu.x[5] = CODE;
     // A budget of 100,000 instructions ends the slice within one region's worth of it.
     assert_eq!(it.run(&mut cpu, &m, &attention, 100_000), Exit::Budget);
     assert!((100_000..100_010).contains(&cpu.instret), "stopped at {}", cpu.instret);
-    let a2 = attention.clone();
-    let setter = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        a2.store(1, std::sync::atomic::Ordering::Release);
-    });
-    let exit = loop {
-        let e = it.run(&mut cpu, &m, &attention, u64::MAX);
-        if e != Exit::Budget {
-            break e;
-        }
-    };
-    setter.join().unwrap();
-    assert_eq!(exit, Exit::Interrupted);
+    assert_eq!(run_until_attention(&mut it, &mut cpu, &m, &attention), Exit::Interrupted);
     assert!(cpu.x[1] > 100_000, "the loop ran compiled for a while");
     assert_eq!(cpu.pc, CODE, "stopped at a region boundary");
     assert_eq!(cpu.instret, cpu.x[1] * 2, "every instruction counted");
