@@ -386,7 +386,7 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued) {
     let started = Instant::now();
     let step = {
         let mut task = cell.task.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(task) = task.as_mut() else { return };
+        let task = task.as_mut().expect("only a finished task has given up its work, and it is never queued");
         let handle = TaskHandle { cell: cell.clone(), shared: shared.clone() };
         task.run(&Context { slice, worker, handle: &handle })
     };

@@ -112,7 +112,8 @@ impl Topology {
             );
         }
         let mut warnings = Vec::new();
-        let node_of = read_nodes(root, &mut warnings);
+        let nodes = node_dirs(root);
+        let node_of = read_nodes(&nodes, &mut warnings);
         let cpus = ids
             .iter()
             .map(|&id| {
@@ -140,7 +141,7 @@ impl Topology {
                 Cpu { id, core, cache, node, package }
             })
             .collect();
-        let distances = read_distances(root, &node_of, &mut warnings);
+        let distances = read_distances(&nodes, &node_of, &mut warnings);
         Topology::assemble("sysfs", cpus, &distances, warnings)
     }
 
@@ -355,11 +356,11 @@ fn last_level_cache(dir: &Path) -> Result<BTreeSet<u32>, String> {
 }
 
 /// The NUMA node of every CPU sysfs lists under a node (none if there are no nodes).
-fn read_nodes(root: &Path, warnings: &mut Vec<String>) -> BTreeMap<u32, u32> {
+fn read_nodes(nodes: &[(u32, PathBuf)], warnings: &mut Vec<String>) -> BTreeMap<u32, u32> {
     let mut node_of = BTreeMap::new();
-    for (node, dir) in node_dirs(root) {
+    for (node, dir) in nodes {
         match read_list(&dir.join("cpulist")) {
-            Ok(cpus) => node_of.extend(cpus.into_iter().map(|c| (c, node))),
+            Ok(cpus) => node_of.extend(cpus.into_iter().map(|c| (c, *node))),
             Err(why) => warnings.push(format!("node{node}: no CPU list ({why})")),
         }
     }
@@ -367,12 +368,15 @@ fn read_nodes(root: &Path, warnings: &mut Vec<String>) -> BTreeMap<u32, u32> {
 }
 
 /// Distances between the nodes that have CPUs, from each node's `distance` row.
-fn read_distances(root: &Path, node_of: &BTreeMap<u32, u32>, warnings: &mut Vec<String>) -> BTreeMap<(u32, u32), u32> {
-    let all: Vec<(u32, PathBuf)> = node_dirs(root);
-    let ids: Vec<u32> = all.iter().map(|(id, _)| *id).collect();
+fn read_distances(
+    nodes: &[(u32, PathBuf)],
+    node_of: &BTreeMap<u32, u32>,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<(u32, u32), u32> {
+    let ids: Vec<u32> = nodes.iter().map(|(id, _)| *id).collect();
     let used: BTreeSet<u32> = node_of.values().copied().collect();
     let mut out = BTreeMap::new();
-    for (node, dir) in all.iter().filter(|(id, _)| used.contains(id)) {
+    for (node, dir) in nodes.iter().filter(|(id, _)| used.contains(id)) {
         let row = match read(&dir.join("distance")) {
             Ok(row) => row,
             Err(why) => {

@@ -404,8 +404,9 @@ pub enum MemoryModel {
 }
 
 /// Guest integer registers a region may use and still keep them all in host registers: x86-64
-/// has 14 allocatable, less `cpu`, `env` and a couple of temporaries. A region using more loads
-/// the registers it never writes where it reads them ([`Translator::invariant`]).
+/// has 14 allocatable, less `cpu`, `env` and a couple of temporaries (hosts with more registers
+/// only load a little more than they must). A region using more loads the registers it never
+/// writes where it reads them ([`Translator::invariant`]).
 const HOST_REGS_FOR_GUEST: u32 = 8;
 
 /// Most guarded accesses in one region: each gets its own Cranelift trap code, and user codes
