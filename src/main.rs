@@ -73,6 +73,9 @@ struct RunArgs {
     /// and G suffixes are powers of 1024 [default: 64M].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     jit_memory: Option<u64>,
+    /// Run guest threads on N worker threads [default: one per CPU this process may use].
+    #[arg(long, value_name = "N", env = "SHOAL_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
     /// The guest program (a riscv64 ELF) and its arguments.
     #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
     program: Vec<OsString>,
@@ -134,10 +137,19 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         root: args.root,
         strace: args.strace,
         engine,
-        code_cache,
         jit_memory: args.jit_memory.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
+        weight: 1,
+        null_stdio: false,
     };
-    let kernel = shoal_engine::linux::Kernel::new(config)?;
+    let mut scheduler = shoal_scheduler::Config::detect();
+    scheduler.workers = args.workers.map(|n| n as usize);
+    let node = shoal_node::Node::start(shoal_node::Config {
+        scheduler,
+        jit: engine != shoal_engine::interp::Engine::Interp,
+        code_cache,
+    })
+    .context("cannot start the scheduler")?;
+    let kernel = shoal_engine::linux::Kernel::new(config, node.runtime())?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env: Vec<OsString> = std::env::vars_os()
         .map(|(k, v)| {
@@ -168,14 +180,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(u8::try_from(status.code() & 0xff).unwrap_or(1))
 }
 
-/// A panic on a guest thread is a bug in shoal that leaves the guest process half dead (its
-/// other threads and its parent would wait forever): report it and end the whole run, loudly,
+/// A panic on a thread running guest vCPUs is a bug in shoal that leaves guests half dead (their
+/// other threads and their parents would wait forever): report it and end the whole run, loudly,
 /// rather than hang. Panics elsewhere (the compiler thread catches its own) are left alone.
 fn abort_on_guest_thread_panic() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
-        if std::thread::current().name().is_some_and(|n| n.starts_with("guest-")) {
+        if std::thread::current().name().is_some_and(|n| n.starts_with("guest-") || n.starts_with("shoal-worker-")) {
             eprintln!("shoal: internal error on a guest thread; aborting");
             std::process::abort();
         }

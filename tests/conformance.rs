@@ -147,6 +147,8 @@ conformance! {
     fp => plain("fp");
     atomics => plain("atomics");
     threads => plain("threads");
+    // 64 blocking threads on 2 workers: waits park vCPUs, they do not hold host threads.
+    many_threads => Case { env: &[("SHOAL_WORKERS", "2")], ..plain("many_threads") };
     signals => plain("signals");
     fork_exec => plain("fork_exec");
     files => plain("files");

@@ -1,4 +1,92 @@
-//! The shoal worker daemon: hosts guests, serves and fetches shared translation blocks, sends and
-//! receives live migrations.
+//! The shoal node: hosts guests on the work-stealing scheduler.
 //!
-//! Nothing is implemented here yet.
+//! [`Node`] is the in-process node that `shoal run` and `shoal loadtest --local` use: a
+//! [`Scheduler`] whose tasks are guest vCPUs, and the engine [`Runtime`] (executor and JIT
+//! compiler) that every guest machine on the node shares. The daemon that serves the cluster
+//! protocol, shares translated code and receives migrations *(planned)* is built on it.
+
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+
+use shoal_engine::jit::cache::CodeCacheConfig;
+use shoal_engine::linux::{Executor, Poll, Runtime, Vcpu};
+use shoal_scheduler::{Context, Scheduler, Step, Task};
+
+/// How a node runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Workers, topology and slice length.
+    pub scheduler: shoal_scheduler::Config,
+    /// Compile hot guest code (else every guest is interpreted).
+    pub jit: bool,
+    /// Where compiled code is kept between runs; `None` turns the code cache off.
+    pub code_cache: Option<CodeCacheConfig>,
+}
+
+/// A node in this process: the scheduler and the runtime its guests share.
+#[derive(Debug)]
+pub struct Node {
+    scheduler: Arc<Scheduler>,
+    runtime: Arc<Runtime>,
+}
+
+impl Node {
+    /// Starts the workers. Host signals that `shoal run` forwards to its guest are blocked in
+    /// them first (see [`shoal_engine::linux::prepare_host_thread`]).
+    pub fn start(config: Config) -> std::io::Result<Node> {
+        shoal_engine::linux::prepare_host_thread();
+        let scheduler = Arc::new(Scheduler::start(config.scheduler)?);
+        let executor = Arc::new(OnScheduler { scheduler: Arc::downgrade(&scheduler) });
+        let runtime = Runtime::new(executor, config.jit, config.code_cache.as_ref());
+        Ok(Node { scheduler, runtime })
+    }
+
+    /// What guest machines on this node are created with.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+}
+
+/// The executor of a node: each vCPU is a scheduler task of its guest's weight.
+///
+/// It holds the scheduler weakly: the scheduler's tasks hold vCPUs, which hold their runtime and
+/// so this executor, and a strong reference would let the last vCPU drop the scheduler on one of
+/// its own workers.
+#[derive(Debug)]
+struct OnScheduler {
+    scheduler: Weak<Scheduler>,
+}
+
+impl Executor for OnScheduler {
+    fn spawn(&self, vcpu: Vcpu) -> std::io::Result<()> {
+        let scheduler = self.scheduler.upgrade().ok_or_else(|| std::io::Error::other("the node has stopped"))?;
+        let weight = vcpu.weight();
+        scheduler.spawn(Box::new(VcpuTask { vcpu, waker: None }), weight);
+        Ok(())
+    }
+
+    fn contended(&self) -> bool {
+        self.scheduler.upgrade().is_some_and(|s| s.runnable() > 0)
+    }
+}
+
+struct VcpuTask {
+    vcpu: Vcpu,
+    /// The task's handle as a waker, made on its first slice.
+    waker: Option<Waker>,
+}
+
+impl Task for VcpuTask {
+    fn run(&mut self, cx: &Context<'_>) -> Step {
+        let waker = self.waker.get_or_insert_with(|| cx.handle.waker());
+        match self.vcpu.run(cx.slice, waker) {
+            Poll::Yield => Step::Yield,
+            Poll::Park => Step::Park,
+            Poll::Exited => Step::Done,
+        }
+    }
+}

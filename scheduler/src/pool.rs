@@ -106,6 +106,22 @@ impl TaskHandle {
             self.shared.schedule(self.cell.clone());
         }
     }
+
+    /// A [`Waker`](std::task::Waker) that calls [`wake`](Self::wake), for code that knows only
+    /// the standard library's wake-up interface.
+    pub fn waker(&self) -> std::task::Waker {
+        std::task::Waker::from(Arc::new(self.clone()))
+    }
+}
+
+impl std::task::Wake for TaskHandle {
+    fn wake(self: Arc<Self>) {
+        TaskHandle::wake(&self);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        TaskHandle::wake(self);
+    }
 }
 
 struct TaskCell {
@@ -156,6 +172,20 @@ thread_local! {
 impl Shared {
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Requeues a task that yielded on worker `queue`. When that queue and the injector are empty
+    /// the worker runs it again next, so no other worker is woken for it: a lone task stays on
+    /// its CPU instead of bouncing between workers every slice.
+    fn requeue(&self, cell: Queued, queue: &Worker<Queued>) {
+        if queue.is_empty() && self.injector.is_empty() {
+            cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
+            self.runnable.fetch_add(1, Ordering::Relaxed);
+            metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
+            queue.push(cell);
+        } else {
+            self.schedule(cell);
+        }
     }
 
     /// Queues a task that just became runnable: on this worker's own queue when a worker of
@@ -331,7 +361,7 @@ fn run_worker(shared: &Arc<Shared>, index: usize, queue: &Worker<Queued>) {
     LOCAL.with(|l| l.set(Some((Arc::as_ptr(shared), queue as *const _))));
     while !shared.shutdown.load(Ordering::Acquire) {
         match find_task(shared, index, queue) {
-            Some(cell) => run_slice(shared, index, cell),
+            Some(cell) => run_slice(shared, index, cell, queue),
             None => park(shared, index, queue),
         }
     }
@@ -375,7 +405,7 @@ fn steal_from(mut steal: impl FnMut() -> Steal<Queued>) -> Option<Queued> {
     }
 }
 
-fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued) {
+fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Queued>) {
     shared.runnable.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("shoal_scheduler_runnable").decrement(1.0);
     let waited = shared.now_ns().saturating_sub(cell.runnable_since.load(Ordering::Relaxed));
@@ -395,7 +425,7 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued) {
     match step {
         Step::Yield => {
             cell.state.requeue();
-            shared.schedule(cell);
+            shared.requeue(cell, queue);
         }
         Step::Park => {
             if !cell.state.park() {

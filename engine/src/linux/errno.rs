@@ -71,6 +71,7 @@ errnos!(
     ENOBUFS,
     EINPROGRESS,
     EALREADY,
+    EISCONN,
     ENOPROTOOPT,
 );
 
@@ -82,6 +83,10 @@ impl Errno {
     /// Internal: the call was interrupted and restarts only if no handler runs (poll, sleeps,
     /// sigsuspend); after a handler the guest sees EINTR (Linux's ERESTARTNOHAND).
     pub const ERESTARTNOHAND: Errno = Errno(514);
+
+    /// Internal: the calling vCPU must park and run the call again when woken (see
+    /// `linux/wait.rs`); never seen by the guest.
+    pub const PARKED: Errno = Errno(4096);
 
     /// The errno of a host I/O error.
     pub fn from_io(e: &std::io::Error) -> Errno {

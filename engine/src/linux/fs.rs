@@ -442,8 +442,8 @@ impl Sys<'_> {
         Ok(0)
     }
 
-    /// Waits until a stream is ready for `events`, unless it is non-blocking.
-    fn wait_ready(&self, file: &OpenFile, events: i16) -> Result<(), Errno> {
+    /// Parks until a stream is ready for `events`, unless it is non-blocking or ready now.
+    fn wait_ready(&mut self, file: &Arc<OpenFile>, events: i16) -> Result<(), Errno> {
         if file.kind != FileKind::Stream {
             return Ok(());
         }
@@ -453,16 +453,12 @@ impl Sys<'_> {
             return Ok(());
         }
         let mut pfd = libc::pollfd { fd: file.raw(), events, revents: 0 };
-        loop {
-            match super::thread::ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), None) {
-                Ok(_) => return Ok(()),
-                Err(Errno::EINTR) if super::thread::must_stop(self.proc, self.thread) => {
-                    return Err(Errno::ERESTARTSYS);
-                }
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 {
+            return Ok(());
         }
+        let interest = super::reactor::Interest { file: file.clone(), events };
+        Err(self.park(vec![interest], None, Errno::ERESTARTSYS))
     }
 
     pub fn sys_read(&mut self, a: &[u64; 6]) -> SysResult {
@@ -1112,18 +1108,21 @@ impl Sys<'_> {
             }
             return Ok(bad.len() as u64);
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        loop {
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            match super::thread::ppoll_interruptible(self.thread, fds, left) {
-                Ok(n) => return Ok(n),
-                Err(Errno::EINTR) if super::thread::must_stop(self.proc, self.thread) => {
-                    return Err(Errno::ERESTARTNOHAND);
-                }
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
+        // SAFETY: `fds` is a valid pollfd array of its length; no wait.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+        if n != 0 {
+            return super::errno::host_int(n);
         }
+        let deadline = self.deadline(timeout);
+        if Self::timed_out(deadline) {
+            return Ok(0);
+        }
+        let interests = fds
+            .iter()
+            .zip(files)
+            .filter_map(|(p, f)| f.map(|file| super::reactor::Interest { file, events: p.events }))
+            .collect();
+        Err(self.park(interests, deadline, Errno::ERESTARTNOHAND))
     }
 
     pub fn sys_ppoll(&mut self, a: &[u64; 6]) -> SysResult {

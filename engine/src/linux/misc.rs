@@ -103,22 +103,11 @@ impl Sys<'_> {
     }
 
     fn sleep_for(&mut self, d: Duration) -> SysResult {
-        let deadline = std::time::Instant::now() + d;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Ok(0);
-            }
-            match super::thread::ppoll_interruptible(self.thread, &mut [], Some(left)) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => {
-                    if super::thread::must_stop(self.proc, self.thread) {
-                        return Err(Errno::ERESTARTNOHAND);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+        let deadline = self.deadline(Some(d));
+        if Self::timed_out(deadline) {
+            return Ok(0);
         }
+        Err(self.park(Vec::new(), deadline, Errno::ERESTARTNOHAND))
     }
 
     pub fn sys_nanosleep(&mut self, a: &[u64; 6]) -> SysResult {

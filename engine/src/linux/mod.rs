@@ -2,38 +2,46 @@
 //!
 //! A [`Kernel`] is one guest "machine": a process table, the file-system view (sysroot or confined
 //! root) and options. Guest processes live inside the host process: `fork` copies an address
-//! space, `execve` loads a new one, `wait4` waits on a condition variable; no host process is ever
-//! created. Each guest thread runs on its own host thread in [`thread::run`].
+//! space, `execve` loads a new one, `wait4` parks until a child changes state; no host process is
+//! ever created. Each guest thread is a [`Vcpu`], run a slice at a time by the [`Executor`] of the
+//! [`Runtime`] the machine belongs to.
 //!
-//! Blocking is done so that a guest thread can always be interrupted: waits on file descriptors use
-//! `ppoll` with the host wake-up signal unblocked only inside it, and futex and child waits sleep in
-//! bounded slices. Sending a guest signal to a thread sets its `attention` word (polled by the
-//! interpreter between blocks) and sends it the host wake-up signal (which interrupts a blocking
-//! host syscall).
+//! A guest thread that must wait (futex, sleep, a descriptor that is not ready, a child) parks its
+//! vCPU instead of blocking a host thread (see `wait.rs`). Sending a guest signal to a thread sets
+//! its `attention` word (polled by the interpreter between blocks and by compiled code at loop
+//! back-edges) and wakes its vCPU if it is parked.
 
 mod errno;
 mod fd;
 mod fs;
+mod futex;
 mod misc;
 mod mm;
 mod net;
+mod preempt;
 mod procfs;
+mod reactor;
 pub mod signal;
 mod syscall;
 mod task;
 mod thread;
 mod timer;
+mod vcpu;
+mod wait;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 pub use errno::Errno;
 use fd::FdTable;
 use signal::{SigAction, SigQueue};
+pub use thread::prepare_host_thread;
+pub use vcpu::{Executor, Poll, ThreadPerVcpu, Vcpu};
+use wait::Event;
 
 use crate::mem::AddressSpace;
 
@@ -46,13 +54,50 @@ pub struct Config {
     pub root: Option<PathBuf>,
     /// Log every system call to stderr.
     pub strace: bool,
-    /// Which execution tiers run guest code.
+    /// Which execution tiers run guest code (the JIT tiers only where the [`Runtime`] has a
+    /// compiler).
     pub engine: crate::interp::Engine,
-    /// Where compiled code is kept between runs; `None` turns the code cache off.
-    pub code_cache: Option<crate::jit::cache::CodeCacheConfig>,
     /// Bound on each guest thread's compiled code in memory (default
     /// [`crate::jit::DEFAULT_ARENA_BYTES`]).
     pub jit_memory: Option<usize>,
+    /// Scheduling weight of the guest's threads: a weight-2 guest gets twice the CPU of a weight-1
+    /// one when they compete (0 counts as 1).
+    pub weight: u32,
+    /// Give the first process `/dev/null` as stdin, stdout and stderr instead of the host's.
+    pub null_stdio: bool,
+}
+
+/// What the guest machines of one host process share: the executor that runs their vCPUs and
+/// the JIT tier's compiler thread and code cache.
+#[derive(Debug)]
+pub struct Runtime {
+    executor: Arc<dyn Executor>,
+    jit: Option<Arc<crate::jit::JitService>>,
+}
+
+impl Runtime {
+    /// A runtime whose vCPUs `executor` runs. With `jit`, compiled code is produced by one
+    /// compiler thread (and kept in `code_cache` between runs); without it, or when the JIT
+    /// cannot run on this host (a warning says why), guests are interpreted.
+    pub fn new(
+        executor: Arc<dyn Executor>,
+        jit: bool,
+        code_cache: Option<&crate::jit::cache::CodeCacheConfig>,
+    ) -> Arc<Runtime> {
+        thread::install_host_handlers();
+        misc::raise_host_fd_limit();
+        let jit = if jit {
+            crate::jit::JitService::start(code_cache.and_then(|c| {
+                c.open().map_err(|e| tracing::warn!("code cache {} unusable: {e}", c.dir.display())).ok()
+            }))
+            .map_err(|e| tracing::warn!("JIT unavailable, interpreting only: {e}"))
+            .ok()
+            .map(Arc::new)
+        } else {
+            None
+        };
+        Arc::new(Runtime { executor, jit })
+    }
 }
 
 /// How a guest process ended.
@@ -132,8 +177,8 @@ pub(crate) struct ThreadShared {
     pub blocked: AtomicU64,
     /// Signals sent to this thread.
     pub pending: Mutex<SigQueue>,
-    /// The host thread, for interrupting blocking syscalls.
-    pub host: Mutex<Option<libc::pthread_t>>,
+    /// Wakes the thread's vCPU when it is parked.
+    pub waker: Mutex<Option<std::task::Waker>>,
     /// Set when the thread must exit (exit_group, fatal signal, execve by another thread).
     pub killed: std::sync::atomic::AtomicBool,
     /// The alternate signal stack.
@@ -153,7 +198,7 @@ impl ThreadShared {
             attention: AtomicU32::new(0),
             blocked: AtomicU64::new(blocked),
             pending: Mutex::new(SigQueue::default()),
-            host: Mutex::new(None),
+            waker: Mutex::new(None),
             killed: std::sync::atomic::AtomicBool::new(false),
             altstack: Mutex::new(signal::AltStack::default()),
             saved_mask: Mutex::new(None),
@@ -162,12 +207,25 @@ impl ThreadShared {
         })
     }
 
-    /// Makes the thread look at its state soon, interrupting a blocking host syscall.
+    /// Makes the thread look at its state soon: compiled code and the interpreter see
+    /// `attention`, and a parked vCPU is woken.
     pub fn kick(&self) {
         self.attention.store(1, Ordering::Release);
-        if let Some(t) = *lock(&self.host) {
-            thread::wake_host_thread(t);
+        if let Some(w) = lock(&self.waker).as_ref() {
+            w.wake_by_ref();
         }
+    }
+
+    /// The waker [`kick`](Self::kick) uses from now on.
+    pub fn set_waker(&self, waker: &std::task::Waker) {
+        let mut slot = lock(&self.waker);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    pub fn clear_waker(&self) {
+        lock(&self.waker).take();
     }
 }
 
@@ -211,8 +269,9 @@ pub(crate) struct Process {
     pub actions: Mutex<[SigAction; signal::NSIG]>,
     pub fs: Mutex<fs::FsContext>,
     pub state: Mutex<ProcState>,
-    /// Signalled when a child changes state or a vfork child releases its parent.
-    pub child_event: Condvar,
+    /// Notified when a child changes state, a thread exits or a vfork child releases its
+    /// parent.
+    pub child_event: Event,
     /// Signals sent to the whole process.
     pub shared_pending: Mutex<SigQueue>,
     /// What the running program was started with (for /proc/self/{exe,cmdline,environ,auxv}).
@@ -246,13 +305,25 @@ pub struct Kernel {
     /// JIT work of threads that have finished: regions, instructions, microseconds, evictions,
     /// regions loaded from the code cache.
     jit_work: [AtomicU64; 5],
-    /// The compiler thread of the JIT tier, shared by every guest thread (none when interpreting
-    /// only, or when the JIT cannot run on this host).
-    jit: Option<Arc<crate::jit::JitService>>,
+    /// The executor and compiler this machine uses.
+    runtime: Arc<Runtime>,
+    /// Futex wait queues.
+    futexes: futex::Futexes,
+    /// Called with the first process's status when it has exited.
+    on_exit: Mutex<Option<OnExit>>,
     /// setitimer(ITIMER_REAL) timers.
     timers: timer::Timers,
     /// Guest names of bound AF_UNIX sockets.
     unix_names: net::UnixNames,
+}
+
+/// What [`Kernel::start`] calls when the guest has exited.
+struct OnExit(Box<dyn FnOnce(ExitStatus) + Send>);
+
+impl std::fmt::Debug for OnExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnExit")
+    }
 }
 
 /// Work done by a guest machine, for `--stats`.
@@ -282,20 +353,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const FIRST_PID: i32 = 1000;
 
 impl Kernel {
-    /// A guest machine with the given options.
-    pub fn new(config: Config) -> Result<Arc<Kernel>, StartError> {
-        thread::install_host_handlers();
-        misc::raise_host_fd_limit();
+    /// A guest machine with the given options, whose threads `runtime` runs.
+    pub fn new(config: Config, runtime: &Arc<Runtime>) -> Result<Arc<Kernel>, StartError> {
         let roots = fs::Roots::new(&config)?;
-        let jit = match config.engine {
-            crate::interp::Engine::Interp => None,
-            _ => crate::jit::JitService::start(config.code_cache.as_ref().and_then(|c| {
-                c.open().map_err(|e| tracing::warn!("code cache {} unusable: {e}", c.dir.display())).ok()
-            }))
-            .map_err(|e| tracing::warn!("JIT unavailable, interpreting only: {e}"))
-            .ok()
-            .map(Arc::new),
-        };
         Ok(Arc::new(Kernel {
             config,
             roots,
@@ -305,10 +365,26 @@ impl Kernel {
             instret: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
             jit_work: Default::default(),
-            jit,
+            runtime: runtime.clone(),
+            futexes: futex::Futexes::default(),
+            on_exit: Mutex::new(None),
             timers: timer::Timers::default(),
             unix_names: net::UnixNames::default(),
         }))
+    }
+
+    fn executor(&self) -> &Arc<dyn Executor> {
+        &self.runtime.executor
+    }
+
+    /// Hands a new guest thread to the executor.
+    fn spawn_vcpu(
+        self: &Arc<Self>,
+        proc: Arc<Process>,
+        thread: Arc<ThreadShared>,
+        cpu: crate::interp::Cpu,
+    ) -> std::io::Result<()> {
+        self.runtime.executor.spawn(Vcpu::new(self.clone(), proc, thread, cpu))
     }
 
     fn alloc_pid(&self) -> i32 {
@@ -320,30 +396,76 @@ impl Kernel {
     }
 
     /// Runs `program` (a host path, like qemu's command line) as the first guest process and waits
-    /// for it to exit. Returns its exit status.
+    /// for it to exit. Returns its exit status. Host signals sent to this process (Ctrl-C, `kill`)
+    /// are passed on to the guest, as qemu-user does.
     pub fn run(self: &Arc<Self>, program: &str, args: &[OsString], env: &[OsString]) -> Result<ExitStatus, StartError> {
-        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.clone().into_vec()).collect();
-        let envp: Vec<Vec<u8>> = env.iter().map(|e| e.clone().into_vec()).collect();
         // Block the forwarded signals before any guest thread exists, so every thread inherits
         // the mask and only the forwarder receives them.
         thread::forward_host_signals(self, FIRST_PID);
-        let proc = task::spawn_initial(self, program, argv, envp)?;
+        let proc = self.start_process(program, args, env)?;
         let status = {
             let mut st = lock(&proc.state);
             loop {
                 if let Some(status) = st.exit {
                     break status;
                 }
-                st = proc.child_event.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = proc.child_event.wait(st);
             }
         };
         Ok(status)
     }
 
+    /// Starts `program` as the first guest process and returns at once; `on_exit` is called
+    /// with its status when it has exited (on the thread that ran its last guest thread).
+    pub fn start(
+        self: &Arc<Self>,
+        program: &str,
+        args: &[OsString],
+        env: &[OsString],
+        on_exit: impl FnOnce(ExitStatus) + Send + 'static,
+    ) -> Result<(), StartError> {
+        *lock(&self.on_exit) = Some(OnExit(Box::new(on_exit)));
+        self.start_process(program, args, env).map(drop)
+    }
+
+    fn start_process(
+        self: &Arc<Self>,
+        program: &str,
+        args: &[OsString],
+        env: &[OsString],
+    ) -> Result<Arc<Process>, StartError> {
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.clone().into_vec()).collect();
+        let envp: Vec<Vec<u8>> = env.iter().map(|e| e.clone().into_vec()).collect();
+        task::spawn_initial(self, program, argv, envp)
+    }
+
+    /// Kills every process of this machine with SIGKILL (a load test's timeout).
+    pub fn kill_all(&self) {
+        let procs: Vec<Arc<Process>> = lock(&self.procs).values().cloned().collect();
+        for p in procs {
+            signal::send_to_process(&p, signal::SigInfo::kernel(libc::SIGKILL));
+        }
+    }
+
+    /// Host memory the machine's guest processes have touched, in bytes (resident pages of
+    /// their address spaces; a space shared by several processes counts once).
+    pub fn resident_bytes(&self) -> u64 {
+        let mut seen: Vec<*const AddressSpace> = Vec::new();
+        let mut pages = 0;
+        for p in lock(&self.procs).values() {
+            let mm = p.mm();
+            if !seen.contains(&Arc::as_ptr(&mm)) {
+                seen.push(Arc::as_ptr(&mm));
+                pages += mm.resident_pages();
+            }
+        }
+        pages * crate::mem::PAGE_SIZE
+    }
+
     /// Counts work of a thread that finished or replaced its program.
     /// The JIT tier for a new guest thread.
     fn jit_config(&self) -> Option<crate::interp::JitConfig> {
-        let mut config = crate::interp::JitConfig::for_engine(self.config.engine, self.jit.clone()?)?;
+        let mut config = crate::interp::JitConfig::for_engine(self.config.engine, self.runtime.jit.clone()?)?;
         if let Some(bytes) = self.config.jit_memory {
             config.arena_bytes = bytes;
         }

@@ -49,14 +49,14 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::errno::{host_int, host_size};
 use super::fd::OpenFile;
+use super::reactor::Interest;
 use super::syscall::{Sys, SysResult};
-use super::thread::{must_stop, ppoll_interruptible};
 use super::{Errno, lock};
 use crate::mem::{Access, perm};
 
@@ -293,23 +293,19 @@ impl Sys<'_> {
         Ok(())
     }
 
-    /// Waits until `fd` is ready for `events`: Ok(true), Ok(false) when `deadline` passed, or
-    /// ERESTARTSYS when a guest signal must be handled.
-    fn wait_socket(&self, fd: RawFd, events: i16, deadline: Option<Instant>) -> Result<bool, Errno> {
-        let mut pfd = libc::pollfd { fd, events, revents: 0 };
-        loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) {
-                return Ok(false);
-            }
-            match ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), left) {
-                Ok(0) => return Ok(false),
-                Ok(_) => return Ok(true),
-                Err(Errno::EINTR) if must_stop(self.proc, self.thread) => return Err(Errno::ERESTARTSYS),
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
+    /// Whether `file` is ready for `events` now: Ok(true); Ok(false) when `deadline` passed;
+    /// else the vCPU parks until it is (PARKED), or ERESTARTSYS when a guest signal must be
+    /// handled.
+    fn wait_socket(&mut self, file: &Arc<OpenFile>, events: i16, deadline: Option<Instant>) -> Result<bool, Errno> {
+        let mut pfd = libc::pollfd { fd: file.raw(), events, revents: 0 };
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 {
+            return Ok(true);
         }
+        if Self::timed_out(deadline) {
+            return Ok(false);
+        }
+        Err(self.park(vec![Interest { file: file.clone(), events }], deadline, Errno::ERESTARTSYS))
     }
 
     pub fn sys_socket(&mut self, a: &[u64; 6]) -> SysResult {
@@ -386,8 +382,8 @@ impl Sys<'_> {
         if nonblocking(&file) {
             return connect();
         }
-        let deadline = socket_timeout(fd, true).map(|t| Instant::now() + t);
-        loop {
+        let deadline = self.deadline(socket_timeout(fd, true));
+        {
             // The host descriptor is non-blocking only during the call itself, so that the wait
             // for the handshake below can be interrupted by guest signals.
             // SAFETY: F_GETFL/F_SETFL on a descriptor we hold.
@@ -398,27 +394,27 @@ impl Sys<'_> {
             // SAFETY: as above; restores the guest's blocking mode.
             unsafe { libc::fcntl(fd, libc::F_SETFL, fl) };
             match r {
+                // The handshake this call started (before it parked) has completed.
+                Err(Errno::EISCONN) if self.wait.resumed => Ok(0),
                 Err(Errno::EINPROGRESS | Errno::EALREADY) => {
-                    if !self.wait_socket(fd, libc::POLLOUT, deadline)? {
+                    if !self.wait_socket(&file, libc::POLLOUT, deadline)? {
                         return Err(Errno::EINPROGRESS);
                     }
-                    return match int_option(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+                    match int_option(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
                         0 => Ok(0),
                         e => Err(Errno(e)),
-                    };
+                    }
                 }
                 // A full AF_UNIX backlog: Linux sleeps until the listener accepts; poll cannot
-                // tell that, so sleep a little (interruptibly) and try again.
+                // tell that, so sleep a little and try again.
                 Err(Errno::EAGAIN) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                    if Self::timed_out(deadline) {
                         return Err(Errno::EAGAIN);
                     }
-                    match ppoll_interruptible(self.thread, &mut [], Some(BACKLOG_RETRY)) {
-                        Err(Errno::EINTR) if must_stop(self.proc, self.thread) => return Err(Errno::ERESTARTSYS),
-                        _ => {}
-                    }
+                    let retry = Instant::now() + BACKLOG_RETRY;
+                    Err(self.park(Vec::new(), Some(deadline.map_or(retry, |d| d.min(retry))), Errno::ERESTARTSYS))
                 }
-                r => return r,
+                r => r,
             }
         }
     }
@@ -434,11 +430,11 @@ impl Sys<'_> {
             self.mem.load::<u32>(a[2])?;
         }
         let blocking = !nonblocking(&file);
-        let deadline = socket_timeout(fd, false).map(|t| Instant::now() + t);
+        let deadline = self.deadline(socket_timeout(fd, false));
         let mut buf = [0u8; SOCKADDR_MAX];
         loop {
             // Wait before the host call, so a blocking host listener never blocks there.
-            if blocking && !self.wait_socket(fd, libc::POLLIN, deadline)? {
+            if blocking && !self.wait_socket(&file, libc::POLLIN, deadline)? {
                 return Err(Errno::EAGAIN);
             }
             let mut len = SOCKADDR_MAX as libc::socklen_t;
@@ -515,8 +511,8 @@ impl Sys<'_> {
 
     /// Moves data with the host's sendmsg or recvmsg, waiting as a blocking guest socket would.
     fn transfer(
-        &self,
-        file: &OpenFile,
+        &mut self,
+        file: &Arc<OpenFile>,
         msg: &mut libc::msghdr,
         mut iov: Vec<libc::iovec>,
         dir: Dir,
@@ -534,10 +530,18 @@ impl Sys<'_> {
                 Dir::Recv => flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0 && msg.msg_controllen == 0,
             };
         let events = if dir == Dir::Send { libc::POLLOUT } else { libc::POLLIN };
-        let deadline = socket_timeout(fd, dir == Dir::Send).map(|t| Instant::now() + t);
+        let deadline = self.deadline(socket_timeout(fd, dir == Dir::Send));
         let host_flags = flags | libc::MSG_DONTWAIT | if dir == Dir::Recv { libc::MSG_CMSG_CLOEXEC } else { 0 };
-        let mut total = 0u64;
+        // A whole transfer that parked part way goes on where it stopped.
+        let mut total = self.wait.done;
         let mut first: Option<(libc::socklen_t, libc::c_int)> = None;
+        if total > 0 {
+            advance(&mut iov, total as usize);
+            msg.msg_name = std::ptr::null_mut();
+            msg.msg_namelen = 0;
+            msg.msg_control = std::ptr::null_mut();
+            msg.msg_controllen = 0;
+        }
         let result = loop {
             msg.msg_iov = iov.as_mut_ptr();
             msg.msg_iovlen = iov.len();
@@ -564,9 +568,13 @@ impl Sys<'_> {
                     }
                     break Ok(total);
                 }
-                Err(Errno::EAGAIN) if blocking => match self.wait_socket(fd, events, deadline) {
+                Err(Errno::EAGAIN) if blocking => match self.wait_socket(file, events, deadline) {
                     Ok(true) => {}
                     Ok(false) => break if total > 0 { Ok(total) } else { Err(Errno::EAGAIN) },
+                    Err(Errno::PARKED) => {
+                        self.wait.done = total;
+                        break Err(Errno::PARKED);
+                    }
                     Err(e) => break if total > 0 { Ok(total) } else { Err(e) },
                 },
                 Err(e) => break if total > 0 { Ok(total) } else { Err(e) },
@@ -846,10 +854,10 @@ impl Sys<'_> {
         r
     }
 
-    fn epoll_collect(&self, ep: &OpenFile, out: u64, max: usize, timeout: Option<Duration>) -> SysResult {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    fn epoll_collect(&mut self, ep: &Arc<OpenFile>, out: u64, max: usize, timeout: Option<Duration>) -> SysResult {
+        let deadline = self.deadline(timeout);
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; max.min(EPOLL_BATCH)];
-        loop {
+        {
             // SAFETY: `events` has room for the number of entries passed.
             let n = host_int(unsafe { libc::epoll_wait(ep.raw(), events.as_mut_ptr(), events.len() as i32, 0) })?;
             if n > 0 {
@@ -863,18 +871,16 @@ impl Sys<'_> {
                 self.mem.write_bytes(out, &bytes)?;
                 return Ok(n);
             }
-            if must_stop(self.proc, self.thread) {
+            // The wait's own mask may unblock a signal that is pending already.
+            if super::thread::must_stop(self.proc, self.thread) {
                 return Err(Errno::ERESTARTNOHAND);
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) {
+            if Self::timed_out(deadline) {
                 return Ok(0);
             }
-            let mut pfd = libc::pollfd { fd: ep.raw(), events: libc::POLLIN, revents: 0 };
-            match ppoll_interruptible(self.thread, std::slice::from_mut(&mut pfd), left) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
+            // An epoll descriptor polls readable when one of its descriptors is ready.
+            let interest = Interest { file: ep.clone(), events: libc::POLLIN };
+            Err(self.park(vec![interest], deadline, Errno::ERESTARTNOHAND))
         }
     }
 }

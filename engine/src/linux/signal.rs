@@ -489,19 +489,21 @@ impl Sys<'_> {
         }
         let mask = self.mem.load::<u64>(a[0])?;
         let old = self.thread.blocked.swap(mask & !UNBLOCKABLE, Ordering::Relaxed);
-        *lock(&self.thread.saved_mask) = Some(old);
-        loop {
-            if super::thread::must_stop(self.proc, self.thread) {
-                return Err(Errno::ERESTARTNOHAND);
-            }
-            let _ = super::thread::ppoll_interruptible(self.thread, &mut [], None);
+        if !self.wait.resumed {
+            // The mask to restore after the handler: the one before the first attempt.
+            *lock(&self.thread.saved_mask) = Some(old);
         }
+        if super::thread::must_stop(self.proc, self.thread) {
+            return Err(Errno::ERESTARTNOHAND);
+        }
+        Err(self.park(Vec::new(), None, Errno::ERESTARTNOHAND))
     }
 
     pub fn sys_rt_sigtimedwait(&mut self, a: &[u64; 6]) -> SysResult {
         let set = self.mem.load::<u64>(a[0])? & !UNBLOCKABLE;
-        let deadline = if a[2] != 0 { Some(std::time::Instant::now() + self.timespec(a[2])?) } else { None };
-        loop {
+        let timeout = if a[2] != 0 { Some(self.timespec(a[2])?) } else { None };
+        let deadline = self.deadline(timeout);
+        {
             let found = {
                 let mut q = lock(&self.thread.pending);
                 let sig = q.mask & set;
@@ -521,17 +523,11 @@ impl Sys<'_> {
             if has_deliverable(self.proc, self.thread) {
                 return Err(Errno::EINTR);
             }
-            let left = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Err(Errno::EAGAIN);
-                    }
-                    Some(left)
-                }
-                None => None,
-            };
-            let _ = super::thread::ppoll_interruptible(self.thread, &mut [], left);
+            if Self::timed_out(deadline) {
+                return Err(Errno::EAGAIN);
+            }
+            // A signal in `set` arrives with a kick, which wakes the vCPU to look again.
+            Err(self.park(Vec::new(), deadline, Errno::EINTR))
         }
     }
 

@@ -23,6 +23,10 @@ pub(crate) struct Sys<'a> {
     pub thread: &'a Arc<ThreadShared>,
     pub cpu: &'a mut Cpu,
     pub mem: Arc<AddressSpace>,
+    /// What a blocking call keeps between its attempts (see `wait.rs`).
+    pub wait: &'a mut super::wait::Wait,
+    /// Wakes the calling vCPU after it parks.
+    pub waker: &'a std::task::Waker,
 }
 
 /// What the thread loop must do after a system call.
@@ -155,10 +159,8 @@ impl Sys<'_> {
             118 | 119 | 122 | 120 | 125 | 126 => Ok(0),
             121 => self.mem.store::<u32>(a[1], 0).map(|()| 0).map_err(Errno::from),
             123 => self.sys_sched_getaffinity(a),
-            124 => {
-                std::thread::yield_now();
-                Ok(0)
-            }
+            // sched_yield: the vCPU goes on; its slice ends soon enough.
+            124 => Ok(0),
             129 => self.sys_kill(a),
             130 => self.sys_tgkill(&[0, a[0], a[1], 0, 0, 0]),
             131 => self.sys_tgkill(a),

@@ -18,8 +18,8 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use super::fd::{FdTable, OpenFile};
 use super::fs::FsContext;
@@ -145,11 +145,17 @@ fn load_program(
     Ok(Program { mm: Arc::new(mm), entry: loaded.entry, sp: loaded.sp, image: Arc::new(image) })
 }
 
-fn stdio_table() -> FdTable {
+/// The first process's descriptors 0, 1 and 2: the host's, or `/dev/null`.
+fn stdio_table(null: bool) -> FdTable {
     let mut t = FdTable::default();
     for fd in 0..3 {
-        if let Ok(dup) = super::fs::dup_fd(fd) {
-            let _ = t.set(fd, OpenFile::new(dup), false, u64::MAX);
+        let file = if null {
+            std::fs::OpenOptions::new().read(fd == 0).write(fd != 0).open("/dev/null").map(std::os::fd::OwnedFd::from)
+        } else {
+            super::fs::dup_fd(fd).map_err(|e| std::io::Error::from_raw_os_error(e.0))
+        };
+        if let Ok(file) = file {
+            let _ = t.set(fd, OpenFile::new(file), false, u64::MAX);
         }
     }
     t
@@ -193,11 +199,11 @@ pub(super) fn spawn_initial(
         pgid: pid.into(),
         sid: pid.into(),
         mm: RwLock::new(prog.mm),
-        files: Mutex::new(stdio_table()),
+        files: Mutex::new(stdio_table(kernel.config.null_stdio)),
         actions: Mutex::new([SigAction::default(); signal::NSIG]),
         fs: Mutex::new(FsContext { cwd, umask: 0o022 }),
         state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
-        child_event: Condvar::new(),
+        child_event: super::wait::Event::default(),
         shared_pending: Mutex::new(signal::SigQueue::default()),
         image: Mutex::new(prog.image),
         comm: Mutex::new(comm_of(path)),
@@ -207,7 +213,7 @@ pub(super) fn spawn_initial(
     lock(&kernel.procs).insert(pid, proc.clone());
     let mut cpu = Cpu { pc: prog.entry, ..Cpu::default() };
     cpu.x[2] = prog.sp;
-    super::thread::spawn(kernel.clone(), proc.clone(), thread, cpu).map_err(open_err)?;
+    kernel.spawn_vcpu(proc.clone(), thread, cpu).map_err(open_err)?;
     Ok(proc)
 }
 
@@ -241,16 +247,7 @@ pub(crate) fn thread_exited(
 ) {
     let ctid = thread.clear_child_tid.load(Ordering::Relaxed);
     if ctid != 0 && mem.store::<u32>(ctid, 0).is_ok() && ctid.is_multiple_of(4) {
-        // SAFETY: the word was just written, so it lies inside the live arena; a wake has no
-        // other effect on memory.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                mem.host_base().add(ctid as usize),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                1,
-            );
-        }
+        kernel.futexes.wake(super::futex::key(mem, ctid), 1, u32::MAX);
     }
     let status = {
         let mut st = lock(&proc.state);
@@ -276,6 +273,12 @@ fn process_exited(kernel: &Kernel, proc: &Arc<Process>, status: ExitStatus) {
         std::mem::take(&mut st.children)
     };
     proc.child_event.notify_all();
+    if proc.pid == super::FIRST_PID {
+        let on_exit = lock(&kernel.on_exit).take();
+        if let Some(on_exit) = on_exit {
+            (on_exit.0)(status);
+        }
+    }
     // Orphans are reaped by nobody: drop the zombies now, let the live ones reap themselves.
     for c in children {
         *lock(&c.parent) = Weak::new();
@@ -424,7 +427,7 @@ impl Sys<'_> {
                 }
                 st.threads.push(thread.clone());
             }
-            if super::thread::spawn(self.kernel.clone(), self.proc.clone(), thread.clone(), cpu).is_err() {
+            if self.kernel.spawn_vcpu(self.proc.clone(), thread.clone(), cpu).is_err() {
                 lock(&self.proc.state).threads.retain(|t| !Arc::ptr_eq(t, &thread));
                 return Err(Errno::EAGAIN);
             }
@@ -453,7 +456,7 @@ impl Sys<'_> {
             actions: Mutex::new(*lock(&self.proc.actions)),
             fs: Mutex::new(lock(&self.proc.fs).fork()?),
             state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
-            child_event: Condvar::new(),
+            child_event: super::wait::Event::default(),
             shared_pending: Mutex::new(signal::SigQueue::default()),
             image: Mutex::new(lock(&self.proc.image).clone()),
             comm: Mutex::new(*lock(&self.proc.comm)),
@@ -464,7 +467,7 @@ impl Sys<'_> {
         if let Some(p) = parent.upgrade() {
             lock(&p.state).children.push(child.clone());
         }
-        if super::thread::spawn(self.kernel.clone(), child.clone(), thread, cpu).is_err() {
+        if self.kernel.spawn_vcpu(child.clone(), thread, cpu).is_err() {
             lock(&self.kernel.procs).remove(&tid);
             if let Some(p) = parent.upgrade() {
                 lock(&p.state).children.retain(|c| !Arc::ptr_eq(c, &child));
@@ -472,10 +475,8 @@ impl Sys<'_> {
             return Err(Errno::EAGAIN);
         }
         if flags & CLONE_VFORK != 0 {
-            let mut st = lock(&child.state);
-            while !st.vfork_released {
-                st = child.child_event.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
-            }
+            // The vCPU parks after the call until the child execs or exits.
+            self.wait.vfork = Some(child);
         }
         Ok(tid as u64)
     }
@@ -485,6 +486,27 @@ impl Sys<'_> {
             Ok(()) => After::Resume,
             Err(e) => After::Return(Err(e.errno())),
         }
+    }
+
+    /// execve's point of no return: the process's other threads are told to go and the caller
+    /// parks until they have (the call then runs again, this time with no one to wait for).
+    fn other_threads_gone(&mut self) -> Result<(), Errno> {
+        let st = lock(&self.proc.state);
+        if st.threads.len() <= 1 {
+            return Ok(());
+        }
+        for t in st.threads.iter().filter(|t| !Arc::ptr_eq(t, self.thread)) {
+            t.killed.store(true, Ordering::Release);
+            t.kick();
+        }
+        self.proc.child_event.register(self.waker);
+        drop(st);
+        if self.thread.killed.load(Ordering::Acquire) {
+            // Another thread's execve or exit_group won.
+            return Err(Errno::ERESTARTSYS);
+        }
+        self.thread.set_waker(self.waker);
+        Err(Errno::PARKED)
     }
 
     fn exec(&mut self, a: &[u64; 6]) -> Result<(), ExecError> {
@@ -499,21 +521,7 @@ impl Sys<'_> {
         let prog = load_program(self.kernel, file, cwd, &path, &argv, &envp, 0, false)?;
 
         // Past the point of no return: other threads go, the new image comes.
-        {
-            let mut st = lock(&self.proc.state);
-            for t in st.threads.iter().filter(|t| !Arc::ptr_eq(t, self.thread)) {
-                t.killed.store(true, Ordering::Release);
-                t.kick();
-            }
-            while st.threads.len() > 1 {
-                st = self
-                    .proc
-                    .child_event
-                    .wait_timeout(st, Duration::from_millis(20))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        }
+        self.other_threads_gone()?;
         *self.proc.mm.write().unwrap_or_else(|e| e.into_inner()) = prog.mm.clone();
         self.mem = prog.mm;
         *lock(&self.proc.image) = prog.image;
@@ -553,32 +561,26 @@ impl Sys<'_> {
 
     /// Waits for a matching child to become a zombie; returns it (reaped unless `nowait`).
     fn wait_child(&mut self, pid: i32, options: u64, nowait: bool) -> Result<Option<(i32, ExitStatus)>, Errno> {
-        loop {
-            let mut st = lock(&self.proc.state);
-            let matching: Vec<Arc<Process>> =
-                st.children.iter().filter(|c| self.wait_matches(pid, c)).cloned().collect();
-            if matching.is_empty() {
-                return Err(Errno::ECHILD);
-            }
-            if let Some((c, status)) = matching.iter().find_map(|c| lock(&c.state).exit.map(|s| (c.clone(), s))) {
-                if !nowait {
-                    st.children.retain(|x| !Arc::ptr_eq(x, &c));
-                    drop(st);
-                    lock(&self.kernel.procs).remove(&c.pid);
-                    // Drop the SIGCHLD it queued, if still pending and no other child is a zombie.
-                }
-                return Ok(Some((c.pid, status)));
-            }
-            if options & WNOHANG != 0 {
-                return Ok(None);
-            }
-            let (g, _) =
-                self.proc.child_event.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner());
-            drop(g);
-            if super::thread::must_stop(self.proc, self.thread) {
-                return Err(Errno::ERESTARTSYS);
-            }
+        let mut st = lock(&self.proc.state);
+        let matching: Vec<Arc<Process>> = st.children.iter().filter(|c| self.wait_matches(pid, c)).cloned().collect();
+        if matching.is_empty() {
+            return Err(Errno::ECHILD);
         }
+        if let Some((c, status)) = matching.iter().find_map(|c| lock(&c.state).exit.map(|s| (c.clone(), s))) {
+            if !nowait {
+                st.children.retain(|x| !Arc::ptr_eq(x, &c));
+                drop(st);
+                lock(&self.kernel.procs).remove(&c.pid);
+            }
+            return Ok(Some((c.pid, status)));
+        }
+        if options & WNOHANG != 0 {
+            return Ok(None);
+        }
+        // A child's exit notifies under this lock's protection: registered before it, so woken.
+        self.proc.child_event.register(self.waker);
+        drop(st);
+        Err(self.park(Vec::new(), None, Errno::ERESTARTSYS))
     }
 
     pub fn sys_wait4(&mut self, a: &[u64; 6]) -> SysResult {
@@ -648,55 +650,61 @@ impl Sys<'_> {
             return Err(Errno::EINVAL);
         }
         self.mem.check(uaddr, 4, perm::R, crate::mem::Access::Read)?;
-        let host = |addr: u64| {
-            // SAFETY: callers checked `addr..addr+4` lies inside the arena.
-            unsafe { self.mem.host_base().add(addr as usize) }
-        };
-        let h1 = host(uaddr);
+        let futexes = &self.kernel.futexes;
         match cmd {
             WAIT | WAIT_BITSET => {
                 let bitset = if cmd == WAIT_BITSET { a[5] as u32 } else { u32::MAX };
                 if bitset == 0 {
                     return Err(Errno::EINVAL);
                 }
-                let deadline = if a[3] == 0 {
+                let timeout = if a[3] == 0 {
                     None
                 } else {
                     let t = self.timespec(a[3])?;
                     if cmd == WAIT {
-                        Some(Instant::now() + t)
+                        Some(t)
                     } else {
+                        // FUTEX_WAIT_BITSET takes an absolute time on its clock.
                         let clock = if op & CLOCK_REALTIME != 0 { libc::CLOCK_REALTIME } else { libc::CLOCK_MONOTONIC };
                         let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
                         // SAFETY: clock_gettime writes one timespec.
                         unsafe { libc::clock_gettime(clock, &mut now) };
-                        let cur = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
-                        Some(Instant::now() + t.saturating_sub(cur))
+                        Some(t.saturating_sub(Duration::new(now.tv_sec as u64, now.tv_nsec as u32)))
                     }
                 };
-                loop {
-                    let slice = match deadline {
-                        Some(d) => {
-                            let left = d.saturating_duration_since(Instant::now());
-                            if left.is_zero() {
-                                return Err(Errno::ETIMEDOUT);
-                            }
-                            left.min(Duration::from_millis(100))
-                        }
-                        None => Duration::from_millis(100),
-                    };
-                    // Linux restarts an untimed futex wait after a handler (SA_RESTART) but not a
-                    // timed one.
-                    let interrupted = if deadline.is_some() { Errno::ERESTARTNOHAND } else { Errno::ERESTARTSYS };
-                    match super::thread::futex_wait_slice(self.thread, h1.cast::<u32>(), val, slice, bitset) {
-                        Ok(()) => return Ok(0),
-                        Err(Errno::ETIMEDOUT | Errno::EINTR) => {
-                            if super::thread::must_stop(self.proc, self.thread) {
-                                return Err(interrupted);
-                            }
-                        }
-                        Err(e) => return Err(e),
+                let deadline = self.deadline(timeout);
+                // Linux restarts an untimed futex wait after a handler (SA_RESTART) but not a
+                // timed one.
+                let interrupted = if deadline.is_some() { Errno::ERESTARTNOHAND } else { Errno::ERESTARTSYS };
+                if let Some(waiter) = self.wait.futex.take() {
+                    // Woken, timed out, interrupted, or a spurious wake-up to wait on.
+                    if waiter.woken() {
+                        return Ok(0);
                     }
+                    let stop = Self::timed_out(deadline)
+                        || (self.thread.attention.load(Ordering::Acquire) != 0
+                            && super::thread::must_stop(self.proc, self.thread));
+                    if stop {
+                        if futexes.cancel(&waiter) {
+                            return Ok(0);
+                        }
+                        return Err(if Self::timed_out(deadline) { Errno::ETIMEDOUT } else { interrupted });
+                    }
+                    self.wait.futex = Some(waiter);
+                    return Err(self.park(Vec::new(), deadline, interrupted));
+                }
+                if Self::timed_out(deadline) {
+                    return Err(Errno::ETIMEDOUT);
+                }
+                let waiter = futexes.wait(&self.mem, uaddr, val, bitset, self.waker)?;
+                self.wait.futex = Some(waiter);
+                match self.park(Vec::new(), deadline, interrupted) {
+                    Errno::PARKED => Err(Errno::PARKED),
+                    // Interrupted before it slept: off the queue again, unless a wake-up came.
+                    e => match self.wait.futex.take() {
+                        Some(w) if futexes.cancel(&w) => Ok(0),
+                        _ => Err(e),
+                    },
                 }
             }
             WAKE | WAKE_BITSET => {
@@ -704,36 +712,27 @@ impl Sys<'_> {
                 if bitset == 0 {
                     return Err(Errno::EINVAL);
                 }
-                // SAFETY: wakes waiters on a checked word of the arena.
-                super::errno::host(unsafe {
-                    libc::syscall(
-                        libc::SYS_futex,
-                        h1,
-                        libc::FUTEX_WAKE_BITSET | libc::FUTEX_PRIVATE_FLAG,
-                        val,
-                        std::ptr::null::<u8>(),
-                        std::ptr::null::<u8>(),
-                        bitset,
-                    )
-                })
+                Ok(u64::from(futexes.wake(super::futex::key(&self.mem, uaddr), val, bitset)))
             }
-            REQUEUE | CMP_REQUEUE | WAKE_OP => {
+            REQUEUE | CMP_REQUEUE => {
                 let uaddr2 = a[4];
                 if !uaddr2.is_multiple_of(4) {
                     return Err(Errno::EINVAL);
                 }
-                self.mem.check(uaddr2, 4, perm::RW, crate::mem::Access::Write)?;
-                let h2 = host(uaddr2);
-                let host_op = match cmd {
-                    REQUEUE => libc::FUTEX_REQUEUE,
-                    CMP_REQUEUE => libc::FUTEX_CMP_REQUEUE,
-                    _ => libc::FUTEX_WAKE_OP,
-                } | libc::FUTEX_PRIVATE_FLAG;
-                // SAFETY: both words were checked to lie inside the arena (the second writable for
-                // WAKE_OP); val2 travels in the timeout slot as the futex ABI defines.
-                super::errno::host(unsafe {
-                    libc::syscall(libc::SYS_futex, h1, host_op, val, a[3] as usize, h2, a[5] as u32)
-                })
+                self.mem.check(uaddr2, 4, perm::R, crate::mem::Access::Read)?;
+                let to = super::futex::key(&self.mem, uaddr2);
+                // val2 (how many to requeue) travels in the timeout slot, as the futex ABI defines.
+                let requeue = a[3] as u32;
+                let expect = (cmd == CMP_REQUEUE).then_some(a[5] as u32);
+                futexes.requeue(&self.mem, uaddr, to, val, requeue, expect).map(u64::from)
+            }
+            WAKE_OP => {
+                let uaddr2 = a[4];
+                if !uaddr2.is_multiple_of(4) {
+                    return Err(Errno::EINVAL);
+                }
+                let k1 = super::futex::key(&self.mem, uaddr);
+                futexes.wake_op(&self.mem, k1, uaddr2, val, a[3] as u32, a[5] as u32).map(u64::from)
             }
             _ => Err(Errno::ENOSYS),
         }

@@ -1,0 +1,107 @@
+//! Slice ends for guest code that never leaves compiled code on its own.
+//!
+//! Compiled loops check only the thread's `attention` word at their back-edges, so a guest spinning
+//! on a lock inside one region would keep its worker for ever, and the lock's holder, waiting in the
+//! run queue behind it, would never release it. While a vCPU runs, it is listed here with the end of
+//! its slice; one process-wide thread sleeps until the earliest end and sets `attention` on every
+//! vCPU whose slice is over, which stops it at its next back-edge or block, if its executor has
+//! other vCPUs waiting to run ([`Executor::contended`]); else it looks again [`RECHECK`] later.
+//! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many. The
+//! thread sleeps without a timeout while no vCPU runs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::{Executor, ThreadShared, lock};
+
+/// How often an uncontended vCPU past its slice is looked at again.
+const RECHECK: Duration = Duration::from_millis(1);
+
+#[derive(Debug, Default)]
+struct Registry {
+    next: u64,
+    /// Each running vCPU's slice end, thread and executor.
+    slices: HashMap<u64, Running>,
+}
+
+#[derive(Debug, Default)]
+struct Preempt {
+    running: Mutex<Registry>,
+    changed: Condvar,
+}
+
+fn get() -> &'static Preempt {
+    static PREEMPT: OnceLock<&'static Preempt> = OnceLock::new();
+    PREEMPT.get_or_init(|| {
+        let p: &'static Preempt = Box::leak(Box::default());
+        if let Err(e) = std::thread::Builder::new().name("shoal-preempt".into()).spawn(move || p.run()) {
+            // Without it, slices end only where guest code leaves compiled code.
+            tracing::error!("cannot start the preemption thread: {e}");
+        }
+        p
+    })
+}
+
+/// A running vCPU: its slice end, its thread, its executor.
+type Running = (Instant, Arc<ThreadShared>, Arc<dyn Executor>);
+
+/// A running slice; dropping it takes the vCPU off the list.
+#[derive(Debug)]
+pub(crate) struct Slice(u64);
+
+/// Lists `thread` as running until `end`.
+pub(crate) fn start(thread: &Arc<ThreadShared>, executor: &Arc<dyn Executor>, end: Instant) -> Slice {
+    let p = get();
+    let mut running = lock(&p.running);
+    let earliest = running.slices.values().map(|(d, ..)| *d).min();
+    running.next += 1;
+    let id = running.next;
+    running.slices.insert(id, (end, thread.clone(), executor.clone()));
+    drop(running);
+    if earliest.is_none_or(|d| end < d) {
+        p.changed.notify_one();
+    }
+    Slice(id)
+}
+
+impl Drop for Slice {
+    fn drop(&mut self) {
+        lock(&get().running).slices.remove(&self.0);
+    }
+}
+
+impl Preempt {
+    fn run(&self) {
+        let mut running = lock(&self.running);
+        loop {
+            let now = Instant::now();
+            for (end, thread, executor) in running.slices.values_mut() {
+                if *end <= now {
+                    if executor.contended() {
+                        set(&thread.attention);
+                        // Once is enough: the vCPU leaves its slice and drops this entry.
+                        *end = now + Duration::from_secs(3600);
+                    } else {
+                        *end = now + RECHECK;
+                    }
+                }
+            }
+            let earliest = running.slices.values().map(|(d, ..)| *d).min();
+            running = match earliest {
+                None => self.changed.wait(running).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    self.changed
+                        .wait_timeout(running, d.saturating_duration_since(now))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+fn set(attention: &AtomicU32) {
+    attention.store(1, Ordering::Release);
+}
