@@ -19,6 +19,9 @@ struct Cli {
 enum Command {
     /// Run one guest program in this process, like qemu-riscv64.
     Run(RunArgs),
+    /// Run a mix of guest workloads described by a TOML spec and report throughput, latency and
+    /// scheduler figures.
+    Loadtest(LoadtestArgs),
     /// Print the CPUs this process may use and how close they are (cores, caches, NUMA nodes,
     /// each worker's steal order).
     Topology {
@@ -26,6 +29,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct LoadtestArgs {
+    /// The spec: `[[workload]]` tables with program, args, sysroot, count, concurrency, rate,
+    /// weight and timeout_s (see the README).
+    spec: PathBuf,
+    /// Run the guests on a node in this process (the only mode until the cluster runs load
+    /// tests).
+    #[arg(long)]
+    local: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads, overriding the spec's `workers`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
+    /// Keep compiled code in DIR [default: as for `shoal run`].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_code_cache")]
+    code_cache: Option<PathBuf>,
+    /// Neither read nor write the code cache.
+    #[arg(long)]
+    no_code_cache: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +120,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Loadtest(args) => loadtest(&args),
         Command::Topology { json } => topology(json).map(|()| 0),
     };
     match result {
@@ -116,6 +143,108 @@ fn topology(json: bool) -> anyhow::Result<()> {
         print!("{topology}");
     }
     Ok(())
+}
+
+fn loadtest(args: &LoadtestArgs) -> anyhow::Result<u8> {
+    use shoal_node::loadtest;
+    if !args.local {
+        eprintln!("shoal: loadtest: only --local is available (guests run on a node in this process)");
+        return Ok(2);
+    }
+    let text = match std::fs::read_to_string(&args.spec) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("shoal: {}: {e}", args.spec.display());
+            return Ok(2);
+        }
+    };
+    let base = args.spec.parent().unwrap_or(std::path::Path::new("."));
+    let spec = match loadtest::Spec::parse(&text, base) {
+        Ok(spec) => spec,
+        // `SPEC:LINE: field: message`, as compilers write it.
+        Err(e) if e.line.is_some() => {
+            eprintln!("shoal: {}:{e}", args.spec.display());
+            return Ok(2);
+        }
+        Err(e) => {
+            eprintln!("shoal: {}: {e}", args.spec.display());
+            return Ok(2);
+        }
+    };
+    let mut scheduler = shoal_scheduler::Config::detect();
+    scheduler.workers = args.workers.map(|n| n as usize).or(spec.workers);
+    let code_cache = if args.no_code_cache {
+        None
+    } else {
+        args.code_cache
+            .clone()
+            .or_else(cache::default_dir)
+            .map(|dir| cache::CodeCacheConfig { dir, max_bytes: cache::DEFAULT_MAX_BYTES })
+    };
+    let node = shoal_node::Node::start(shoal_node::Config {
+        scheduler,
+        jit: spec.engine() != shoal_engine::interp::Engine::Interp,
+        code_cache,
+    })
+    .context("cannot start the scheduler")?;
+    let total: u64 = spec.workloads.iter().map(|w| w.count).sum();
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} guests, {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let summary = loadtest::run(&spec, &node, &mut |p| {
+        bar.set_position(p.finished);
+        bar.set_message(format!("{} alive, {} failed", p.alive, p.failed));
+    });
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(if summary.failed == 0 { 0 } else { 1 })
+}
+
+fn print_summary(s: &shoal_node::loadtest::Summary) {
+    println!(
+        "{} guests in {:.2} s on {} workers: {:.1} guests/s, {} completed, {} failed",
+        s.completed + s.failed,
+        s.duration_s,
+        s.workers,
+        s.guests_per_sec,
+        s.completed,
+        s.failed
+    );
+    let l = s.latency_ms;
+    println!(
+        "latency (start to exit): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        l.p50, l.p95, l.p99, l.max
+    );
+    println!(
+        "scheduler: max runnable wait {:.2} ms, {} steals, CPU utilization {:.0}%, peak {} guests alive",
+        s.max_runnable_wait_ms,
+        s.steals,
+        s.cpu_utilization * 100.0,
+        s.peak_alive
+    );
+    println!();
+    println!(
+        "{:<20} {:>8} {:>10} {:>8} {:>10} {:>10}  statuses",
+        "workload", "count", "completed", "failed", "p50 ms", "p99 ms"
+    );
+    for w in &s.workloads {
+        let statuses: Vec<String> = w.statuses.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!(
+            "{:<20} {:>8} {:>10} {:>8} {:>10.2} {:>10.2}  {}",
+            w.name,
+            w.count,
+            w.completed,
+            w.failed,
+            w.latency_ms.p50,
+            w.latency_ms.p99,
+            statuses.join(", ")
+        );
+    }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {

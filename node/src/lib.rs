@@ -5,6 +5,8 @@
 //! compiler) that every guest machine on the node shares. The daemon that serves the cluster
 //! protocol, shares translated code and receives migrations *(planned)* is built on it.
 
+pub mod loadtest;
+
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 
