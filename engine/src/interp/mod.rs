@@ -234,6 +234,8 @@ impl std::fmt::Debug for Tier {
 pub struct Interp {
     blocks: Vec<Block>,
     index: PcMap<u32>,
+    /// Direct-mapped front of `index`: (pc XOR 1, block), so that the all-zero empty slot (which
+    /// the host commits only when written) never matches an even pc.
     direct: Box<[(u64, u32)]>,
     generation: u64,
     tier: Option<Box<Tier>>,
@@ -251,7 +253,8 @@ impl Interp {
         Interp {
             blocks: Vec::new(),
             index: PcMap::default(),
-            direct: vec![(u64::MAX, 0); DIRECT_SLOTS].into_boxed_slice(),
+            // SAFETY: all-zero bytes are a valid `(u64, u32)`, the empty slot.
+            direct: unsafe { Box::<[(u64, u32)]>::new_zeroed_slice(DIRECT_SLOTS).assume_init() },
             generation: u64::MAX,
             tier: None,
         }
@@ -298,11 +301,18 @@ impl Interp {
 
     /// Drops every cached block and compiled region.
     pub fn flush(&mut self) {
+        // The tables are cleared only if written: untouched, their pages stay uncommitted (an
+        // idle guest's memory is mostly these tables otherwise).
+        if !self.blocks.is_empty() {
+            self.direct.fill((0, 0));
+        }
         self.blocks.clear();
         self.index.clear();
-        self.direct.fill((u64::MAX, 0));
         if let Some(t) = self.tier.as_mut() {
-            t.table.fill(crate::jit::Slot::EMPTY);
+            // Every filled slot points into an installed region.
+            if !t.code.is_empty() {
+                t.table.fill(crate::jit::Slot::EMPTY);
+            }
             t.code.clear();
             t.epoch += 1;
             t.covered.clear();
@@ -411,11 +421,11 @@ impl Interp {
     fn lookup(&mut self, pc: u64) -> Option<u32> {
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
         let (tag, idx) = self.direct[slot];
-        if tag == pc {
+        if tag == pc ^ 1 {
             return Some(idx);
         }
         let idx = *self.index.get(&pc)?;
-        self.direct[slot] = (pc, idx);
+        self.direct[slot] = (pc ^ 1, idx);
         Some(idx)
     }
 
@@ -430,7 +440,7 @@ impl Interp {
         self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0, region: None });
         self.index.insert(pc, idx);
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
-        self.direct[slot] = (pc, idx);
+        self.direct[slot] = (pc ^ 1, idx);
         Ok(idx)
     }
 }

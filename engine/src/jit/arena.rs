@@ -94,6 +94,11 @@ impl CodeArena {
         Ok((chunk.map.ptr as usize + at, evicted))
     }
 
+    /// Whether no region is installed (so no table slot points here).
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
     /// Drops every region.
     pub fn clear(&mut self) {
         self.chunks.clear();

@@ -86,6 +86,12 @@ impl Runtime {
     ) -> Arc<Runtime> {
         thread::install_host_handlers();
         misc::raise_host_fd_limit();
+        // Every vCPU has large tables that start zeroed and are mostly never written (the JIT's
+        // region table, 256 KiB). glibc raises its mmap threshold as large blocks are freed and
+        // then serves them from the heap, where calloc must write every byte: pin the threshold
+        // so that they stay fresh, lazily committed mappings.
+        // SAFETY: mallopt changes an allocator tunable; it has no memory arguments.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
         let jit = if jit {
             crate::jit::JitService::start(code_cache.and_then(|c| {
                 c.open().map_err(|e| tracing::warn!("code cache {} unusable: {e}", c.dir.display())).ok()

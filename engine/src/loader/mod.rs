@@ -272,8 +272,32 @@ fn map_image(mem: &AddressSpace, file: &File, name: &[u8], elf: &Elf, bias: u64)
         if map_end > mem.size() || map_end <= map_start {
             return Err(LoaderError::Malformed("segment outside the address space"));
         }
-        // Map read/write first, fill from the file, then apply the segment's protection.
+        let prot = segment_prot(p.flags);
         let file_end = page_round_up(start + p.filesz).ok_or(LoaderError::Malformed("segment wraps"))?.min(map_end);
+        // A read-only segment that is all file (text, read-only data) whose offset and address
+        // agree within a page is mapped from the file, as Linux does: its pages are shared with
+        // every guest running the same program, through the host's page cache.
+        let direct = p.flags & PF_W == 0
+            && p.memsz == p.filesz
+            && file_end == map_end
+            && p.offset % PAGE_SIZE == start % PAGE_SIZE
+            && file.try_clone().is_ok_and(|f| {
+                let kind = VmaKind::File {
+                    file: Arc::new(std::os::fd::OwnedFd::from(f)),
+                    offset: page_round_down(p.offset),
+                    shared: false,
+                    name: ident.name.clone(),
+                };
+                mem.map_file(map_start, map_end - map_start, prot, kind).is_ok()
+            });
+        if direct {
+            end = end.max(seg_end);
+            if phdr == 0 && elf.phoff >= p.offset && elf.phoff < p.offset + p.filesz {
+                phdr = start + (elf.phoff - p.offset);
+            }
+            continue;
+        }
+        // Map read/write first, fill from the file, then apply the segment's protection.
         if file_end > map_start {
             let kind = VmaKind::Image { file: ident.clone(), offset: page_round_down(p.offset) };
             mem.map_anon(map_start, file_end - map_start, perm::RW, kind).map_err(LoaderError::Memory)?;
@@ -287,16 +311,6 @@ fn map_image(mem: &AddressSpace, file: &File, name: &[u8], elf: &Elf, bias: u64)
             return Err(LoaderError::Truncated);
         }
         mem.write_bytes(start, &data).map_err(|_| LoaderError::Malformed("segment outside the address space"))?;
-        let mut prot = 0;
-        if p.flags & PF_R != 0 {
-            prot |= perm::R;
-        }
-        if p.flags & PF_W != 0 {
-            prot |= perm::W;
-        }
-        if p.flags & PF_X != 0 {
-            prot |= perm::X;
-        }
         mem.protect(map_start, map_end - map_start, prot).map_err(LoaderError::Memory)?;
         end = end.max(seg_end);
         // The program headers live in the first segment that covers them in the file.
@@ -308,6 +322,21 @@ fn map_image(mem: &AddressSpace, file: &File, name: &[u8], elf: &Elf, bias: u64)
         phdr = bias.wrapping_add(p.vaddr);
     }
     Ok(Placed { bias, entry: bias.wrapping_add(elf.entry), phdr, end })
+}
+
+/// The guest permissions of a segment's `p_flags`.
+fn segment_prot(flags: u32) -> u8 {
+    let mut prot = 0;
+    if flags & PF_R != 0 {
+        prot |= perm::R;
+    }
+    if flags & PF_W != 0 {
+        prot |= perm::W;
+    }
+    if flags & PF_X != 0 {
+        prot |= perm::X;
+    }
+    prot
 }
 
 /// What a loaded program needs to start.
