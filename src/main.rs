@@ -280,14 +280,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     .context("cannot start the scheduler")?;
     let kernel = shoal_engine::linux::Kernel::new(config, node.runtime())?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
-    let env: Vec<OsString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k;
-            kv.push("=");
-            kv.push(v);
-            kv
-        })
-        .collect();
+    let env = shoal_node::host_environment();
     let started = std::time::Instant::now();
     let status = kernel.run(&program, &args.program, &env)?;
     if args.stats {

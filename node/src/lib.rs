@@ -14,6 +14,19 @@ use shoal_engine::jit::cache::CodeCacheConfig;
 use shoal_engine::linux::{Executor, Poll, Runtime, Vcpu};
 use shoal_scheduler::{Context, Scheduler, Step, Task};
 
+/// This process's environment as `KEY=VALUE` strings, which a guest inherits as it would from
+/// a shell (qemu-user passes it on the same way).
+pub fn host_environment() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect()
+}
+
 /// How a node runs.
 #[derive(Clone, Debug)]
 pub struct Config {

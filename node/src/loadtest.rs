@@ -380,14 +380,7 @@ impl Tally {
 /// Runs `spec` on `node` and returns what happened. `progress` is called as guests finish (and
 /// at least every 100 ms).
 pub fn run(spec: &Spec, node: &Node, progress: &mut dyn FnMut(Progress)) -> Summary {
-    let env: Vec<OsString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k;
-            kv.push("=");
-            kv.push(v);
-            kv
-        })
-        .collect();
+    let env = crate::host_environment();
     let total: u64 = spec.workloads.iter().map(|w| w.count).sum();
     let (tx, rx) = mpsc::channel::<Finished>();
     let mut tallies: Vec<Tally> = spec.workloads.iter().map(|_| Tally::default()).collect();
