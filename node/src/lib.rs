@@ -46,14 +46,16 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the workers. Host signals that `shoal run` forwards to its guest are blocked in
-    /// them first (see [`shoal_engine::linux::prepare_host_thread`]).
+    /// Starts the workers and the JIT compiler thread. Host signals that `shoal run` forwards to
+    /// its guest are blocked in them (see [`shoal_engine::linux::with_host_signals_blocked`]),
+    /// not in the caller.
     pub fn start(config: Config) -> std::io::Result<Node> {
-        shoal_engine::linux::prepare_host_thread();
-        let scheduler = Arc::new(Scheduler::start(config.scheduler)?);
-        let executor = Arc::new(OnScheduler { scheduler: Arc::downgrade(&scheduler) });
-        let runtime = Runtime::new(executor, config.jit, config.code_cache.as_ref());
-        Ok(Node { scheduler, runtime })
+        shoal_engine::linux::with_host_signals_blocked(|| {
+            let scheduler = Arc::new(Scheduler::start(config.scheduler)?);
+            let executor = Arc::new(OnScheduler { scheduler: Arc::downgrade(&scheduler) });
+            let runtime = Runtime::new(executor, config.jit, config.code_cache.as_ref());
+            Ok(Node { scheduler, runtime })
+        })
     }
 
     /// What guest machines on this node are created with.

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 pub use errno::Errno;
 use fd::FdTable;
 use signal::{SigAction, SigQueue};
-pub use thread::prepare_host_thread;
+pub use thread::{prepare_host_thread, with_host_signals_blocked};
 pub use vcpu::{Executor, Poll, ThreadPerVcpu, Vcpu};
 use wait::Event;
 

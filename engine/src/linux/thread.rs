@@ -77,6 +77,24 @@ pub fn prepare_host_thread() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
+/// Runs `start` (which starts threads that will run vCPUs) with the forwarded host signals
+/// blocked, so that those threads inherit the mask, and restores the caller's mask after: the
+/// caller keeps the host's default handling (Ctrl-C ends a load test) until
+/// [`Kernel::run`](super::Kernel::run) forwards the signals to a guest.
+pub fn with_host_signals_blocked<T>(start: impl FnOnce() -> T) -> T {
+    let set = forwarded_set();
+    // SAFETY: `old` receives the current mask; both sets are valid.
+    let old = unsafe {
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    };
+    let result = start();
+    // SAFETY: restores the mask read above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    result
+}
+
 /// Decides what an interrupted blocking wait does: give up (true) when the thread must exit or a
 /// pending signal will run a handler or kill the process; otherwise the wake-up is consumed (a
 /// signal that is ignored, or one that was already handled) and the wait goes on.
