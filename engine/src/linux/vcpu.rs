@@ -193,57 +193,28 @@ impl Vcpu {
                 drop(st);
                 self.wait.vfork = None;
             }
-            let exit = match self.parked.take() {
+            let flow = match self.parked.take() {
                 Some((nr, args)) => {
                     self.wait.resume();
-                    match self.syscall(nr, args, waker) {
-                        Flow::Continue => None,
-                        Flow::Yield => return Poll::Yield,
-                        Flow::Park => return Poll::Park,
-                        Flow::Exit => return Poll::Exited,
-                    }
+                    self.syscall(nr, args, waker)
                 }
-                None => Some(self.interp.run(&mut self.cpu, &self.mem, &self.thread.attention, BUDGET)),
+                None => match self.interp.run(&mut self.cpu, &self.mem, &self.thread.attention, BUDGET) {
+                    Exit::Ecall => {
+                        let x = &self.cpu.x;
+                        let (nr, args) = (x[17], [x[10], x[11], x[12], x[13], x[14], x[15]]);
+                        self.syscall(nr, args, waker)
+                    }
+                    exit => {
+                        self.trap(exit);
+                        Flow::Continue
+                    }
+                },
             };
-            match exit {
-                None => {}
-                Some(Exit::Ecall) => {
-                    let nr = self.cpu.x[17];
-                    let args = [
-                        self.cpu.x[10],
-                        self.cpu.x[11],
-                        self.cpu.x[12],
-                        self.cpu.x[13],
-                        self.cpu.x[14],
-                        self.cpu.x[15],
-                    ];
-                    match self.syscall(nr, args, waker) {
-                        Flow::Continue => {}
-                        Flow::Yield => return Poll::Yield,
-                        Flow::Park => return Poll::Park,
-                        Flow::Exit => return Poll::Exited,
-                    }
-                }
-                Some(Exit::Fault(f)) if f.past_eof => {
-                    signal::force(&self.proc, &self.thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRERR, f.addr));
-                }
-                Some(Exit::Fault(f)) => {
-                    let code = if f.mapped { code::SEGV_ACCERR } else { code::SEGV_MAPERR };
-                    signal::force(&self.proc, &self.thread, SigInfo::fault(libc::SIGSEGV, code, f.addr));
-                }
-                Some(Exit::Illegal) => {
-                    signal::force(&self.proc, &self.thread, SigInfo::fault(libc::SIGILL, code::ILL_ILLOPC, self.cpu.pc))
-                }
-                Some(Exit::Breakpoint) => signal::force(
-                    &self.proc,
-                    &self.thread,
-                    SigInfo::fault(libc::SIGTRAP, code::TRAP_BRKPT, self.cpu.pc),
-                ),
-                Some(Exit::Misaligned(addr)) => {
-                    signal::force(&self.proc, &self.thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRALN, addr));
-                }
-                Some(Exit::Interrupted) => self.thread.attention.store(0, Ordering::Release),
-                Some(Exit::Budget) => {}
+            match flow {
+                Flow::Continue => {}
+                Flow::Yield => return Poll::Yield,
+                Flow::Park => return Poll::Park,
+                Flow::Exit => return Poll::Exited,
             }
             if self.thread.killed.load(Ordering::Acquire) {
                 return Poll::Exited;
@@ -258,6 +229,27 @@ impl Vcpu {
             if started.elapsed() >= slice {
                 return Poll::Yield;
             }
+        }
+    }
+
+    /// Turns an exit from guest code other than a system call into what the guest sees.
+    fn trap(&mut self, exit: Exit) {
+        let (proc, thread, pc) = (&self.proc, &self.thread, self.cpu.pc);
+        match exit {
+            Exit::Ecall | Exit::Budget => {}
+            Exit::Fault(f) if f.past_eof => {
+                signal::force(proc, thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRERR, f.addr));
+            }
+            Exit::Fault(f) => {
+                let code = if f.mapped { code::SEGV_ACCERR } else { code::SEGV_MAPERR };
+                signal::force(proc, thread, SigInfo::fault(libc::SIGSEGV, code, f.addr));
+            }
+            Exit::Illegal => signal::force(proc, thread, SigInfo::fault(libc::SIGILL, code::ILL_ILLOPC, pc)),
+            Exit::Breakpoint => signal::force(proc, thread, SigInfo::fault(libc::SIGTRAP, code::TRAP_BRKPT, pc)),
+            Exit::Misaligned(addr) => {
+                signal::force(proc, thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRALN, addr));
+            }
+            Exit::Interrupted => thread.attention.store(0, Ordering::Release),
         }
     }
 
@@ -316,8 +308,6 @@ impl Vcpu {
         self.thread.clear_waker();
         self.kernel.account(self.cpu.instret, Some(&self.interp));
         task::thread_exited(&self.kernel, &self.proc, &self.thread, &self.mem, self.exit_code);
-        // The translated code of a finished thread is of no more use.
-        self.interp = Interp::new();
     }
 }
 
