@@ -5,7 +5,8 @@
 //! run queue behind it, would never release it. While a vCPU runs, it is listed here with the end of
 //! its slice; one process-wide thread sleeps until the earliest end and sets `attention` on every
 //! vCPU whose slice is over, which stops it at its next back-edge or block, if its executor has
-//! other vCPUs waiting to run ([`Executor::contended`]); else it looks again [`RECHECK`] later.
+//! other vCPUs waiting to run ([`Executor::contended`]); either way it looks again [`RECHECK`]
+//! later, while the vCPU is still listed.
 //! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many. The
 //! thread sleeps without a timeout while no vCPU runs.
 
@@ -79,13 +80,12 @@ impl Preempt {
             let now = Instant::now();
             for (end, thread, executor) in running.slices.values_mut() {
                 if *end <= now {
+                    // A stopped vCPU leaves its slice and drops this entry; one still here
+                    // a moment later (in a host call) is stopped again.
                     if executor.contended() {
                         set(&thread.attention);
-                        // Once is enough: the vCPU leaves its slice and drops this entry.
-                        *end = now + Duration::from_secs(3600);
-                    } else {
-                        *end = now + RECHECK;
                     }
+                    *end = now + RECHECK;
                 }
             }
             let earliest = running.slices.values().map(|(d, ..)| *d).min();

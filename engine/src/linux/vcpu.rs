@@ -167,8 +167,11 @@ impl Vcpu {
             return Poll::Exited;
         }
         super::thread::prepare_host_thread();
-        let preemption = super::preempt::start(&self.thread, self.kernel.executor(), Instant::now() + slice);
-        let poll = self.run_slice(slice, waker);
+        // One end for both: a vCPU the preemption thread stops must find its slice over, or it
+        // would run on with nobody left to stop it.
+        let end = Instant::now() + slice;
+        let preemption = super::preempt::start(&self.thread, self.kernel.executor(), end);
+        let poll = self.run_slice(end, waker);
         drop(preemption);
         if poll == Poll::Exited {
             self.exit();
@@ -176,8 +179,7 @@ impl Vcpu {
         poll
     }
 
-    fn run_slice(&mut self, slice: Duration, waker: &Waker) -> Poll {
-        let started = Instant::now();
+    fn run_slice(&mut self, end: Instant, waker: &Waker) -> Poll {
         loop {
             if self.thread.killed.load(Ordering::Acquire) {
                 return Poll::Exited;
@@ -226,7 +228,7 @@ impl Vcpu {
                     return Poll::Exited;
                 }
             }
-            if started.elapsed() >= slice {
+            if Instant::now() >= end {
                 return Poll::Yield;
             }
         }
