@@ -5,7 +5,8 @@
 //! so the topology answers one question above all: [`Topology::steal_order`].
 //!
 //! By default it is read from Linux sysfs (`/sys/devices/system/{cpu,node}`), which needs no system
-//! library, restricted to the process's affinity mask. Where sysfs is missing or says something
+//! library, restricted to the process's affinity mask; built with the `hwloc` feature, it is read
+//! through the hwloc library instead (sysfs remains the fallback). Where sysfs is missing or says something
 //! odd (containers, other kernels), the topology degrades to a flat one (every allowed CPU its own
 //! core, one cache, one node) and says why in [`Topology::warnings`]. Tests and the simulator
 //! build topologies with [`Topology::synthetic`] or from a fake sysfs tree.
@@ -73,7 +74,7 @@ impl fmt::Display for Distance {
 /// The CPUs a node's workers run on and how close they are.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Topology {
-    /// Where the topology came from: `sysfs`, `flat` or `synthetic`.
+    /// Where the topology came from: `sysfs`, `hwloc`, `flat` or `synthetic`.
     pub source: &'static str,
     /// Allowed CPUs, ascending by id.
     pub cpus: Vec<Cpu>,
@@ -86,7 +87,16 @@ pub struct Topology {
 impl Topology {
     /// The topology of this host, restricted to the CPUs this process may run on.
     pub fn detect() -> Topology {
-        Topology::from_sysfs(Path::new("/sys"), affinity().as_ref())
+        let allowed = affinity();
+        #[cfg(feature = "hwloc")]
+        let topology = Topology::from_hwloc(allowed.as_ref()).unwrap_or_else(|why| {
+            let mut topology = Topology::from_sysfs(Path::new("/sys"), allowed.as_ref());
+            topology.warnings.push(format!("{why}; read sysfs instead"));
+            topology
+        });
+        #[cfg(not(feature = "hwloc"))]
+        let topology = Topology::from_sysfs(Path::new("/sys"), allowed.as_ref());
+        topology
     }
 
     /// Reads the topology from a sysfs tree at `root` (normally `/sys`), keeping only the CPUs
@@ -429,6 +439,9 @@ fn available_cpus() -> BTreeSet<u32> {
     let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     (0..u32::try_from(n).unwrap_or(1)).collect()
 }
+
+#[cfg(feature = "hwloc")]
+mod hwloc;
 
 #[cfg(test)]
 mod tests;

@@ -185,3 +185,29 @@ fn this_host_has_a_topology() {
     let text = t.to_string();
     assert!(text.contains("CPUs"), "{text}");
 }
+
+/// hwloc and sysfs describe this host alike: the same CPUs, cores, caches and nodes, and so the
+/// same steal order.
+#[cfg(feature = "hwloc")]
+#[test]
+fn hwloc_and_sysfs_agree_on_this_host() {
+    let allowed = affinity();
+    let sysfs = Topology::from_sysfs(Path::new("/sys"), allowed.as_ref());
+    let hwloc = Topology::from_hwloc(allowed.as_ref()).expect("hwloc reads this host");
+    assert_eq!(hwloc.source, "hwloc");
+    assert_eq!(Topology::detect().source, "hwloc");
+    if sysfs.source != "sysfs" {
+        eprintln!("sysfs is incomplete here ({:?}); comparing CPU numbers only", sysfs.warnings);
+        let ids = |t: &Topology| t.cpus.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(&hwloc), ids(&sysfs));
+        return;
+    }
+    assert_eq!(hwloc.cpus, sysfs.cpus, "hwloc: {hwloc}\nsysfs: {sysfs}");
+    assert_eq!(
+        hwloc.nodes.iter().map(|n| (n.id, &n.cpus)).collect::<Vec<_>>(),
+        sysfs.nodes.iter().map(|n| (n.id, &n.cpus)).collect::<Vec<_>>()
+    );
+    for c in &sysfs.cpus {
+        assert_eq!(hwloc.steal_order(c.id), sysfs.steal_order(c.id));
+    }
+}
