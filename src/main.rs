@@ -99,6 +99,11 @@ struct RunArgs {
     /// and G suffixes are powers of 1024 [default: 64M].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     jit_memory: Option<u64>,
+    /// Cap the memory the guest maps, all its processes together, at BYTES: past it, mmap, brk
+    /// and fork fail with ENOMEM, as under RLIMIT_AS; K, M and G suffixes are powers of 1024
+    /// [default: no cap].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    memory: Option<u64>,
     /// Run guest threads on N worker threads [default: one per CPU this process may use].
     #[arg(long, value_name = "N", env = "SHOAL_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     workers: Option<u32>,
@@ -269,6 +274,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         jit_memory: args.jit_memory.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
         weight: 1,
         null_stdio: false,
+        memory_limit: args.memory,
     };
     let mut scheduler = shoal_scheduler::Config::detect();
     scheduler.workers = args.workers.map(|n| n as usize);
@@ -298,6 +304,12 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             secs,
             stats.instructions as f64 / secs / 1e6
         );
+    }
+    if let Some(memory) = kernel.memory_limit()
+        && memory.was_reached()
+        && status.code() != 0
+    {
+        eprintln!("shoal: the guest reached its memory limit ({} bytes) before it failed", memory.bytes());
     }
     Ok(u8::try_from(status.code() & 0xff).unwrap_or(1))
 }

@@ -72,13 +72,27 @@ timeout_s = 0.3
 name = "missing"
 program = "does/not/exist"
 count = 1
+
+[[workload]]
+name = "oom"
+program = "{loadgen}"
+args = ["alloc", "64"]
+count = 3
+memory_mb = 24
+
+[[workload]]
+name = "fits"
+program = "{loadgen}"
+args = ["alloc", "4"]
+count = 2
+memory_mb = 24
 "#,
         segv = built_guests().expect("guests").join("static/crash_segv").display()
     );
     let (code, s, stderr) = loadtest("statuses", &spec, &["--workers", "2"]);
     assert_eq!(code, Some(1), "some guests failed: {stderr}");
-    assert_eq!(s["completed"], 200, "{s:#}");
-    assert_eq!(s["failed"], 12, "{s:#}");
+    assert_eq!(s["completed"], 202, "{s:#}");
+    assert_eq!(s["failed"], 15, "{s:#}");
     assert_eq!(s["workers"], 2);
     for field in ["duration_s", "guests_per_sec", "max_runnable_wait_ms", "cpu_utilization"] {
         assert!(s[field].as_f64().is_some_and(|v| v >= 0.0), "{field}: {s:#}");
@@ -95,6 +109,8 @@ count = 1
     let missing = by_name("missing");
     let status = missing["statuses"].as_object().unwrap().keys().next().unwrap().clone();
     assert!(status.starts_with("start error:") && status.contains("No such file"), "{status}");
+    assert_eq!(by_name("oom")["statuses"]["memory limit (exit 1)"], 3, "{s:#}");
+    assert_eq!(by_name("fits")["statuses"]["exit 0"], 2, "{s:#}");
 }
 
 #[test]
@@ -144,6 +160,7 @@ fn a_bad_spec_names_its_line_and_field_and_exits_2() {
         ("[[workload]]\nprogram = \"p\"\ncount = \"many\"\n", ":3: workload[0].count: invalid type"),
         ("[[workload]]\nprogram = \"p\"\ncount = 1\nrate = 0\n", ":4: workload[0].rate: must be a positive"),
         ("[[workload]]\nprogram = \"p\"\ncount = 1\nspeed = 2\n", ":4: workload[0].speed: unknown field"),
+        ("[[workload]]\nprogram = \"p\"\ncount = 1\nmemory_mb = 0\n", ":4: workload[0].memory_mb: must be at least 1"),
     ];
     for (i, (spec, want)) in cases.iter().enumerate() {
         let (code, _, stderr) = loadtest(&format!("bad{i}"), spec, &[]);
@@ -152,4 +169,25 @@ fn a_bad_spec_names_its_line_and_field_and_exits_2() {
     }
     let out = Command::new(shoal()).args(["loadtest", "/nonexistent/spec.toml", "--local"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn shoal_run_caps_guest_memory_and_says_so() {
+    let Some(loadgen) = loadgen() else { return };
+    let run = |memory: &str, mb: &str| {
+        let out = Command::new(shoal())
+            .args(["run", "--no-code-cache", "--memory", memory, &loadgen, "alloc", mb])
+            .output()
+            .expect("run shoal");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run("24M", "64");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("loadgen: out of memory after"), "malloc saw ENOMEM: {stderr}");
+    assert!(stderr.contains("shoal: the guest reached its memory limit (25165824 bytes)"), "{stderr}");
+    let (code, stderr) = run("24M", "4");
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run("64K", "4");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("memory limit (65536 bytes) is reached"), "{stderr}");
 }

@@ -41,6 +41,8 @@ pub struct Spec {
     pub engine: Option<EngineName>,
     /// Default per-guest time limit, in seconds.
     pub timeout_s: Option<f64>,
+    /// Default per-guest memory limit, in MiB.
+    pub memory_mb: Option<u64>,
     /// The workloads.
     #[serde(rename = "workload")]
     pub workloads: Vec<Workload>,
@@ -80,6 +82,10 @@ pub struct Workload {
     /// Per-guest time limit in seconds; a guest still running then is killed and counted as
     /// timed out.
     pub timeout_s: Option<f64>,
+    /// Per-guest memory limit in MiB: what all of a guest's processes may map together (see
+    /// `shoal run --memory`). A guest that fails after an allocation was refused for it is
+    /// counted as `memory limit (...)`.
+    pub memory_mb: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -158,8 +164,18 @@ impl Spec {
                 message: "must be a positive number of seconds".into(),
             });
         }
+        if self.memory_mb == Some(0) {
+            return Err(SpecError {
+                line: key_line(text, "memory_mb"),
+                field: Some("memory_mb".into()),
+                message: "must be at least 1".into(),
+            });
+        }
         let mut alive = 0;
         for (i, w) in self.workloads.iter().enumerate() {
+            if w.memory_mb == Some(0) {
+                return Err(at(i, "memory_mb", "must be at least 1".into()));
+            }
             if w.count == 0 {
                 return Err(at(i, "count", "must be at least 1".into()));
             }
@@ -418,7 +434,10 @@ pub fn run(spec: &Spec, node: &Node, progress: &mut dyn FnMut(Progress)) -> Summ
                             Live { kernel, workload: i, started, deadline: timeout.map(|d| started + d), killed: None },
                         );
                     }
-                    Err(e) => t.record(format!("start error: {e}"), false, None),
+                    Err((e, limited)) => {
+                        let status = format!("start error: {e}");
+                        t.record(if limited { format!("memory limit ({status})") } else { status }, false, None);
+                    }
                 }
             }
         }
@@ -452,12 +471,15 @@ pub fn run(spec: &Spec, node: &Node, progress: &mut dyn FnMut(Progress)) -> Summ
                         let t = &mut tallies[l.workload];
                         t.alive -= 1;
                         let latency = done.at.saturating_duration_since(l.started);
-                        let (status, ok) = match (l.killed, done.status) {
+                        let (mut status, ok) = match (l.killed, done.status) {
                             (Some(_), _) => ("timeout".to_owned(), false),
                             (None, ExitStatus::Exited(0)) => ("exit 0".to_owned(), true),
                             (None, ExitStatus::Exited(c)) => (format!("exit {c}"), false),
                             (None, ExitStatus::Signaled { signal, .. }) => (format!("signal {signal}"), false),
                         };
+                        if !ok && l.kernel.memory_limit().is_some_and(|m| m.was_reached()) {
+                            status = format!("memory limit ({status})");
+                        }
                         t.record(status, ok, Some(latency));
                     }
                     next = rx.try_recv().ok();
@@ -521,7 +543,8 @@ pub fn run(spec: &Spec, node: &Node, progress: &mut dyn FnMut(Progress)) -> Summ
     }
 }
 
-/// Starts one guest of `w`; its exit is sent to `tx` as guest `id`.
+/// Starts one guest of `w`; its exit is sent to `tx` as guest `id`. An error says why, and
+/// whether the guest had reached its memory limit.
 fn start(
     spec: &Spec,
     w: &Workload,
@@ -529,7 +552,7 @@ fn start(
     env: &[OsString],
     id: u64,
     tx: &mpsc::Sender<Finished>,
-) -> Result<Arc<Kernel>, String> {
+) -> Result<Arc<Kernel>, (String, bool)> {
     let config = shoal_engine::linux::Config {
         sysroot: w.sysroot.clone(),
         root: None,
@@ -538,9 +561,10 @@ fn start(
         jit_memory: None,
         weight: w.weight,
         null_stdio: true,
+        memory_limit: w.memory_mb.or(spec.memory_mb).map(|mb| mb.saturating_mul(1 << 20)),
     };
-    let kernel = Kernel::new(config, node.runtime()).map_err(|e| error_chain(&e))?;
-    let program = w.program.to_str().ok_or("the program path is not valid UTF-8")?;
+    let kernel = Kernel::new(config, node.runtime()).map_err(|e| (error_chain(&e), false))?;
+    let program = w.program.to_str().ok_or(("the program path is not valid UTF-8".to_owned(), false))?;
     let mut argv: Vec<OsString> = vec![program.into()];
     argv.extend(w.args.iter().map(OsString::from));
     let tx = tx.clone();
@@ -548,7 +572,7 @@ fn start(
         .start(program, &argv, env, move |status| {
             let _ = tx.send(Finished { id, status, at: Instant::now() });
         })
-        .map_err(|e| error_chain(&e))?;
+        .map_err(|e| (error_chain(&e), kernel.memory_limit().is_some_and(|m| m.was_reached())))?;
     Ok(kernel)
 }
 

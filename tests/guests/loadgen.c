@@ -2,7 +2,9 @@
  * sleep MS` sleeps, `loadgen spin` never ends, `loadgen work N` does N rounds of integer work
  * and prints a checksum, `loadgen ticks N MS` sleeps MS milliseconds N times (an interactive
  * guest), `loadgen idle MS` touches a little memory and sleeps (for memory per idle guest),
- * `loadgen yield N` calls sched_yield N times (for the cost of switching guests). */
+ * `loadgen yield N` calls sched_yield N times (for the cost of switching guests), `loadgen
+ * alloc MB` allocates and touches MB MiB a MiB at a time and exits 1 with a message when malloc
+ * fails (a guest that outgrows its memory limit). */
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +56,17 @@ int main(int argc, char **argv)
             sched_yield();
         return 0;
     }
-    fprintf(stderr, "usage: loadgen exit N | sleep MS | spin | work N | ticks N MS | idle MS | yield N\n");
+    if (strcmp(what, "alloc") == 0) {
+        for (long i = 0; i < n; i++) {
+            char *p = malloc(1 << 20);
+            if (p == NULL) {
+                fprintf(stderr, "loadgen: out of memory after %ld MiB\n", i);
+                return 1;
+            }
+            memset(p, 1, 1 << 20);
+        }
+        return 0;
+    }
+    fprintf(stderr, "usage: loadgen exit N | sleep MS | spin | work N | ticks N MS | idle MS | yield N | alloc MB\n");
     return 2;
 }

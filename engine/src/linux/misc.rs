@@ -17,13 +17,17 @@ pub(crate) struct Rlimits {
     pub nofile_max: u64,
     /// RLIMIT_STACK soft limit.
     pub stack: u64,
-    /// RLIMIT_AS / RLIMIT_DATA soft limits (reported; the arena bounds memory).
+    /// RLIMIT_AS / RLIMIT_DATA soft limit (reported; what is enforced is the guest's memory
+    /// cap, the hard limit).
     pub addr_space: u64,
+    pub addr_space_max: u64,
 }
 
-impl Default for Rlimits {
-    fn default() -> Self {
-        Rlimits { nofile: 1024, nofile_max: 4096, stack: 8 << 20, addr_space: u64::MAX }
+impl Rlimits {
+    /// The limits a guest's first process starts with, under its memory cap if it has one.
+    pub(crate) fn under(memory: Option<&crate::mem::MemoryLimit>) -> Rlimits {
+        let cap = memory.map_or(RLIM_INFINITY, crate::mem::MemoryLimit::bytes);
+        Rlimits { nofile: 1024, nofile_max: 4096, stack: 8 << 20, addr_space: cap, addr_space_max: cap }
     }
 }
 
@@ -195,7 +199,7 @@ impl Sys<'_> {
         let (cur, max) = match res {
             RLIMIT_NOFILE => (lim.nofile, lim.nofile_max),
             RLIMIT_STACK => (lim.stack, RLIM_INFINITY),
-            RLIMIT_AS | 2 => (lim.addr_space, RLIM_INFINITY),
+            RLIMIT_AS | 2 => (lim.addr_space, lim.addr_space_max),
             0..=15 => (RLIM_INFINITY, RLIM_INFINITY),
             _ => return Err(Errno::EINVAL),
         };
@@ -218,7 +222,13 @@ impl Sys<'_> {
                     lim.nofile_max = nmax;
                 }
                 RLIMIT_STACK => lim.stack = ncur,
-                RLIMIT_AS | 2 => lim.addr_space = ncur,
+                RLIMIT_AS | 2 => {
+                    if nmax > lim.addr_space_max {
+                        return Err(Errno::EPERM);
+                    }
+                    lim.addr_space = ncur;
+                    lim.addr_space_max = nmax;
+                }
                 _ => {}
             }
         }

@@ -65,6 +65,10 @@ pub struct Config {
     pub weight: u32,
     /// Give the first process `/dev/null` as stdin, stdout and stderr instead of the host's.
     pub null_stdio: bool,
+    /// Cap, in bytes, on the memory all of the guest's processes map together (a cgroup's limit,
+    /// counted as RLIMIT_AS counts): past it, mmap, brk and fork fail with ENOMEM. The guest sees
+    /// it as its RLIMIT_AS hard limit.
+    pub memory_limit: Option<u64>,
 }
 
 /// What the guest machines of one host process share: the executor that runs their vCPUs and
@@ -321,6 +325,8 @@ pub struct Kernel {
     timers: timer::Timers,
     /// Guest names of bound AF_UNIX sockets.
     unix_names: net::UnixNames,
+    /// The cap on the guest's mapped memory ([`Config::memory_limit`]).
+    memory: Option<Arc<crate::mem::MemoryLimit>>,
 }
 
 /// What [`Kernel::start`] calls when the guest has exited.
@@ -362,7 +368,9 @@ impl Kernel {
     /// A guest machine with the given options, whose threads `runtime` runs.
     pub fn new(config: Config, runtime: &Arc<Runtime>) -> Result<Arc<Kernel>, StartError> {
         let roots = fs::Roots::new(&config)?;
+        let memory = config.memory_limit.map(|bytes| Arc::new(crate::mem::MemoryLimit::new(bytes)));
         Ok(Arc::new(Kernel {
+            memory,
             config,
             roots,
             procs: Mutex::new(HashMap::new()),
@@ -377,6 +385,11 @@ impl Kernel {
             timers: timer::Timers::default(),
             unix_names: net::UnixNames::default(),
         }))
+    }
+
+    /// The guest's memory cap, with what it maps now and whether it ever asked for more.
+    pub fn memory_limit(&self) -> Option<&crate::mem::MemoryLimit> {
+        self.memory.as_deref()
     }
 
     fn executor(&self) -> &Arc<dyn Executor> {

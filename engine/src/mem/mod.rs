@@ -36,14 +36,16 @@
 )]
 
 mod layout;
+mod limit;
 mod vma;
 
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use layout::*;
+pub use limit::MemoryLimit;
 pub use vma::{ImageFile, Vma, VmaKind};
 
 /// Inaccessible host memory before and after a guest address space. Compiled code clamps the
@@ -119,6 +121,9 @@ pub enum MemError {
     /// No room in the guest address space, or a range past its end.
     #[error("out of guest address space")]
     NoMemory,
+    /// The mapping would take the guest past its memory limit.
+    #[error("the guest's memory limit ({0} bytes) is reached")]
+    Limit(u64),
     /// Invalid arguments (misaligned address, zero length, bad flags).
     #[error("invalid memory request")]
     Invalid,
@@ -131,7 +136,7 @@ impl MemError {
     /// The Linux errno a guest sees for this error.
     pub fn errno(&self) -> i32 {
         match self {
-            MemError::NoMemory | MemError::Reserve { .. } => libc::ENOMEM,
+            MemError::NoMemory | MemError::Limit(_) | MemError::Reserve { .. } => libc::ENOMEM,
             MemError::Invalid => libc::EINVAL,
             MemError::Host(e) => e.raw_os_error().unwrap_or(libc::ENOMEM),
         }
@@ -208,6 +213,8 @@ pub struct AddressSpace {
     brk: Mutex<Brk>,
     /// Bumped whenever executable pages change, so translated code can be dropped.
     code_generation: AtomicU64,
+    /// The cap on what this address space (with the others of its guest) may map.
+    limit: Option<Arc<MemoryLimit>>,
 }
 
 // SAFETY: the raw pointers refer to mappings owned by the address space for its whole life; all
@@ -227,6 +234,16 @@ impl AddressSpace {
     /// so compiled code can clamp addresses to one constant whatever the size; pages past `size`
     /// stay inaccessible.
     pub fn with_size(size: u64) -> Result<Self, MemError> {
+        Self::build(size, None)
+    }
+
+    /// Reserves a new, empty address space of `GUEST_SPACE` bytes whose mappings count against
+    /// `limit` (with those of every other address space under it).
+    pub fn with_limit(limit: Option<Arc<MemoryLimit>>) -> Result<Self, MemError> {
+        Self::build(GUEST_SPACE, limit)
+    }
+
+    fn build(size: u64, limit: Option<Arc<MemoryLimit>>) -> Result<Self, MemError> {
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > GUEST_SPACE {
             return Err(MemError::Invalid);
         }
@@ -241,7 +258,22 @@ impl AddressSpace {
             vmas: Mutex::new(BTreeMap::new()),
             brk: Mutex::new(Brk { start: 0, cur: 0 }),
             code_generation: AtomicU64::new(0),
+            limit,
         })
+    }
+
+    /// The cap this address space's mappings count against, if any.
+    pub fn limit(&self) -> Option<&Arc<MemoryLimit>> {
+        self.limit.as_ref()
+    }
+
+    /// Refuses (with ENOMEM) a mapping of `[start, end)` that would take the guest past its
+    /// memory cap; what the range maps now is replaced, so it does not count twice.
+    fn admit(&self, start: u64, end: u64) -> Result<(), MemError> {
+        let Some(limit) = &self.limit else { return Ok(()) };
+        let vmas = self.vmas.lock().unwrap_or_else(|e| e.into_inner());
+        let replaced: u64 = vmas.range(..end).map(|(_, v)| v.end.min(end).saturating_sub(v.start.max(start))).sum();
+        if limit.admits((end - start).saturating_sub(replaced)) { Ok(()) } else { Err(MemError::Limit(limit.bytes())) }
     }
 
     /// Number of guest pages (the index of the page table's always-zero sentinel byte).
@@ -540,6 +572,7 @@ impl AddressSpace {
         host_prot: libc::c_int,
     ) -> Result<(), MemError> {
         let end = self.check_range(start, len)?;
+        self.admit(start, end)?;
         self.unmap_vmas(start, end);
         self.replace_with_anon(start, end - start, host_prot)?;
         self.insert_vma(Vma { start, end, prot, kind });
@@ -588,6 +621,7 @@ impl AddressSpace {
         if !offset.is_multiple_of(PAGE_SIZE) {
             return Err(MemError::Invalid);
         }
+        self.admit(start, end)?;
         let off = libc::off_t::try_from(offset).map_err(|_| MemError::Invalid)?;
         // SAFETY: fstat writes one `stat` into the zeroed value we pass.
         let st = unsafe {
@@ -708,10 +742,15 @@ impl AddressSpace {
         vma::split_at(&mut vmas, end);
         let doomed: Vec<u64> = vmas.range(start..end).map(|(&k, _)| k).collect();
         let mut had_code = false;
+        let mut freed = 0;
         for k in doomed {
             if let Some(v) = vmas.remove(&k) {
                 had_code |= v.prot & perm::X != 0;
+                freed += v.end - v.start;
             }
+        }
+        if let Some(limit) = &self.limit {
+            limit.release(freed);
         }
         had_code
     }
@@ -719,6 +758,9 @@ impl AddressSpace {
     fn insert_vma(&self, vma: Vma) {
         let mut vmas = self.vmas.lock().unwrap_or_else(|e| e.into_inner());
         let (s, e) = (vma.start, vma.end);
+        if let Some(limit) = &self.limit {
+            limit.charge(e - s);
+        }
         vmas.insert(vma.start, vma);
         vma::merge_around(&mut vmas, s, e);
     }
@@ -832,7 +874,7 @@ impl AddressSpace {
     /// Pages that were never touched are skipped (they read as zero in both), so forking a large,
     /// sparse address space costs only what it really uses.
     pub fn duplicate(&self) -> Result<AddressSpace, MemError> {
-        let child = AddressSpace::with_size(self.size)?;
+        let child = AddressSpace::build(self.size, self.limit.clone())?;
         let vmas = self.mappings();
         for v in &vmas {
             let len = v.end - v.start;
@@ -919,6 +961,16 @@ pub fn page_round_up(v: u64) -> Option<u64> {
 /// Rounds down to a page multiple.
 pub fn page_round_down(v: u64) -> u64 {
     v & !(PAGE_SIZE - 1)
+}
+
+/// A finished address space no longer counts against its guest's memory cap.
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        if let Some(limit) = &self.limit {
+            let vmas = self.vmas.get_mut().unwrap_or_else(|e| e.into_inner());
+            limit.release(vmas.values().map(|v| v.end - v.start).sum());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -217,3 +217,33 @@ fn file_pages_past_the_end_fault_as_sigbus_pages() {
     assert!(child.load::<u8>(0x10_3000).unwrap_err().past_eof, "a fork keeps the SIGBUS pages");
     assert_eq!(host_access(&child, 0x10_3000), (false, false));
 }
+
+#[test]
+fn a_memory_limit_caps_what_a_guest_maps_across_its_address_spaces() {
+    let limit = Arc::new(MemoryLimit::new(32 * PAGE_SIZE));
+    let m = AddressSpace::with_limit(Some(limit.clone())).unwrap();
+    m.map_anon(0x10_0000, 8 * PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap();
+    assert_eq!(limit.used(), 8 * PAGE_SIZE);
+    // Mapping over an existing mapping replaces it: only the growth counts.
+    m.map_anon(0x10_0000, 12 * PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap();
+    assert_eq!(limit.used(), 12 * PAGE_SIZE);
+    assert!(!limit.was_reached());
+    let e = m.map_anon(0x20_0000, 24 * PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap_err();
+    assert_eq!(e.errno(), libc::ENOMEM);
+    assert!(limit.was_reached());
+    assert!(!m.load::<u8>(0x20_0000).unwrap_err().mapped, "a refused mapping maps nothing");
+    // A fork shares the cap: the child's copy counts too.
+    let child = m.duplicate().unwrap();
+    assert_eq!(limit.used(), 24 * PAGE_SIZE);
+    assert!(child.map_anon(0x30_0000, 9 * PAGE_SIZE, perm::RW, VmaKind::Anon).is_err());
+    drop(child);
+    assert_eq!(limit.used(), 12 * PAGE_SIZE);
+    m.unmap(0x10_0000, 4 * PAGE_SIZE).unwrap();
+    assert_eq!(limit.used(), 8 * PAGE_SIZE);
+    m.map_anon(0x20_0000, 8 * PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap();
+    assert_eq!(m.remap(0x20_0000, 8 * PAGE_SIZE, 30 * PAGE_SIZE, true, None).unwrap_err().errno(), libc::ENOMEM);
+    assert_eq!(m.remap(0x20_0000, 8 * PAGE_SIZE, 9 * PAGE_SIZE, true, None).unwrap(), 0x20_0000);
+    assert_eq!(limit.used(), 17 * PAGE_SIZE);
+    drop(m);
+    assert_eq!(limit.used(), 0);
+}
