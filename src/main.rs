@@ -275,6 +275,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         weight: 1,
         null_stdio: false,
         memory_limit: args.memory,
+        numa_node: None,
     };
     let mut scheduler = shoal_scheduler::Config::detect();
     scheduler.workers = args.workers.map(|n| n as usize);
@@ -284,6 +285,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         code_cache,
     })
     .context("cannot start the scheduler")?;
+    let config = shoal_engine::linux::Config { numa_node: node.scheduler().place(), ..config };
     let kernel = shoal_engine::linux::Kernel::new(config, node.runtime())?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env = shoal_node::host_environment();

@@ -81,8 +81,8 @@ struct OnScheduler {
 impl Executor for OnScheduler {
     fn spawn(&self, vcpu: Vcpu) -> std::io::Result<()> {
         let scheduler = self.scheduler.upgrade().ok_or_else(|| std::io::Error::other("the node has stopped"))?;
-        let weight = vcpu.weight();
-        scheduler.spawn(Box::new(VcpuTask { vcpu, waker: None }), weight);
+        let (weight, node) = (vcpu.weight(), vcpu.numa_node());
+        scheduler.spawn_on(Box::new(VcpuTask { vcpu, waker: None }), weight, node);
         Ok(())
     }
 

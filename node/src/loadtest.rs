@@ -562,6 +562,7 @@ fn start(
         weight: w.weight,
         null_stdio: true,
         memory_limit: w.memory_mb.or(spec.memory_mb).map(|mb| mb.saturating_mul(1 << 20)),
+        numa_node: node.scheduler().place(),
     };
     let kernel = Kernel::new(config, node.runtime()).map_err(|e| (error_chain(&e), false))?;
     let program = w.program.to_str().ok_or(("the program path is not valid UTF-8".to_owned(), false))?;

@@ -5,12 +5,19 @@
 //! ([`Step::Done`]). A parked task holds no worker; [`TaskHandle::wake`] makes it runnable again
 //! from any thread.
 //!
-//! Each worker owns a FIFO run queue (crossbeam-deque) and shares one injector queue for tasks
-//! spawned or woken from outside the workers. A worker takes a batch from the injector first when
-//! it has any (moving it into its own queue, so injected work waits one round at most behind
-//! local work), then its own queue, then steals from the other workers in its
-//! [`Topology::steal_order`]: an SMT sibling first, remote NUMA nodes last. A worker with nothing to do parks its thread (no spinning, so an
-//! idle node uses no CPU) until work is queued.
+//! Each worker owns a FIFO run queue (crossbeam-deque); each NUMA node of the workers has one
+//! injector queue for tasks spawned or woken from outside its workers. Every task has a home
+//! node (given at spawn, else the least loaded), where it is queued when it becomes runnable. A
+//! worker takes a batch from its node's injector first when it has any (moving it into its own
+//! queue, so injected work waits one round at most behind local work), then its own queue, then
+//! steals from the other workers in its [`Topology::steal_order`]: an SMT sibling first, then its
+//! cache and node, then remote nodes nearest first, each node's injector before its workers. A
+//! worker with nothing to do parks its thread (no spinning, so an idle node uses no CPU) until
+//! work is queued, and a task made runnable wakes an idle worker of its home node first.
+//!
+//! [`Scheduler::simulated`] runs the same queues and policies with no threads and a clock the
+//! caller moves: the caller says which worker runs its next slice ([`Scheduler::step`]), so
+//! tests (and policy experiments) see every decision deterministically.
 //!
 //! A task's slice is [`Config::slice`] times its weight, so a heavier guest gets more CPU per turn,
 //! and every runnable task waits at most one round of the others' slices: a CPU hog cannot starve
@@ -46,6 +53,8 @@ pub struct Context<'a> {
     pub slice: Duration,
     /// The worker running the task.
     pub worker: usize,
+    /// The NUMA node of that worker.
+    pub node: u32,
     /// The task's own handle, to hand to whoever will wake it after it parks.
     pub handle: &'a TaskHandle,
 }
@@ -129,6 +138,8 @@ struct TaskCell {
     /// Only the worker that moved the task to RUNNING locks this, so it is never contended.
     task: Mutex<Option<Box<dyn Task>>>,
     weight: u32,
+    /// Index of its home node in [`Shared::nodes`].
+    home: usize,
     /// When the task last became runnable, in nanoseconds since the scheduler started.
     runnable_since: AtomicU64,
 }
@@ -141,18 +152,39 @@ impl std::fmt::Debug for TaskCell {
 
 type Queued = Arc<TaskCell>;
 
+/// Where a worker looks for work after its own queue and its node's injector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// Another worker's queue.
+    Worker(usize),
+    /// A remote node's injector (by node index).
+    Injector(usize),
+}
+
 #[derive(Debug)]
 struct Shared {
-    injector: Injector<Queued>,
+    /// The NUMA nodes the workers run on: their ids, ascending.
+    nodes: Vec<u32>,
+    /// One injector per node, by node index.
+    injectors: Vec<Injector<Queued>>,
+    /// Tasks alive per node index, which placement balances.
+    homed: Vec<AtomicU64>,
+    /// Ties in placement go round.
+    next_home: AtomicUsize,
+    /// The node index of each worker.
+    worker_node: Vec<usize>,
     stealers: Vec<Stealer<Queued>>,
     /// For each worker, the other workers nearest first.
     steal_order: Vec<Vec<usize>>,
+    /// For each worker, where it steals: `steal_order` with each remote node's injector before
+    /// that node's first worker.
+    sources: Vec<Vec<Source>>,
     /// Workers parked or about to park, and their threads.
     idle: Mutex<Vec<usize>>,
     threads: Mutex<Vec<Option<Thread>>>,
     shutdown: AtomicBool,
     slice: Duration,
-    epoch: Instant,
+    clock: Clock,
     alive: Mutex<u64>,
     all_done: Condvar,
     spawned: AtomicU64,
@@ -165,20 +197,25 @@ struct Shared {
 }
 
 thread_local! {
-    /// The worker this thread is, and its queue, while it runs tasks.
-    static LOCAL: Cell<Option<(*const Shared, *const Worker<Queued>)>> = const { Cell::new(None) };
+    /// The worker this thread is (its scheduler, index and queue), while it runs tasks.
+    static LOCAL: Cell<Option<(*const Shared, usize, *const Worker<Queued>)>> = const { Cell::new(None) };
 }
 
 impl Shared {
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        match &self.clock {
+            Clock::Real(epoch) => u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Clock::Manual(now) => now.load(Ordering::Relaxed),
+        }
     }
 
     /// Requeues a task that yielded on worker `queue`. When that queue and the injector are empty
     /// the worker runs it again next, so no other worker is woken for it: a lone task stays on
-    /// its CPU instead of bouncing between workers every slice.
-    fn requeue(&self, cell: Queued, queue: &Worker<Queued>) {
-        if queue.is_empty() && self.injector.is_empty() {
+    /// its CPU instead of bouncing between workers every slice. A task away from its home node
+    /// goes back there (this worker may steal it again if the home node is still busy).
+    fn requeue(&self, cell: Queued, worker: usize, queue: &Worker<Queued>) {
+        let node = self.worker_node[worker];
+        if node == cell.home && queue.is_empty() && self.injectors[node].is_empty() {
             cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
             self.runnable.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
@@ -189,13 +226,15 @@ impl Shared {
     }
 
     /// Queues a task that just became runnable: on this worker's own queue when a worker of
-    /// this scheduler calls, else on the injector; then wakes an idle worker to take it.
+    /// this scheduler on the task's home node calls, else on the home node's injector; then
+    /// wakes an idle worker to take it.
     fn schedule(&self, cell: Queued) {
         cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
         self.runnable.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
+        let home = cell.home;
         let pushed_locally = LOCAL.with(|local| match local.get() {
-            Some((shared, queue)) if std::ptr::eq(shared, self) => {
+            Some((shared, worker, queue)) if std::ptr::eq(shared, self) && self.worker_node[worker] == home => {
                 // SAFETY: LOCAL is set only by a worker thread for the duration of its loop,
                 // pointing at its own queue, which outlives the loop; this is that thread.
                 unsafe { (*queue).push(cell.clone()) };
@@ -204,21 +243,36 @@ impl Shared {
             _ => false,
         });
         if !pushed_locally {
-            self.injector.push(cell);
+            self.injectors[home].push(cell);
         }
-        self.wake_one();
+        self.wake_one(home);
     }
 
-    /// Unparks one idle worker, if any. Idle workers register before their last look for work
-    /// (under the same lock), so a task queued before this call is either seen by that look or
-    /// its worker is found here: no wake-up is lost.
-    fn wake_one(&self) {
-        let worker = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    /// Unparks one idle worker, one of node `home` if any is idle. Idle workers register before
+    /// their last look for work (under the same lock), so a task queued before this call is
+    /// either seen by that look or its worker is found here: no wake-up is lost.
+    fn wake_one(&self, home: usize) {
+        let worker = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let at = idle.iter().rposition(|&w| self.worker_node[w] == home).or(idle.len().checked_sub(1));
+            at.map(|i| idle.remove(i))
+        };
         if let Some(w) = worker
             && let Some(t) = &self.threads.lock().unwrap_or_else(|e| e.into_inner())[w]
         {
             t.unpark();
         }
+    }
+
+    /// The node index a new task should live on: the given node if the workers run there, else
+    /// the one with the fewest tasks (ties taken in turn).
+    fn home_for(&self, node: Option<u32>) -> usize {
+        if let Some(i) = node.and_then(|n| self.nodes.iter().position(|&id| id == n)) {
+            return i;
+        }
+        let n = self.nodes.len();
+        let first = self.next_home.fetch_add(1, Ordering::Relaxed);
+        (0..n).map(|k| (first + k) % n).min_by_key(|&i| self.homed[i].load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     fn finished(&self) {
@@ -231,53 +285,29 @@ impl Shared {
     }
 }
 
+/// Where the scheduler's time comes from.
+#[derive(Debug)]
+enum Clock {
+    /// Nanoseconds since this instant.
+    Real(Instant),
+    /// Nanoseconds the caller sets ([`Scheduler::simulated`]).
+    Manual(Arc<AtomicU64>),
+}
+
 /// A running scheduler; dropping it stops the workers (tasks still queued are dropped).
 #[derive(Debug)]
 pub struct Scheduler {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// The workers' queues of a simulated scheduler, which has no worker threads.
+    simulated: Option<Mutex<Vec<Worker<Queued>>>>,
 }
 
 impl Scheduler {
     /// Starts the workers.
     pub fn start(config: Config) -> std::io::Result<Scheduler> {
-        let mut cpus: Vec<u32> = config.topology.cpus.iter().map(|c| c.id).collect();
-        if let Some(n) = config.workers {
-            cpus.truncate(n.max(1));
-        }
-        let n = cpus.len().max(1);
-        let queues: Vec<Worker<Queued>> = (0..n).map(|_| Worker::new_fifo()).collect();
-        let steal_order = (0..n)
-            .map(|w| match cpus.get(w) {
-                Some(&cpu) => config
-                    .topology
-                    .steal_order(cpu)
-                    .into_iter()
-                    .filter_map(|(other, _)| cpus.iter().position(|&c| c == other))
-                    .collect(),
-                None => (0..n).filter(|&o| o != w).collect(),
-            })
-            .collect();
-        let shared = Arc::new(Shared {
-            injector: Injector::new(),
-            stealers: queues.iter().map(Worker::stealer).collect(),
-            steal_order,
-            idle: Mutex::new(Vec::new()),
-            threads: Mutex::new(vec![None; n]),
-            shutdown: AtomicBool::new(false),
-            slice: config.slice,
-            epoch: Instant::now(),
-            alive: Mutex::new(0),
-            all_done: Condvar::new(),
-            spawned: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
-            slices: AtomicU64::new(0),
-            steals: AtomicU64::new(0),
-            parks: AtomicU64::new(0),
-            max_wait_ns: AtomicU64::new(0),
-            runnable: AtomicUsize::new(0),
-        });
-        let mut workers = Vec::with_capacity(n);
+        let (shared, queues, cpus) = Scheduler::build(&config, Clock::Real(Instant::now()));
+        let mut workers = Vec::with_capacity(queues.len());
         for (index, queue) in queues.into_iter().enumerate() {
             let for_worker = shared.clone();
             let cpu = if config.pin { cpus.get(index).copied() } else { None };
@@ -297,20 +327,131 @@ impl Scheduler {
         for w in &workers {
             w.thread().unpark();
         }
-        Ok(Scheduler { shared, workers })
+        Ok(Scheduler { shared, workers, simulated: None })
     }
 
-    /// Number of worker threads.
+    /// A scheduler with the workers `config` gives but no threads, whose clock reads `now`
+    /// (nanoseconds, set by the caller). Nothing runs until [`Scheduler::step`] runs a slice.
+    pub fn simulated(config: &Config, now: Arc<AtomicU64>) -> Scheduler {
+        let (shared, queues, _) = Scheduler::build(config, Clock::Manual(now));
+        Scheduler { shared, workers: Vec::new(), simulated: Some(Mutex::new(queues)) }
+    }
+
+    /// Simulated schedulers only: worker `worker` looks for a task as its thread would and runs
+    /// one slice of it; what the task asked for, or `None` if the worker found nothing (and
+    /// would park).
+    ///
+    /// # Panics
+    /// On a scheduler with threads, or a worker index out of range.
+    pub fn step(&self, worker: usize) -> Option<Step> {
+        let queues = self.simulated.as_ref().expect("step drives a simulated scheduler");
+        let queues = queues.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = &queues[worker];
+        LOCAL.with(|l| l.set(Some((Arc::as_ptr(&self.shared), worker, queue as *const _))));
+        let step = find_task(&self.shared, worker, queue).map(|cell| run_slice(&self.shared, worker, cell, queue));
+        LOCAL.with(|l| l.set(None));
+        step
+    }
+
+    /// The shared state, the workers' queues and the CPU of each worker.
+    fn build(config: &Config, clock: Clock) -> (Arc<Shared>, Vec<Worker<Queued>>, Vec<u32>) {
+        let mut cpus: Vec<u32> = config.topology.cpus.iter().map(|c| c.id).collect();
+        if let Some(n) = config.workers {
+            cpus.truncate(n.max(1));
+        }
+        let n = cpus.len().max(1);
+        let queues: Vec<Worker<Queued>> = (0..n).map(|_| Worker::new_fifo()).collect();
+        let steal_order: Vec<Vec<usize>> = (0..n)
+            .map(|w| match cpus.get(w) {
+                Some(&cpu) => config
+                    .topology
+                    .steal_order(cpu)
+                    .into_iter()
+                    .filter_map(|(other, _)| cpus.iter().position(|&c| c == other))
+                    .collect(),
+                None => (0..n).filter(|&o| o != w).collect(),
+            })
+            .collect();
+        let node_of = |w: usize| cpus.get(w).and_then(|&c| config.topology.cpu(c)).map_or(0, |c| c.node);
+        let mut nodes: Vec<u32> = (0..n).map(node_of).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let worker_node: Vec<usize> =
+            (0..n).map(|w| nodes.iter().position(|&id| id == node_of(w)).unwrap_or(0)).collect();
+        let sources = steal_order
+            .iter()
+            .enumerate()
+            .map(|(w, order)| {
+                let mut seen = vec![false; nodes.len()];
+                seen[worker_node[w]] = true;
+                let mut sources = Vec::new();
+                for &o in order {
+                    let node = worker_node[o];
+                    if !seen[node] {
+                        seen[node] = true;
+                        sources.push(Source::Injector(node));
+                    }
+                    sources.push(Source::Worker(o));
+                }
+                sources
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            injectors: nodes.iter().map(|_| Injector::new()).collect(),
+            homed: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
+            next_home: AtomicUsize::new(0),
+            nodes,
+            worker_node,
+            stealers: queues.iter().map(Worker::stealer).collect(),
+            steal_order,
+            sources,
+            idle: Mutex::new(Vec::new()),
+            threads: Mutex::new(vec![None; n]),
+            shutdown: AtomicBool::new(false),
+            slice: config.slice,
+            clock,
+            alive: Mutex::new(0),
+            all_done: Condvar::new(),
+            spawned: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            slices: AtomicU64::new(0),
+            steals: AtomicU64::new(0),
+            parks: AtomicU64::new(0),
+            max_wait_ns: AtomicU64::new(0),
+            runnable: AtomicUsize::new(0),
+        });
+        (shared, queues, cpus)
+    }
+
+    /// Number of workers.
     pub fn workers(&self) -> usize {
-        self.workers.len()
+        self.shared.stealers.len()
     }
 
-    /// Queues `task` with `weight` (its slices are `weight` times as long; 0 counts as 1).
+    /// The NUMA node a new guest should live on (its memory and its vCPUs): the least loaded
+    /// node the workers run on, or `None` when they all run on one node, where placement has
+    /// nothing to choose.
+    pub fn place(&self) -> Option<u32> {
+        (self.shared.nodes.len() > 1).then(|| self.shared.nodes[self.shared.home_for(None)])
+    }
+
+    /// Queues `task` with `weight` (its slices are `weight` times as long; 0 counts as 1) on
+    /// the least loaded NUMA node.
     pub fn spawn(&self, task: Box<dyn Task>, weight: u32) -> TaskHandle {
+        self.spawn_on(task, weight, None)
+    }
+
+    /// Queues `task` with `weight`, at home on NUMA node `node` (see [`Scheduler::place`]; the
+    /// least loaded node when `None` or when no worker runs on it). It runs there while that
+    /// node's workers keep up, and elsewhere when they do not.
+    pub fn spawn_on(&self, task: Box<dyn Task>, weight: u32, node: Option<u32>) -> TaskHandle {
+        let home = self.shared.home_for(node);
+        self.shared.homed[home].fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(TaskCell {
             state: State::queued(),
             task: Mutex::new(Some(task)),
             weight: weight.max(1),
+            home,
             runnable_since: AtomicU64::new(0),
         });
         *self.shared.alive.lock().unwrap_or_else(|e| e.into_inner()) += 1;
@@ -358,34 +499,42 @@ impl Drop for Scheduler {
 }
 
 fn run_worker(shared: &Arc<Shared>, index: usize, queue: &Worker<Queued>) {
-    LOCAL.with(|l| l.set(Some((Arc::as_ptr(shared), queue as *const _))));
+    LOCAL.with(|l| l.set(Some((Arc::as_ptr(shared), index, queue as *const _))));
     while !shared.shutdown.load(Ordering::Acquire) {
         match find_task(shared, index, queue) {
-            Some(cell) => run_slice(shared, index, cell, queue),
+            Some(cell) => {
+                run_slice(shared, index, cell, queue);
+            }
             None => park(shared, index, queue),
         }
     }
     LOCAL.with(|l| l.set(None));
 }
 
-/// The next task for worker `index`: its own queue, the injector, then the other workers'
-/// queues nearest first.
+/// The next task for worker `index`: its node's injector, its own queue, then the other
+/// workers' queues and remote nodes' injectors, nearest first.
 fn find_task(shared: &Shared, index: usize, queue: &Worker<Queued>) -> Option<Queued> {
+    let injector = &shared.injectors[shared.worker_node[index]];
     // Injected tasks (woken from outside) go first: behind them in this queue may be a task
     // that yields forever, and it must not make them wait more than one turn.
-    if !shared.injector.is_empty()
-        && let Some(cell) = steal_from(|| shared.injector.steal_batch_and_pop(queue))
+    if !injector.is_empty()
+        && let Some(cell) = steal_from(|| injector.steal_batch_and_pop(queue))
     {
         return Some(cell);
     }
     if let Some(cell) = queue.pop() {
         return Some(cell);
     }
-    if let Some(cell) = steal_from(|| shared.injector.steal_batch_and_pop(queue)) {
+    if let Some(cell) = steal_from(|| injector.steal_batch_and_pop(queue)) {
         return Some(cell);
     }
-    for &other in &shared.steal_order[index] {
-        if let Some(cell) = steal_from(|| shared.stealers[other].steal_batch_and_pop(queue)) {
+    for &source in &shared.sources[index] {
+        // From another node's injector only one task: the rest stay at home for its workers.
+        let stolen = match source {
+            Source::Worker(other) => steal_from(|| shared.stealers[other].steal_batch_and_pop(queue)),
+            Source::Injector(node) => steal_from(|| shared.injectors[node].steal()),
+        };
+        if let Some(cell) = stolen {
             shared.steals.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("shoal_scheduler_steals_total").increment(1);
             return Some(cell);
@@ -405,7 +554,8 @@ fn steal_from(mut steal: impl FnMut() -> Steal<Queued>) -> Option<Queued> {
     }
 }
 
-fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Queued>) {
+/// Runs one slice of `cell` on `worker` and queues, parks or retires it as it asks.
+fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Queued>) -> Step {
     shared.runnable.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("shoal_scheduler_runnable").decrement(1.0);
     let waited = shared.now_ns().saturating_sub(cell.runnable_since.load(Ordering::Relaxed));
@@ -413,19 +563,20 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Q
     metrics::histogram!("shoal_scheduler_wait_seconds").record(waited as f64 / 1e9);
     cell.state.start();
     let slice = shared.slice * cell.weight;
+    let node = shared.nodes[shared.worker_node[worker]];
     let started = Instant::now();
     let step = {
         let mut task = cell.task.lock().unwrap_or_else(|e| e.into_inner());
         let task = task.as_mut().expect("only a finished task has given up its work, and it is never queued");
         let handle = TaskHandle { cell: cell.clone(), shared: shared.clone() };
-        task.run(&Context { slice, worker, handle: &handle })
+        task.run(&Context { slice, worker, node, handle: &handle })
     };
     shared.slices.fetch_add(1, Ordering::Relaxed);
     metrics::histogram!("shoal_scheduler_slice_seconds").record(started.elapsed().as_secs_f64());
     match step {
         Step::Yield => {
             cell.state.requeue();
-            shared.requeue(cell, queue);
+            shared.requeue(cell, worker, queue);
         }
         Step::Park => {
             if !cell.state.park() {
@@ -436,9 +587,11 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Q
             cell.state.finish();
             // Drop the task now (its guest's memory), not when the last handle goes.
             cell.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+            shared.homed[cell.home].fetch_sub(1, Ordering::Relaxed);
             shared.finished();
         }
     }
+    step
 }
 
 /// Parks worker `index` until work is queued (or shutdown). It registers as idle first and then
@@ -446,7 +599,7 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Q
 fn park(shared: &Shared, index: usize, queue: &Worker<Queued>) {
     shared.idle.lock().unwrap_or_else(|e| e.into_inner()).push(index);
     let nothing = queue.is_empty()
-        && shared.injector.is_empty()
+        && shared.injectors.iter().all(Injector::is_empty)
         && shared.steal_order[index].iter().all(|&o| shared.stealers[o].is_empty());
     if nothing && !shared.shutdown.load(Ordering::Acquire) {
         shared.parks.fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,9 @@ pub struct Config {
     /// counted as RLIMIT_AS counts): past it, mmap, brk and fork fail with ENOMEM. The guest sees
     /// it as its RLIMIT_AS hard limit.
     pub memory_limit: Option<u64>,
+    /// The NUMA node the guest's threads run on and its memory comes from (preferred, not
+    /// required: another node's pages when this one is full).
+    pub numa_node: Option<u32>,
 }
 
 /// What the guest machines of one host process share: the executor that runs their vCPUs and
@@ -325,8 +328,9 @@ pub struct Kernel {
     timers: timer::Timers,
     /// Guest names of bound AF_UNIX sockets.
     unix_names: net::UnixNames,
-    /// The cap on the guest's mapped memory ([`Config::memory_limit`]).
-    memory: Option<Arc<crate::mem::MemoryLimit>>,
+    /// The cap on the guest's mapped memory and its NUMA node ([`Config::memory_limit`],
+    /// [`Config::numa_node`]).
+    memory: crate::mem::MemoryPolicy,
 }
 
 /// What [`Kernel::start`] calls when the guest has exited.
@@ -368,7 +372,10 @@ impl Kernel {
     /// A guest machine with the given options, whose threads `runtime` runs.
     pub fn new(config: Config, runtime: &Arc<Runtime>) -> Result<Arc<Kernel>, StartError> {
         let roots = fs::Roots::new(&config)?;
-        let memory = config.memory_limit.map(|bytes| Arc::new(crate::mem::MemoryLimit::new(bytes)));
+        let memory = crate::mem::MemoryPolicy {
+            limit: config.memory_limit.map(|bytes| Arc::new(crate::mem::MemoryLimit::new(bytes))),
+            node: config.numa_node,
+        };
         Ok(Arc::new(Kernel {
             memory,
             config,
@@ -389,7 +396,7 @@ impl Kernel {
 
     /// The guest's memory cap, with what it maps now and whether it ever asked for more.
     pub fn memory_limit(&self) -> Option<&crate::mem::MemoryLimit> {
-        self.memory.as_deref()
+        self.memory.limit.as_deref()
     }
 
     fn executor(&self) -> &Arc<dyn Executor> {

@@ -86,7 +86,7 @@ struct Program {
 
 /// Creates a fresh address space with the signal trampoline page.
 fn new_address_space(kernel: &Kernel) -> Result<AddressSpace, Errno> {
-    let mm = AddressSpace::with_limit(kernel.memory.clone()).map_err(|_| Errno::ENOMEM)?;
+    let mm = AddressSpace::with_policy(kernel.memory.clone()).map_err(|_| Errno::ENOMEM)?;
     mm.map_anon(SIGRETURN_PAGE, PAGE_SIZE, perm::RW, VmaKind::Vdso).map_err(|_| Errno::ENOMEM)?;
     let code: Vec<u8> = signal::TRAMPOLINE.iter().flat_map(|w| w.to_le_bytes()).collect();
     mm.write_bytes(SIGRETURN_PAGE, &code).map_err(|_| Errno::ENOMEM)?;
@@ -207,7 +207,7 @@ pub(super) fn spawn_initial(
         shared_pending: Mutex::new(signal::SigQueue::default()),
         image: Mutex::new(prog.image),
         comm: Mutex::new(comm_of(path)),
-        rlimits: Mutex::new(super::misc::Rlimits::under(kernel.memory.as_deref())),
+        rlimits: Mutex::new(super::misc::Rlimits::under(kernel.memory_limit())),
         exit_signal: libc::SIGCHLD,
     });
     lock(&kernel.procs).insert(pid, proc.clone());

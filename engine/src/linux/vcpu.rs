@@ -160,6 +160,12 @@ impl Vcpu {
         self.kernel.config.weight.max(1)
     }
 
+    /// The NUMA node the guest's threads should run on
+    /// ([`Config::numa_node`](super::Config::numa_node)).
+    pub fn numa_node(&self) -> Option<u32> {
+        self.kernel.config.numa_node
+    }
+
     /// Runs the thread for about `slice` (guest code is stopped at a block or region boundary
     /// within [`BUDGET`] instructions of it), until it must wait, or until it exits.
     pub fn run(&mut self, slice: Duration, waker: &Waker) -> Poll {

@@ -45,7 +45,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use layout::*;
-pub use limit::MemoryLimit;
+pub use limit::{MemoryLimit, MemoryPolicy};
 pub use vma::{ImageFile, Vma, VmaKind};
 
 /// Inaccessible host memory before and after a guest address space. Compiled code clamps the
@@ -213,8 +213,9 @@ pub struct AddressSpace {
     brk: Mutex<Brk>,
     /// Bumped whenever executable pages change, so translated code can be dropped.
     code_generation: AtomicU64,
-    /// The cap on what this address space (with the others of its guest) may map.
-    limit: Option<Arc<MemoryLimit>>,
+    /// The cap on what this address space (with the others of its guest) may map, and the NUMA
+    /// node its pages should come from.
+    policy: MemoryPolicy,
 }
 
 // SAFETY: the raw pointers refer to mappings owned by the address space for its whole life; all
@@ -234,16 +235,17 @@ impl AddressSpace {
     /// so compiled code can clamp addresses to one constant whatever the size; pages past `size`
     /// stay inaccessible.
     pub fn with_size(size: u64) -> Result<Self, MemError> {
-        Self::build(size, None)
+        Self::build(size, MemoryPolicy::default())
     }
 
-    /// Reserves a new, empty address space of `GUEST_SPACE` bytes whose mappings count against
-    /// `limit` (with those of every other address space under it).
-    pub fn with_limit(limit: Option<Arc<MemoryLimit>>) -> Result<Self, MemError> {
-        Self::build(GUEST_SPACE, limit)
+    /// Reserves a new, empty address space of `GUEST_SPACE` bytes under `policy`: its mappings
+    /// count against the policy's limit (with those of every other address space under it) and
+    /// prefer its NUMA node.
+    pub fn with_policy(policy: MemoryPolicy) -> Result<Self, MemError> {
+        Self::build(GUEST_SPACE, policy)
     }
 
-    fn build(size: u64, limit: Option<Arc<MemoryLimit>>) -> Result<Self, MemError> {
+    fn build(size: u64, policy: MemoryPolicy) -> Result<Self, MemError> {
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > GUEST_SPACE {
             return Err(MemError::Invalid);
         }
@@ -258,19 +260,19 @@ impl AddressSpace {
             vmas: Mutex::new(BTreeMap::new()),
             brk: Mutex::new(Brk { start: 0, cur: 0 }),
             code_generation: AtomicU64::new(0),
-            limit,
+            policy,
         })
     }
 
     /// The cap this address space's mappings count against, if any.
     pub fn limit(&self) -> Option<&Arc<MemoryLimit>> {
-        self.limit.as_ref()
+        self.policy.limit.as_ref()
     }
 
     /// Refuses (with ENOMEM) a mapping of `[start, end)` that would take the guest past its
     /// memory cap; what the range maps now is replaced, so it does not count twice.
     fn admit(&self, start: u64, end: u64) -> Result<(), MemError> {
-        let Some(limit) = &self.limit else { return Ok(()) };
+        let Some(limit) = &self.policy.limit else { return Ok(()) };
         let vmas = self.vmas.lock().unwrap_or_else(|e| e.into_inner());
         let replaced: u64 = vmas.range(..end).map(|(_, v)| v.end.min(end).saturating_sub(v.start.max(start))).sum();
         if limit.admits((end - start).saturating_sub(replaced)) { Ok(()) } else { Err(MemError::Limit(limit.bytes())) }
@@ -517,7 +519,15 @@ impl AddressSpace {
         if p == libc::MAP_FAILED {
             return Err(MemError::Host(std::io::Error::last_os_error()));
         }
+        self.place(start, len);
         Ok(())
+    }
+
+    /// Gives a fresh host mapping of `[start, start + len)` the address space's NUMA node.
+    fn place(&self, start: u64, len: u64) {
+        if let Some(node) = self.policy.node {
+            limit::prefer_node(self.host(start), len as usize, node);
+        }
     }
 
     fn check_range(&self, start: u64, len: u64) -> Result<u64, MemError> {
@@ -650,6 +660,9 @@ impl AddressSpace {
         } else {
             std::ptr::null_mut()
         };
+        if file_end > start && p != libc::MAP_FAILED {
+            self.place(start, file_end - start);
+        }
         let tail =
             if file_end < end { self.replace_with_anon(file_end, end - file_end, libc::PROT_NONE) } else { Ok(()) };
         if p == libc::MAP_FAILED || tail.is_err() {
@@ -749,7 +762,7 @@ impl AddressSpace {
                 freed += v.end - v.start;
             }
         }
-        if let Some(limit) = &self.limit {
+        if let Some(limit) = &self.policy.limit {
             limit.release(freed);
         }
         had_code
@@ -758,7 +771,7 @@ impl AddressSpace {
     fn insert_vma(&self, vma: Vma) {
         let mut vmas = self.vmas.lock().unwrap_or_else(|e| e.into_inner());
         let (s, e) = (vma.start, vma.end);
-        if let Some(limit) = &self.limit {
+        if let Some(limit) = &self.policy.limit {
             limit.charge(e - s);
         }
         vmas.insert(vma.start, vma);
@@ -874,7 +887,7 @@ impl AddressSpace {
     /// Pages that were never touched are skipped (they read as zero in both), so forking a large,
     /// sparse address space costs only what it really uses.
     pub fn duplicate(&self) -> Result<AddressSpace, MemError> {
-        let child = AddressSpace::build(self.size, self.limit.clone())?;
+        let child = AddressSpace::build(self.size, self.policy.clone())?;
         let vmas = self.mappings();
         for v in &vmas {
             let len = v.end - v.start;
@@ -966,7 +979,7 @@ pub fn page_round_down(v: u64) -> u64 {
 /// A finished address space no longer counts against its guest's memory cap.
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        if let Some(limit) = &self.limit {
+        if let Some(limit) = &self.policy.limit {
             let vmas = self.vmas.get_mut().unwrap_or_else(|e| e.into_inner());
             limit.release(vmas.values().map(|v| v.end - v.start).sum());
         }

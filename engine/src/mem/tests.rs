@@ -221,7 +221,7 @@ fn file_pages_past_the_end_fault_as_sigbus_pages() {
 #[test]
 fn a_memory_limit_caps_what_a_guest_maps_across_its_address_spaces() {
     let limit = Arc::new(MemoryLimit::new(32 * PAGE_SIZE));
-    let m = AddressSpace::with_limit(Some(limit.clone())).unwrap();
+    let m = AddressSpace::with_policy(MemoryPolicy { limit: Some(limit.clone()), node: None }).unwrap();
     m.map_anon(0x10_0000, 8 * PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap();
     assert_eq!(limit.used(), 8 * PAGE_SIZE);
     // Mapping over an existing mapping replaces it: only the growth counts.
@@ -246,4 +246,27 @@ fn a_memory_limit_caps_what_a_guest_maps_across_its_address_spaces() {
     assert_eq!(limit.used(), 17 * PAGE_SIZE);
     drop(m);
     assert_eq!(limit.used(), 0);
+}
+
+/// The host places an address space's pages on its NUMA node: every mapping carries the
+/// preferred-node policy (node 0 exists on every host).
+#[test]
+fn mappings_prefer_the_address_spaces_numa_node() {
+    let m = AddressSpace::with_policy(MemoryPolicy { limit: None, node: Some(0) }).unwrap();
+    m.map_anon(0x10_0000, 4 * PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap();
+    m.store::<u64>(0x10_0000, 1).unwrap();
+    let host = m.host(0x10_0000) as usize;
+    let maps = std::fs::read_to_string("/proc/self/numa_maps").unwrap_or_default();
+    if maps.is_empty() {
+        eprintln!("SKIPPED: this host has no /proc/self/numa_maps (a kernel without NUMA)");
+        return;
+    }
+    let line = maps.lines().find(|l| l.starts_with(&format!("{host:x} "))).unwrap_or_else(|| panic!("{maps}"));
+    assert!(line.contains("prefer:0"), "{line}");
+    let plain = space();
+    plain.map_anon(0x10_0000, PAGE_SIZE, perm::RW, VmaKind::Anon).unwrap();
+    let host = plain.host(0x10_0000) as usize;
+    let maps = std::fs::read_to_string("/proc/self/numa_maps").unwrap();
+    let line = maps.lines().find(|l| l.starts_with(&format!("{host:x} "))).unwrap();
+    assert!(line.contains("default"), "no node, no policy: {line}");
 }

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU32;
 
 use super::*;
@@ -248,4 +249,134 @@ fn workers_steal_in_topology_order() {
     let s = Scheduler::start(config).unwrap();
     assert_eq!(s.workers(), 3);
     assert_eq!(s.shared.steal_order[2], [0, 1]);
+}
+
+// ----- Simulated schedulers: no threads, a clock the test moves, every decision checked. -----
+
+/// A simulated scheduler on `topology` with `slice`, and its clock.
+fn simulated(topology: Topology, slice: Duration) -> (Scheduler, Arc<AtomicU64>) {
+    let now = Arc::new(AtomicU64::new(0));
+    let config = Config { topology, workers: None, pin: false, slice };
+    (Scheduler::simulated(&config, now.clone()), now)
+}
+
+/// Slices run: the task's name, the node it ran on, and when it started (simulated ns).
+type RunLog = Arc<Mutex<Vec<(&'static str, u32, u64)>>>;
+
+/// Uses its whole slice every turn (moving the simulated clock by it) and records where it ran.
+struct SimHog {
+    name: &'static str,
+    now: Arc<AtomicU64>,
+    log: RunLog,
+}
+
+impl Task for SimHog {
+    fn run(&mut self, cx: &Context<'_>) -> Step {
+        let at = self.now.fetch_add(u64::try_from(cx.slice.as_nanos()).unwrap(), Ordering::Relaxed);
+        self.log.lock().unwrap().push((self.name, cx.node, at));
+        Step::Yield
+    }
+}
+
+#[test]
+fn a_worker_steals_from_its_node_then_remote_injectors_then_remote_workers() {
+    let (s, _) = simulated(Topology::synthetic(2, 2, 2), Duration::from_millis(1));
+    use Source::{Injector as I, Worker as W};
+    assert_eq!(s.shared.sources[0], [W(1), W(2), W(3), I(1), W(4), W(5), W(6), W(7)]);
+    assert_eq!(s.shared.sources[6], [W(7), W(4), W(5), I(0), W(0), W(1), W(2), W(3)]);
+}
+
+#[test]
+fn round_robin_waits_are_exactly_the_others_slices_times_their_weights() {
+    let (s, now) = simulated(Topology::synthetic(1, 1, 1), Duration::from_millis(2));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for (name, weight) in [("a", 1), ("b", 1), ("c", 2)] {
+        s.spawn(Box::new(SimHog { name, now: now.clone(), log: log.clone() }), weight);
+    }
+    for _ in 0..9 {
+        assert_eq!(s.step(0), Some(Step::Yield));
+    }
+    let log = log.lock().unwrap();
+    for name in ["a", "b", "c"] {
+        let starts: Vec<u64> = log.iter().filter(|e| e.0 == name).map(|e| e.2 / 1_000_000).collect();
+        assert_eq!(starts.len(), 3, "{log:?}");
+        // A round is every task's slice once, the weight-2 task's twice as long: 2 + 2 + 4 ms.
+        assert!(starts.windows(2).all(|w| w[1] - w[0] == 8), "{name}: {starts:?}");
+    }
+    // "a" waits for b (2 ms) and c (4 ms).
+    assert_eq!(s.stats().max_wait, Duration::from_millis(6));
+    assert_eq!(s.stats().slices, 9);
+}
+
+/// Parks every turn; the test wakes it.
+struct Sleeper {
+    runs: Arc<AtomicU32>,
+}
+
+impl Task for Sleeper {
+    fn run(&mut self, _: &Context<'_>) -> Step {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        Step::Park
+    }
+}
+
+#[test]
+fn a_woken_task_runs_before_the_hogs_queued_ahead_of_it() {
+    let (s, now) = simulated(Topology::synthetic(1, 1, 1), Duration::from_millis(2));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for name in ["a", "b", "c"] {
+        s.spawn(Box::new(SimHog { name, now: now.clone(), log: log.clone() }), 1);
+    }
+    let runs = Arc::new(AtomicU32::new(0));
+    let sleeper = s.spawn(Box::new(Sleeper { runs: runs.clone() }), 1);
+    for _ in 0..4 {
+        s.step(0);
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 1, "it ran once, in turn, and parked");
+    for round in 0..5 {
+        sleeper.wake();
+        let woken_at = now.load(Ordering::Relaxed);
+        assert_eq!(s.step(0), Some(Step::Park), "round {round}: the woken task runs next");
+        assert_eq!(now.load(Ordering::Relaxed), woken_at, "it waited for no hog");
+        s.step(0);
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 6);
+    assert_eq!(s.step(0), Some(Step::Yield), "parked: only hogs left");
+}
+
+#[test]
+fn tasks_run_at_home_and_go_abroad_only_to_otherwise_idle_workers() {
+    // Two nodes of one CPU each: worker 0 on node 0, worker 1 on node 1.
+    let (s, now) = simulated(Topology::synthetic(2, 1, 1), Duration::from_millis(1));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for name in ["a", "b"] {
+        s.spawn_on(Box::new(SimHog { name, now: now.clone(), log: log.clone() }), 1, Some(1));
+    }
+    assert_eq!(s.step(1), Some(Step::Yield), "a runs at home");
+    assert_eq!(s.step(0), Some(Step::Yield), "node 0 has nothing of its own: it takes b");
+    assert_eq!(s.stats().steals, 1);
+    let nodes: Vec<(&str, u32)> = log.lock().unwrap().iter().map(|&(n, node, _)| (n, node)).collect();
+    assert_eq!(nodes, [("a", 1), ("b", 0)]);
+    // b went back home after its slice abroad; a task of node 0 keeps worker 0 busy now.
+    s.spawn_on(Box::new(SimHog { name: "z", now: now.clone(), log: log.clone() }), 1, Some(0));
+    for _ in 0..6 {
+        s.step(0);
+        s.step(1);
+    }
+    let log = log.lock().unwrap();
+    let abroad: Vec<&str> = log[2..].iter().filter(|&&(n, node, _)| (n == "z") != (node == 0)).map(|e| e.0).collect();
+    assert!(abroad.is_empty(), "with both nodes busy every task runs at home: {log:?}");
+}
+
+#[test]
+fn placement_balances_nodes_and_takes_turns_on_ties() {
+    let (s, now) = simulated(Topology::synthetic(2, 1, 1), Duration::from_millis(1));
+    assert_eq!([s.place(), s.place(), s.place()].iter().flatten().collect::<BTreeSet<_>>().len(), 2);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..3 {
+        s.spawn_on(Box::new(SimHog { name: "x", now: now.clone(), log: log.clone() }), 1, Some(0));
+    }
+    assert_eq!([s.place(), s.place()], [Some(1), Some(1)], "node 1 has fewer tasks");
+    let (one, _) = simulated(Topology::synthetic(1, 2, 1), Duration::from_millis(1));
+    assert_eq!(one.place(), None, "nothing to choose on one node");
 }
