@@ -8,20 +8,22 @@
 //! Each worker owns a FIFO run queue (crossbeam-deque); each NUMA node of the workers has one
 //! injector queue for tasks spawned or woken from outside its workers. Every task has a home
 //! node (given at spawn, else the least loaded), where it is queued when it becomes runnable. A
-//! worker takes a batch from its node's injector first when it has any (moving it into its own
-//! queue, so injected work waits one round at most behind local work), then its own queue, then
-//! steals from the other workers in its [`Topology::steal_order`]: an SMT sibling first, then its
-//! cache and node, then remote nodes nearest first, each node's injector before its workers. A
-//! worker with nothing to do parks its thread (no spinning, so an idle node uses no CPU) until
-//! work is queued, and a task made runnable wakes an idle worker of its home node first.
+//! worker runs tasks from its node's injector (spawned or woken from outside) ahead of its own
+//! queue, unless the head of its queue has waited [`AGING`] slices: then the injected tasks join
+//! the back of the queue, so a stream of them never holds queued tasks back for long. After its
+//! own queue it steals from the other workers in its [`Topology::steal_order`]: an SMT sibling
+//! first, then its cache and node, then remote nodes nearest first, each node's injector before
+//! its workers. A worker with nothing to do parks its thread (no spinning, so an idle node uses
+//! no CPU) until work is queued, and a task made runnable wakes an idle worker of its home node
+//! first.
 //!
 //! [`Scheduler::simulated`] runs the same queues and policies with no threads and a clock the
 //! caller moves: the caller says which worker runs its next slice ([`Scheduler::step`]), so
 //! tests (and policy experiments) see every decision deterministically.
 //!
 //! A task's slice is [`Config::slice`] times its weight, so a heavier guest gets more CPU per turn,
-//! and every runnable task waits at most one round of the others' slices: a CPU hog cannot starve
-//! anyone. The scheduler measures how long each task waited between becoming runnable and running
+//! and every runnable task waits about one round of the others' slices at most (plus [`AGING`]
+//! slices of newcomers): a CPU hog cannot starve anyone. The scheduler measures how long each task waited between becoming runnable and running
 //! ([`Stats::max_wait`]).
 
 use std::cell::Cell;
@@ -213,13 +215,13 @@ impl Shared {
     /// the worker runs it again next, so no other worker is woken for it: a lone task stays on
     /// its CPU instead of bouncing between workers every slice. A task away from its home node
     /// goes back there (this worker may steal it again if the home node is still busy).
-    fn requeue(&self, cell: Queued, worker: usize, queue: &Worker<Queued>) {
+    fn requeue(&self, cell: Queued, worker: usize, local: &Local) {
         let node = self.worker_node[worker];
-        if node == cell.home && queue.is_empty() && self.injectors[node].is_empty() {
+        if node == cell.home && local.is_empty() && self.injectors[node].is_empty() {
             cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
             self.runnable.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
-            queue.push(cell);
+            local.queue.push(cell);
         } else {
             self.schedule(cell);
         }
@@ -300,7 +302,7 @@ pub struct Scheduler {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     /// The workers' queues of a simulated scheduler, which has no worker threads.
-    simulated: Option<Mutex<Vec<Worker<Queued>>>>,
+    simulated: Option<Mutex<Vec<Local>>>,
 }
 
 impl Scheduler {
@@ -308,7 +310,7 @@ impl Scheduler {
     pub fn start(config: Config) -> std::io::Result<Scheduler> {
         let (shared, queues, cpus) = Scheduler::build(&config, Clock::Real(Instant::now()));
         let mut workers = Vec::with_capacity(queues.len());
-        for (index, queue) in queues.into_iter().enumerate() {
+        for (index, local) in queues.into_iter().enumerate() {
             let for_worker = shared.clone();
             let cpu = if config.pin { cpus.get(index).copied() } else { None };
             let handle = thread::Builder::new().name(format!("shoal-worker-{index}")).spawn(move || {
@@ -317,7 +319,7 @@ impl Scheduler {
                 {
                     tracing::warn!("worker {index}: cannot pin to CPU {cpu}: {e}");
                 }
-                run_worker(&for_worker, index, &queue);
+                run_worker(&for_worker, index, local);
             })?;
             shared.threads.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(handle.thread().clone());
             workers.push(handle);
@@ -346,21 +348,21 @@ impl Scheduler {
     pub fn step(&self, worker: usize) -> Option<Step> {
         let queues = self.simulated.as_ref().expect("step drives a simulated scheduler");
         let queues = queues.lock().unwrap_or_else(|e| e.into_inner());
-        let queue = &queues[worker];
-        LOCAL.with(|l| l.set(Some((Arc::as_ptr(&self.shared), worker, queue as *const _))));
-        let step = find_task(&self.shared, worker, queue).map(|cell| run_slice(&self.shared, worker, cell, queue));
+        let local = &queues[worker];
+        LOCAL.with(|l| l.set(Some((Arc::as_ptr(&self.shared), worker, &raw const local.queue))));
+        let step = find_task(&self.shared, worker, local).map(|cell| run_slice(&self.shared, worker, cell, local));
         LOCAL.with(|l| l.set(None));
         step
     }
 
     /// The shared state, the workers' queues and the CPU of each worker.
-    fn build(config: &Config, clock: Clock) -> (Arc<Shared>, Vec<Worker<Queued>>, Vec<u32>) {
+    fn build(config: &Config, clock: Clock) -> (Arc<Shared>, Vec<Local>, Vec<u32>) {
         let mut cpus: Vec<u32> = config.topology.cpus.iter().map(|c| c.id).collect();
         if let Some(n) = config.workers {
             cpus.truncate(n.max(1));
         }
         let n = cpus.len().max(1);
-        let queues: Vec<Worker<Queued>> = (0..n).map(|_| Worker::new_fifo()).collect();
+        let queues: Vec<Local> = (0..n).map(|_| Local::new()).collect();
         let steal_order: Vec<Vec<usize>> = (0..n)
             .map(|w| match cpus.get(w) {
                 Some(&cpu) => config
@@ -402,7 +404,7 @@ impl Scheduler {
             next_home: AtomicUsize::new(0),
             nodes,
             worker_node,
-            stealers: queues.iter().map(Worker::stealer).collect(),
+            stealers: queues.iter().map(|l| l.queue.stealer()).collect(),
             steal_order,
             sources,
             idle: Mutex::new(Vec::new()),
@@ -498,40 +500,84 @@ impl Drop for Scheduler {
     }
 }
 
-fn run_worker(shared: &Arc<Shared>, index: usize, queue: &Worker<Queued>) {
-    LOCAL.with(|l| l.set(Some((Arc::as_ptr(shared), index, queue as *const _))));
+fn run_worker(shared: &Arc<Shared>, index: usize, local: Local) {
+    LOCAL.with(|l| l.set(Some((Arc::as_ptr(shared), index, &raw const local.queue))));
     while !shared.shutdown.load(Ordering::Acquire) {
-        match find_task(shared, index, queue) {
+        match find_task(shared, index, &local) {
             Some(cell) => {
-                run_slice(shared, index, cell, queue);
+                run_slice(shared, index, cell, &local);
             }
-            None => park(shared, index, queue),
+            None => park(shared, index, &local),
         }
     }
     LOCAL.with(|l| l.set(None));
 }
 
-/// The next task for worker `index`: its node's injector, its own queue, then the other
-/// workers' queues and remote nodes' injectors, nearest first.
-fn find_task(shared: &Shared, index: usize, queue: &Worker<Queued>) -> Option<Queued> {
+/// A worker's own run queue, and the task at its head when the worker let newcomers go first.
+struct Local {
+    queue: Worker<Queued>,
+    /// Taken from the head of `queue`, and next to run once it has waited [`AGING`] slices.
+    /// (A `Cell`: the worker's tasks reach `queue` through a shared reference while it runs
+    /// them, so `Local` is never borrowed mutably.)
+    held: Cell<Option<Queued>>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").field("queue", &self.queue).finish_non_exhaustive()
+    }
+}
+
+impl Local {
+    fn new() -> Local {
+        Local { queue: Worker::new_fifo(), held: Cell::new(None) }
+    }
+
+    fn is_empty(&self) -> bool {
+        let held = self.held.take();
+        let empty = held.is_none() && self.queue.is_empty();
+        self.held.set(held);
+        empty
+    }
+}
+
+/// How many weight-1 slices a queued task may wait while tasks spawned or woken from outside run
+/// ahead of it.
+const AGING: u32 = 8;
+
+/// The next task for worker `index`: tasks spawned or woken from outside (its node's injector)
+/// first, unless the head of its own queue has waited [`AGING`] slices (then they join the back
+/// of the queue); then its own queue; then the other workers' queues and remote nodes'
+/// injectors, nearest first.
+///
+/// Newcomers first is what makes short guests fast (most finish within their first slice, and
+/// a woken vCPU usually runs briefly and waits again); the aging bound is what keeps a steady
+/// stream of them from holding back the guests already queued.
+fn find_task(shared: &Shared, index: usize, local: &Local) -> Option<Queued> {
     let injector = &shared.injectors[shared.worker_node[index]];
-    // Injected tasks (woken from outside) go first: behind them in this queue may be a task
-    // that yields forever, and it must not make them wait more than one turn.
-    if !injector.is_empty()
-        && let Some(cell) = steal_from(|| injector.steal_batch_and_pop(queue))
-    {
-        return Some(cell);
+    let head = local.held.take().or_else(|| local.queue.pop());
+    if let Some(head) = head {
+        let waited = shared.now_ns().saturating_sub(head.runnable_since.load(Ordering::Relaxed));
+        let due = waited >= u64::try_from((shared.slice * AGING).as_nanos()).unwrap_or(u64::MAX);
+        if !injector.is_empty() {
+            if !due && let Some(cell) = steal_from(|| injector.steal_batch_and_pop(&local.queue)) {
+                local.held.set(Some(head));
+                return Some(cell);
+            }
+            // The newcomers get in line behind the queued tasks.
+            while let Steal::Retry = injector.steal_batch(&local.queue) {
+                std::hint::spin_loop();
+            }
+        }
+        return Some(head);
     }
-    if let Some(cell) = queue.pop() {
-        return Some(cell);
-    }
-    if let Some(cell) = steal_from(|| injector.steal_batch_and_pop(queue)) {
+    if let Some(cell) = steal_from(|| injector.steal_batch_and_pop(&local.queue)) {
         return Some(cell);
     }
     for &source in &shared.sources[index] {
         // From another node's injector only one task: the rest stay at home for its workers.
         let stolen = match source {
-            Source::Worker(other) => steal_from(|| shared.stealers[other].steal_batch_and_pop(queue)),
+            Source::Worker(other) => steal_from(|| shared.stealers[other].steal_batch_and_pop(&local.queue)),
             Source::Injector(node) => steal_from(|| shared.injectors[node].steal()),
         };
         if let Some(cell) = stolen {
@@ -555,7 +601,7 @@ fn steal_from(mut steal: impl FnMut() -> Steal<Queued>) -> Option<Queued> {
 }
 
 /// Runs one slice of `cell` on `worker` and queues, parks or retires it as it asks.
-fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Queued>) -> Step {
+fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local) -> Step {
     shared.runnable.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("shoal_scheduler_runnable").decrement(1.0);
     let waited = shared.now_ns().saturating_sub(cell.runnable_since.load(Ordering::Relaxed));
@@ -576,7 +622,7 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Q
     match step {
         Step::Yield => {
             cell.state.requeue();
-            shared.requeue(cell, worker, queue);
+            shared.requeue(cell, worker, local);
         }
         Step::Park => {
             if !cell.state.park() {
@@ -596,9 +642,9 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, queue: &Worker<Q
 
 /// Parks worker `index` until work is queued (or shutdown). It registers as idle first and then
 /// looks once more, so work queued meanwhile is not slept through.
-fn park(shared: &Shared, index: usize, queue: &Worker<Queued>) {
+fn park(shared: &Shared, index: usize, local: &Local) {
     shared.idle.lock().unwrap_or_else(|e| e.into_inner()).push(index);
-    let nothing = queue.is_empty()
+    let nothing = local.is_empty()
         && shared.injectors.iter().all(Injector::is_empty)
         && shared.steal_order[index].iter().all(|&o| shared.stealers[o].is_empty());
     if nothing && !shared.shutdown.load(Ordering::Acquire) {

@@ -320,28 +320,61 @@ impl Task for Sleeper {
     }
 }
 
-#[test]
-fn a_woken_task_runs_before_the_hogs_queued_ahead_of_it() {
+/// `hogs` yielding tasks and a sleeper on one worker with 2 ms slices, after the sleeper ran
+/// and parked and each hog ran once more; the scheduler, the sleeper's handle and run count, and
+/// the clock.
+fn hogs_and_a_sleeper(hogs: usize) -> (Scheduler, TaskHandle, Arc<AtomicU32>, Arc<AtomicU64>) {
     let (s, now) = simulated(Topology::synthetic(1, 1, 1), Duration::from_millis(2));
     let log = Arc::new(Mutex::new(Vec::new()));
-    for name in ["a", "b", "c"] {
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"].into_iter().take(hogs) {
         s.spawn(Box::new(SimHog { name, now: now.clone(), log: log.clone() }), 1);
     }
     let runs = Arc::new(AtomicU32::new(0));
     let sleeper = s.spawn(Box::new(Sleeper { runs: runs.clone() }), 1);
-    for _ in 0..4 {
+    let mut steps = 0;
+    while runs.load(Ordering::Relaxed) == 0 {
         s.step(0);
+        steps += 1;
+        assert!(steps <= 2 * hogs + 1, "every task spawned runs within a round or two");
     }
-    assert_eq!(runs.load(Ordering::Relaxed), 1, "it ran once, in turn, and parked");
+    for _ in 0..hogs {
+        assert_eq!(s.step(0), Some(Step::Yield));
+    }
+    (s, sleeper, runs, now)
+}
+
+#[test]
+fn a_woken_task_goes_ahead_of_tasks_that_have_not_waited_long() {
+    // Two hogs: the one at the head of the queue has waited one slice when the sleeper wakes.
+    let (s, sleeper, runs, now) = hogs_and_a_sleeper(2);
     for round in 0..5 {
         sleeper.wake();
         let woken_at = now.load(Ordering::Relaxed);
         assert_eq!(s.step(0), Some(Step::Park), "round {round}: the woken task runs next");
         assert_eq!(now.load(Ordering::Relaxed), woken_at, "it waited for no hog");
-        s.step(0);
+        assert_eq!(s.step(0), Some(Step::Yield), "then the hog it went ahead of");
     }
     assert_eq!(runs.load(Ordering::Relaxed), 6);
-    assert_eq!(s.step(0), Some(Step::Yield), "parked: only hogs left");
+    assert!(s.stats().max_wait <= Duration::from_millis(4), "a hog waited a slice, or two behind the sleeper");
+}
+
+#[test]
+fn a_woken_task_waits_its_turn_behind_tasks_that_waited_aging_slices() {
+    // AGING + 2 hogs: the head of the queue has always waited AGING + 1 slices.
+    let hogs = AGING as usize + 2;
+    let (s, sleeper, runs, now) = hogs_and_a_sleeper(hogs);
+    for round in 0..3 {
+        sleeper.wake();
+        let woken_at = now.load(Ordering::Relaxed);
+        let mut hogs_first = 0;
+        while s.step(0) == Some(Step::Yield) {
+            hogs_first += 1;
+            assert!(hogs_first <= hogs, "round {round}: the woken task waits one round at most");
+        }
+        assert_eq!(hogs_first, hogs, "round {round}: behind every hog queued when it woke");
+        assert_eq!(now.load(Ordering::Relaxed) - woken_at, 2_000_000 * hogs as u64);
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 4);
 }
 
 #[test]
