@@ -50,8 +50,12 @@ impl Node {
     /// its guest are blocked in them (see [`shoal_engine::linux::with_host_signals_blocked`]),
     /// not in the caller.
     pub fn start(config: Config) -> std::io::Result<Node> {
+        let mut scheduler = config.scheduler;
+        // Wake-up preemption: a vCPU woken while every worker is busy shortens the slice of
+        // the one that has run longest.
+        scheduler.on_busy_wake = Some(shoal_scheduler::WakeHook(Arc::new(shoal_engine::linux::make_room)));
         shoal_engine::linux::with_host_signals_blocked(|| {
-            let scheduler = Arc::new(Scheduler::start(config.scheduler)?);
+            let scheduler = Arc::new(Scheduler::start(scheduler)?);
             let executor = Arc::new(OnScheduler { scheduler: Arc::downgrade(&scheduler) });
             let runtime = Runtime::new(executor, config.jit, config.code_cache.as_ref());
             Ok(Node { scheduler, runtime })

@@ -10,5 +10,5 @@ mod state;
 mod sync;
 pub mod topology;
 
-pub use pool::{Config, Context, Scheduler, Stats, Step, Task, TaskHandle};
+pub use pool::{Config, Context, Scheduler, Stats, Step, Task, TaskHandle, WakeHook};
 pub use topology::Topology;

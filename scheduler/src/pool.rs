@@ -5,11 +5,10 @@
 //! ([`Step::Done`]). A parked task holds no worker; [`TaskHandle::wake`] makes it runnable again
 //! from any thread.
 //!
-//! Each worker owns a FIFO run queue (crossbeam-deque); each NUMA node of the workers has one
-//! injector queue for tasks spawned or woken from outside its workers. Every task has a home
-//! node (given at spawn, else the least loaded), where it is queued when it becomes runnable. A
-//! worker runs tasks from its node's injector (spawned or woken from outside) ahead of its own
-//! queue, unless the head of its queue has waited [`AGING`] slices: then the injected tasks join
+//! Each worker owns a FIFO run queue (crossbeam-deque), where the tasks it ran and must run again
+//! wait; each NUMA node of the workers has one injector queue for tasks spawned or woken. Every
+//! task has a home node (given at spawn, else the least loaded), whose injector it is queued on.
+//! A worker runs its node's injected tasks (newcomers) ahead of its own queue, unless the head of its queue has waited [`AGING`] slices: then the injected tasks join
 //! the back of the queue, so a stream of them never holds queued tasks back for long. After its
 //! own queue it steals from the other workers in its [`Topology::steal_order`]: an SMT sibling
 //! first, then its cache and node, then remote nodes nearest first, each node's injector before
@@ -20,6 +19,11 @@
 //! [`Scheduler::simulated`] runs the same queues and policies with no threads and a clock the
 //! caller moves: the caller says which worker runs its next slice ([`Scheduler::step`]), so
 //! tests (and policy experiments) see every decision deterministically.
+//!
+//! Wake-up preemption: a task that starts while woken tasks wait gets [`Config::wake_granularity`]
+//! instead of its slice, and a wake-up that finds no idle worker calls [`Config::on_busy_wake`]
+//! (the node asks the vCPU that has run longest to stop), so a thread woken by another waits a
+//! fraction of a millisecond, not a whole slice of a thread spinning meanwhile.
 //!
 //! A task's slice is [`Config::slice`] times its weight, so a heavier guest gets more CPU per turn,
 //! and every runnable task waits about one round of the others' slices at most (plus [`AGING`]
@@ -78,12 +82,36 @@ pub struct Config {
     pub pin: bool,
     /// A weight-1 task's slice.
     pub slice: Duration,
+    /// The slice of a task that starts while woken tasks wait to run (wake-up preemption: a
+    /// thread woken by another waits about this long for a worker, not a whole slice of a task
+    /// that spins meanwhile).
+    pub wake_granularity: Duration,
+    /// Called when a parked task is woken and no worker is idle to take it: the place to ask a
+    /// running task to end its slice early, which the scheduler cannot do.
+    pub on_busy_wake: Option<WakeHook>,
+}
+
+/// What [`Config::on_busy_wake`] calls.
+#[derive(Clone)]
+pub struct WakeHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for WakeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WakeHook")
+    }
 }
 
 impl Config {
     /// One pinned worker per CPU this process may use, 2 ms slices.
     pub fn detect() -> Config {
-        Config { topology: Topology::detect(), workers: None, pin: true, slice: Duration::from_millis(2) }
+        Config {
+            topology: Topology::detect(),
+            workers: None,
+            pin: true,
+            slice: Duration::from_millis(2),
+            wake_granularity: Duration::from_micros(250),
+            on_busy_wake: None,
+        }
     }
 }
 
@@ -113,8 +141,15 @@ impl TaskHandle {
     /// Makes the task runnable if it is parked; remembered if it is running, so that its next
     /// [`Step::Park`] does not sleep through this wake-up. Does nothing to a finished task.
     pub fn wake(&self) {
-        if self.cell.state.wake() {
-            self.shared.schedule(self.cell.clone());
+        if !self.cell.state.wake() {
+            return;
+        }
+        self.cell.woken.store(true, Ordering::Relaxed);
+        self.shared.woken.fetch_add(1, Ordering::Relaxed);
+        if !self.shared.inject(self.cell.clone())
+            && let Some(hook) = &self.shared.on_busy_wake
+        {
+            (hook.0)();
         }
     }
 
@@ -142,6 +177,8 @@ struct TaskCell {
     weight: u32,
     /// Index of its home node in [`Shared::nodes`].
     home: usize,
+    /// Queued by a wake-up (counted in [`Shared::woken`]) rather than a yield or spawn.
+    woken: AtomicBool,
     /// When the task last became runnable, in nanoseconds since the scheduler started.
     runnable_since: AtomicU64,
 }
@@ -186,6 +223,10 @@ struct Shared {
     threads: Mutex<Vec<Option<Thread>>>,
     shutdown: AtomicBool,
     slice: Duration,
+    wake_granularity: Duration,
+    /// Tasks queued by a wake-up that have not run yet.
+    woken: AtomicUsize,
+    on_busy_wake: Option<WakeHook>,
     clock: Clock,
     alive: Mutex<u64>,
     all_done: Condvar,
@@ -198,11 +239,6 @@ struct Shared {
     runnable: AtomicUsize,
 }
 
-thread_local! {
-    /// The worker this thread is (its scheduler, index and queue), while it runs tasks.
-    static LOCAL: Cell<Option<(*const Shared, usize, *const Worker<Queued>)>> = const { Cell::new(None) };
-}
-
 impl Shared {
     fn now_ns(&self) -> u64 {
         match &self.clock {
@@ -211,59 +247,54 @@ impl Shared {
         }
     }
 
-    /// Requeues a task that yielded on worker `queue`. When that queue and the injector are empty
-    /// the worker runs it again next, so no other worker is woken for it: a lone task stays on
-    /// its CPU instead of bouncing between workers every slice. A task away from its home node
-    /// goes back there (this worker may steal it again if the home node is still busy).
+    /// Queues a task that ran on `worker` and must run again (it yielded, or was woken while it
+    /// ran): at the back of that worker's queue if the task is at home there, else on its home
+    /// node's injector. A task alone on its worker runs again next, and no other worker is woken
+    /// for it: a lone task stays on its CPU instead of bouncing between workers every slice.
     fn requeue(&self, cell: Queued, worker: usize, local: &Local) {
-        let node = self.worker_node[worker];
-        if node == cell.home && local.is_empty() && self.injectors[node].is_empty() {
-            cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
-            self.runnable.fetch_add(1, Ordering::Relaxed);
-            metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
-            local.queue.push(cell);
-        } else {
-            self.schedule(cell);
+        cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
+        self.runnable.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
+        let (node, home) = (self.worker_node[worker], cell.home);
+        if node != home {
+            self.injectors[home].push(cell);
+            self.wake_one(home);
+            return;
+        }
+        let alone = local.is_empty() && self.injectors[node].is_empty();
+        local.queue.push(cell);
+        if !alone {
+            self.wake_one(node);
         }
     }
 
-    /// Queues a task that just became runnable: on this worker's own queue when a worker of
-    /// this scheduler on the task's home node calls, else on the home node's injector; then
-    /// wakes an idle worker to take it.
-    fn schedule(&self, cell: Queued) {
+    /// Queues a task that was spawned or woken on its home node's injector, where it goes ahead
+    /// of the tasks in the workers' queues (see [`find_task`]); then wakes an idle worker to take
+    /// it. False if no worker was idle.
+    fn inject(&self, cell: Queued) -> bool {
         cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
         self.runnable.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
         let home = cell.home;
-        let pushed_locally = LOCAL.with(|local| match local.get() {
-            Some((shared, worker, queue)) if std::ptr::eq(shared, self) && self.worker_node[worker] == home => {
-                // SAFETY: LOCAL is set only by a worker thread for the duration of its loop,
-                // pointing at its own queue, which outlives the loop; this is that thread.
-                unsafe { (*queue).push(cell.clone()) };
-                true
-            }
-            _ => false,
-        });
-        if !pushed_locally {
-            self.injectors[home].push(cell);
-        }
-        self.wake_one(home);
+        self.injectors[home].push(cell);
+        self.wake_one(home)
     }
 
     /// Unparks one idle worker, one of node `home` if any is idle. Idle workers register before
     /// their last look for work (under the same lock), so a task queued before this call is
     /// either seen by that look or its worker is found here: no wake-up is lost.
-    fn wake_one(&self, home: usize) {
+    /// True if a worker was idle.
+    fn wake_one(&self, home: usize) -> bool {
         let worker = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let at = idle.iter().rposition(|&w| self.worker_node[w] == home).or(idle.len().checked_sub(1));
             at.map(|i| idle.remove(i))
         };
-        if let Some(w) = worker
-            && let Some(t) = &self.threads.lock().unwrap_or_else(|e| e.into_inner())[w]
-        {
+        let Some(w) = worker else { return false };
+        if let Some(t) = &self.threads.lock().unwrap_or_else(|e| e.into_inner())[w] {
             t.unpark();
         }
+        true
     }
 
     /// The node index a new task should live on: the given node if the workers run there, else
@@ -349,10 +380,7 @@ impl Scheduler {
         let queues = self.simulated.as_ref().expect("step drives a simulated scheduler");
         let queues = queues.lock().unwrap_or_else(|e| e.into_inner());
         let local = &queues[worker];
-        LOCAL.with(|l| l.set(Some((Arc::as_ptr(&self.shared), worker, &raw const local.queue))));
-        let step = find_task(&self.shared, worker, local).map(|cell| run_slice(&self.shared, worker, cell, local));
-        LOCAL.with(|l| l.set(None));
-        step
+        find_task(&self.shared, worker, local).map(|cell| run_slice(&self.shared, worker, cell, local))
     }
 
     /// The shared state, the workers' queues and the CPU of each worker.
@@ -411,6 +439,9 @@ impl Scheduler {
             threads: Mutex::new(vec![None; n]),
             shutdown: AtomicBool::new(false),
             slice: config.slice,
+            wake_granularity: config.wake_granularity,
+            woken: AtomicUsize::new(0),
+            on_busy_wake: config.on_busy_wake.clone(),
             clock,
             alive: Mutex::new(0),
             all_done: Condvar::new(),
@@ -454,11 +485,12 @@ impl Scheduler {
             task: Mutex::new(Some(task)),
             weight: weight.max(1),
             home,
+            woken: AtomicBool::new(false),
             runnable_since: AtomicU64::new(0),
         });
         *self.shared.alive.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.shared.spawned.fetch_add(1, Ordering::Relaxed);
-        self.shared.schedule(cell.clone());
+        self.shared.inject(cell.clone());
         TaskHandle { cell, shared: self.shared.clone() }
     }
 
@@ -501,7 +533,6 @@ impl Drop for Scheduler {
 }
 
 fn run_worker(shared: &Arc<Shared>, index: usize, local: Local) {
-    LOCAL.with(|l| l.set(Some((Arc::as_ptr(shared), index, &raw const local.queue))));
     while !shared.shutdown.load(Ordering::Acquire) {
         match find_task(shared, index, &local) {
             Some(cell) => {
@@ -510,15 +541,12 @@ fn run_worker(shared: &Arc<Shared>, index: usize, local: Local) {
             None => park(shared, index, &local),
         }
     }
-    LOCAL.with(|l| l.set(None));
 }
 
 /// A worker's own run queue, and the task at its head when the worker let newcomers go first.
 struct Local {
     queue: Worker<Queued>,
     /// Taken from the head of `queue`, and next to run once it has waited [`AGING`] slices.
-    /// (A `Cell`: the worker's tasks reach `queue` through a shared reference while it runs
-    /// them, so `Local` is never borrowed mutably.)
     held: Cell<Option<Queued>>,
 }
 
@@ -608,7 +636,14 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local) -
     shared.max_wait_ns.fetch_max(waited, Ordering::Relaxed);
     metrics::histogram!("shoal_scheduler_wait_seconds").record(waited as f64 / 1e9);
     cell.state.start();
-    let slice = shared.slice * cell.weight;
+    let was_woken = cell.woken.swap(false, Ordering::Relaxed);
+    if was_woken {
+        shared.woken.fetch_sub(1, Ordering::Relaxed);
+    }
+    let mut slice = shared.slice * cell.weight;
+    if !was_woken && shared.woken.load(Ordering::Relaxed) > 0 {
+        slice = slice.min(shared.wake_granularity);
+    }
     let node = shared.nodes[shared.worker_node[worker]];
     let started = Instant::now();
     let step = {
@@ -626,7 +661,7 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local) -
         }
         Step::Park => {
             if !cell.state.park() {
-                shared.schedule(cell);
+                shared.requeue(cell, worker, local);
             }
         }
         Step::Done => {

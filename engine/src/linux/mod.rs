@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 pub use errno::Errno;
 use fd::FdTable;
+pub use preempt::make_room;
 use signal::{SigAction, SigQueue};
 pub use thread::{prepare_host_thread, with_host_signals_blocked};
 pub use vcpu::{Executor, Poll, ThreadPerVcpu, Vcpu};
@@ -186,6 +187,8 @@ pub(crate) struct ThreadShared {
     pub tid: i32,
     /// Non-zero when the thread must stop running guest code and look at its state.
     pub attention: AtomicU32,
+    /// Set with `attention` when the thread's slice was ended early for another vCPU.
+    pub preempted: std::sync::atomic::AtomicBool,
     /// Signals blocked by this thread (bit `n-1` for signal `n`).
     pub blocked: AtomicU64,
     /// Signals sent to this thread.
@@ -209,6 +212,7 @@ impl ThreadShared {
         Arc::new(ThreadShared {
             tid,
             attention: AtomicU32::new(0),
+            preempted: std::sync::atomic::AtomicBool::new(false),
             blocked: AtomicU64::new(blocked),
             pending: Mutex::new(SigQueue::default()),
             waker: Mutex::new(None),

@@ -9,6 +9,13 @@
 //! later, while the vCPU is still listed.
 //! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many. The
 //! thread sleeps without a timeout while no vCPU runs.
+//!
+//! Wake-up preemption: when a vCPU becomes runnable and no worker is idle, the executor calls
+//! [`make_room`], which moves the slice end of the vCPU that has run longest forward to
+//! [`GRANULARITY`] after its start. A thread woken by another (a futex handoff, a pipe relay) then
+//! waits a fraction of a millisecond for a worker, not a whole slice of a thread spinning
+//! meanwhile; a vCPU keeps at least `GRANULARITY` of every slice, so wake-ups cannot make it
+//! thrash.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,6 +26,9 @@ use super::{Executor, ThreadShared, lock};
 
 /// How often an uncontended vCPU past its slice is looked at again.
 const RECHECK: Duration = Duration::from_millis(1);
+
+/// The shortest part of its slice a vCPU runs before a wake-up may stop it.
+pub const GRANULARITY: Duration = Duration::from_micros(250);
 
 #[derive(Debug, Default)]
 struct Registry {
@@ -45,8 +55,8 @@ fn get() -> &'static Preempt {
     })
 }
 
-/// A running vCPU: its slice end, its thread, its executor.
-type Running = (Instant, Arc<ThreadShared>, Arc<dyn Executor>);
+/// A running vCPU: its slice end, its thread, its executor, and when its slice started.
+type Running = (Instant, Arc<ThreadShared>, Arc<dyn Executor>, Instant);
 
 /// A running slice; dropping it takes the vCPU off the list.
 #[derive(Debug)]
@@ -59,12 +69,29 @@ pub(crate) fn start(thread: &Arc<ThreadShared>, executor: &Arc<dyn Executor>, en
     let earliest = running.slices.values().map(|(d, ..)| *d).min();
     running.next += 1;
     let id = running.next;
-    running.slices.insert(id, (end, thread.clone(), executor.clone()));
+    running.slices.insert(id, (end, thread.clone(), executor.clone(), Instant::now()));
     drop(running);
     if earliest.is_none_or(|d| end < d) {
         p.changed.notify_one();
     }
     Slice(id)
+}
+
+/// A vCPU became runnable and every worker is busy: the running vCPU whose slice started first
+/// is stopped [`GRANULARITY`] after its start (at once if that has passed), if its executor still
+/// has vCPUs waiting then.
+pub fn make_room() {
+    let p = get();
+    let mut running = lock(&p.running);
+    let Some((end, _, _, started)) = running.slices.values_mut().min_by_key(|(.., started)| *started) else {
+        return;
+    };
+    let soon = *started + GRANULARITY;
+    if soon < *end {
+        *end = soon;
+        drop(running);
+        p.changed.notify_one();
+    }
 }
 
 impl Drop for Slice {
@@ -78,11 +105,12 @@ impl Preempt {
         let mut running = lock(&self.running);
         loop {
             let now = Instant::now();
-            for (end, thread, executor) in running.slices.values_mut() {
+            for (end, thread, executor, _) in running.slices.values_mut() {
                 if *end <= now {
                     // A stopped vCPU leaves its slice and drops this entry; one still here
                     // a moment later (in a host call) is stopped again.
                     if executor.contended() {
+                        thread.preempted.store(true, Ordering::Relaxed);
                         set(&thread.attention);
                     }
                     *end = now + RECHECK;

@@ -176,6 +176,8 @@ impl Vcpu {
         // One end for both: a vCPU the preemption thread stops must find its slice over, or it
         // would run on with nobody left to stop it.
         let end = Instant::now() + slice;
+        // A request to stop that came after the last slice ended is for that slice.
+        self.thread.preempted.store(false, Ordering::Relaxed);
         let preemption = super::preempt::start(&self.thread, self.kernel.executor(), end);
         let poll = self.run_slice(end, waker);
         drop(preemption);
@@ -234,7 +236,7 @@ impl Vcpu {
                     return Poll::Exited;
                 }
             }
-            if Instant::now() >= end {
+            if self.thread.preempted.swap(false, Ordering::Relaxed) || Instant::now() >= end {
                 return Poll::Yield;
             }
         }

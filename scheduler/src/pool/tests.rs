@@ -9,6 +9,8 @@ fn scheduler(workers: usize, slice: Duration) -> Scheduler {
         workers: None,
         pin: false,
         slice,
+        wake_granularity: Duration::from_micros(250),
+        on_busy_wake: None,
     };
     Scheduler::start(config).expect("start the workers")
 }
@@ -234,8 +236,14 @@ fn idle_workers_sleep() {
 
 #[test]
 fn workers_steal_in_topology_order() {
-    let config =
-        Config { topology: Topology::synthetic(2, 2, 2), workers: None, pin: false, slice: Duration::from_millis(1) };
+    let config = Config {
+        topology: Topology::synthetic(2, 2, 2),
+        workers: None,
+        pin: false,
+        slice: Duration::from_millis(1),
+        wake_granularity: Duration::from_micros(250),
+        on_busy_wake: None,
+    };
     let s = Scheduler::start(config).unwrap();
     assert_eq!(s.workers(), 8);
     assert_eq!(s.shared.steal_order[0], [1, 2, 3, 4, 5, 6, 7]);
@@ -245,6 +253,8 @@ fn workers_steal_in_topology_order() {
         workers: Some(3),
         pin: false,
         slice: Duration::from_millis(1),
+        wake_granularity: Duration::from_micros(250),
+        on_busy_wake: None,
     };
     let s = Scheduler::start(config).unwrap();
     assert_eq!(s.workers(), 3);
@@ -256,7 +266,14 @@ fn workers_steal_in_topology_order() {
 /// A simulated scheduler on `topology` with `slice`, and its clock.
 fn simulated(topology: Topology, slice: Duration) -> (Scheduler, Arc<AtomicU64>) {
     let now = Arc::new(AtomicU64::new(0));
-    let config = Config { topology, workers: None, pin: false, slice };
+    let config = Config {
+        topology,
+        workers: None,
+        pin: false,
+        slice,
+        wake_granularity: Duration::from_micros(250),
+        on_busy_wake: None,
+    };
     (Scheduler::simulated(&config, now.clone()), now)
 }
 
@@ -360,21 +377,24 @@ fn a_woken_task_goes_ahead_of_tasks_that_have_not_waited_long() {
 
 #[test]
 fn a_woken_task_waits_its_turn_behind_tasks_that_waited_aging_slices() {
-    // AGING + 2 hogs: the head of the queue has always waited AGING + 1 slices.
+    // AGING + 2 hogs: the head of the queue has waited AGING + 1 slices.
     let hogs = AGING as usize + 2;
     let (s, sleeper, runs, now) = hogs_and_a_sleeper(hogs);
-    for round in 0..3 {
-        sleeper.wake();
-        let woken_at = now.load(Ordering::Relaxed);
-        let mut hogs_first = 0;
-        while s.step(0) == Some(Step::Yield) {
-            hogs_first += 1;
-            assert!(hogs_first <= hogs, "round {round}: the woken task waits one round at most");
-        }
-        assert_eq!(hogs_first, hogs, "round {round}: behind every hog queued when it woke");
-        assert_eq!(now.load(Ordering::Relaxed) - woken_at, 2_000_000 * hogs as u64);
+    sleeper.wake();
+    let woken_at = now.load(Ordering::Relaxed);
+    let mut hogs_first = 0;
+    while s.step(0) == Some(Step::Yield) {
+        hogs_first += 1;
+        assert!(hogs_first <= hogs, "the woken task waits one round at most");
     }
-    assert_eq!(runs.load(Ordering::Relaxed), 4);
+    assert_eq!(hogs_first, hogs, "behind every hog queued when it woke");
+    // While it waits, each hog's turn is cut to the wake-up granularity.
+    assert_eq!(now.load(Ordering::Relaxed) - woken_at, 250_000 * hogs as u64);
+    // Those short turns left the queue's head waiting less than AGING slices: the next
+    // wake-up goes first.
+    sleeper.wake();
+    assert_eq!(s.step(0), Some(Step::Park));
+    assert_eq!(runs.load(Ordering::Relaxed), 3);
 }
 
 #[test]
