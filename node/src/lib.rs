@@ -104,7 +104,7 @@ struct VcpuTask {
 impl Task for VcpuTask {
     fn run(&mut self, cx: &Context<'_>) -> Step {
         let waker = self.waker.get_or_insert_with(|| cx.handle.waker());
-        match self.vcpu.run(cx.slice, waker) {
+        match self.vcpu.run(cx.started, cx.slice, waker) {
             Poll::Yield => Step::Yield,
             Poll::Park => Step::Park,
             Poll::Exited => Step::Done,

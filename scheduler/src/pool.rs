@@ -57,6 +57,8 @@ pub enum Step {
 pub struct Context<'a> {
     /// How long this turn may last (the task checks it; the scheduler cannot preempt).
     pub slice: Duration,
+    /// When the turn started (the task need not read the clock again to know when it ends).
+    pub started: Instant,
     /// The worker running the task.
     pub worker: usize,
     /// The NUMA node of that worker.
@@ -241,8 +243,14 @@ struct Shared {
 
 impl Shared {
     fn now_ns(&self) -> u64 {
+        self.ns_at(Instant::now())
+    }
+
+    /// The scheduler's time at `at` (a simulated scheduler's own clock ignores it): workers read
+    /// the host clock once per slice and use that reading for everything the slice needs.
+    fn ns_at(&self, at: Instant) -> u64 {
         match &self.clock {
-            Clock::Real(epoch) => u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Clock::Real(epoch) => u64::try_from(at.saturating_duration_since(*epoch).as_nanos()).unwrap_or(u64::MAX),
             Clock::Manual(now) => now.load(Ordering::Relaxed),
         }
     }
@@ -251,8 +259,8 @@ impl Shared {
     /// ran): at the back of that worker's queue if the task is at home there, else on its home
     /// node's injector. A task alone on its worker runs again next, and no other worker is woken
     /// for it: a lone task stays on its CPU instead of bouncing between workers every slice.
-    fn requeue(&self, cell: Queued, worker: usize, local: &Local) {
-        cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
+    fn requeue(&self, cell: Queued, worker: usize, local: &Local, now: Instant) {
+        cell.runnable_since.store(self.ns_at(now), Ordering::Relaxed);
         self.runnable.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
         let (node, home) = (self.worker_node[worker], cell.home);
@@ -380,7 +388,8 @@ impl Scheduler {
         let queues = self.simulated.as_ref().expect("step drives a simulated scheduler");
         let queues = queues.lock().unwrap_or_else(|e| e.into_inner());
         let local = &queues[worker];
-        find_task(&self.shared, worker, local).map(|cell| run_slice(&self.shared, worker, cell, local))
+        let now = Instant::now();
+        find_task(&self.shared, worker, local, now).map(|cell| run_slice(&self.shared, worker, cell, local, now).0)
     }
 
     /// The shared state, the workers' queues and the CPU of each worker.
@@ -533,12 +542,15 @@ impl Drop for Scheduler {
 }
 
 fn run_worker(shared: &Arc<Shared>, index: usize, local: Local) {
+    // The end of one slice is the start of the next look for work: one clock read per slice.
+    let mut now = Instant::now();
     while !shared.shutdown.load(Ordering::Acquire) {
-        match find_task(shared, index, &local) {
-            Some(cell) => {
-                run_slice(shared, index, cell, &local);
+        match find_task(shared, index, &local, now) {
+            Some(cell) => now = run_slice(shared, index, cell, &local, now).1,
+            None => {
+                park(shared, index, &local);
+                now = Instant::now();
             }
-            None => park(shared, index, &local),
         }
     }
 }
@@ -581,11 +593,11 @@ const AGING: u32 = 8;
 /// Newcomers first is what makes short guests fast (most finish within their first slice, and
 /// a woken vCPU usually runs briefly and waits again); the aging bound is what keeps a steady
 /// stream of them from holding back the guests already queued.
-fn find_task(shared: &Shared, index: usize, local: &Local) -> Option<Queued> {
+fn find_task(shared: &Shared, index: usize, local: &Local, now: Instant) -> Option<Queued> {
     let injector = &shared.injectors[shared.worker_node[index]];
     let head = local.held.take().or_else(|| local.queue.pop());
     if let Some(head) = head {
-        let waited = shared.now_ns().saturating_sub(head.runnable_since.load(Ordering::Relaxed));
+        let waited = shared.ns_at(now).saturating_sub(head.runnable_since.load(Ordering::Relaxed));
         let due = waited >= u64::try_from((shared.slice * AGING).as_nanos()).unwrap_or(u64::MAX);
         if !injector.is_empty() {
             if !due && let Some(cell) = steal_from(|| injector.steal_batch_and_pop(&local.queue)) {
@@ -629,10 +641,12 @@ fn steal_from(mut steal: impl FnMut() -> Steal<Queued>) -> Option<Queued> {
 }
 
 /// Runs one slice of `cell` on `worker` and queues, parks or retires it as it asks.
-fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local) -> Step {
+///
+/// `started` is the time now; the slice's end time is returned with its step.
+fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local, started: Instant) -> (Step, Instant) {
     shared.runnable.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("shoal_scheduler_runnable").decrement(1.0);
-    let waited = shared.now_ns().saturating_sub(cell.runnable_since.load(Ordering::Relaxed));
+    let waited = shared.ns_at(started).saturating_sub(cell.runnable_since.load(Ordering::Relaxed));
     shared.max_wait_ns.fetch_max(waited, Ordering::Relaxed);
     metrics::histogram!("shoal_scheduler_wait_seconds").record(waited as f64 / 1e9);
     cell.state.start();
@@ -645,23 +659,23 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local) -
         slice = slice.min(shared.wake_granularity);
     }
     let node = shared.nodes[shared.worker_node[worker]];
-    let started = Instant::now();
     let step = {
         let mut task = cell.task.lock().unwrap_or_else(|e| e.into_inner());
         let task = task.as_mut().expect("only a finished task has given up its work, and it is never queued");
         let handle = TaskHandle { cell: cell.clone(), shared: shared.clone() };
-        task.run(&Context { slice, worker, node, handle: &handle })
+        task.run(&Context { slice, started, worker, node, handle: &handle })
     };
+    let ended = Instant::now();
     shared.slices.fetch_add(1, Ordering::Relaxed);
-    metrics::histogram!("shoal_scheduler_slice_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("shoal_scheduler_slice_seconds").record((ended - started).as_secs_f64());
     match step {
         Step::Yield => {
             cell.state.requeue();
-            shared.requeue(cell, worker, local);
+            shared.requeue(cell, worker, local, ended);
         }
         Step::Park => {
             if !cell.state.park() {
-                shared.requeue(cell, worker, local);
+                shared.requeue(cell, worker, local, ended);
             }
         }
         Step::Done => {
@@ -670,9 +684,11 @@ fn run_slice(shared: &Arc<Shared>, worker: usize, cell: Queued, local: &Local) -
             cell.task.lock().unwrap_or_else(|e| e.into_inner()).take();
             shared.homed[cell.home].fetch_sub(1, Ordering::Relaxed);
             shared.finished();
+            // Dropping a guest's memory takes a while: the next look for work is later.
+            return (step, Instant::now());
         }
     }
-    step
+    (step, ended)
 }
 
 /// Parks worker `index` until work is queued (or shutdown). It registers as idle first and then

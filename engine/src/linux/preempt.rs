@@ -7,8 +7,12 @@
 //! vCPU whose slice is over, which stops it at its next back-edge or block, if its executor has
 //! other vCPUs waiting to run ([`Executor::contended`]); either way it looks again [`RECHECK`]
 //! later, while the vCPU is still listed.
-//! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many. The
-//! thread sleeps without a timeout while no vCPU runs.
+//! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many.
+//!
+//! Starting a slice must not cost a host wake-up (vCPUs that yield to each other start one every
+//! microsecond or so), so while vCPUs run the thread looks at least every [`TICK`] and a slice
+//! that ends later than its next look does not wake it; it sleeps without a timeout only after
+//! no vCPU has run for [`LINGER`], and the first slice after that wakes it.
 //!
 //! Wake-up preemption: when a vCPU becomes runnable and no worker is idle, the executor calls
 //! [`make_room`], which moves the slice end of the vCPU that has run longest forward to
@@ -27,6 +31,12 @@ use super::{Executor, ThreadShared, lock};
 /// How often an uncontended vCPU past its slice is looked at again.
 const RECHECK: Duration = Duration::from_millis(1);
 
+/// The longest the thread sleeps while vCPUs run (a slice ends at most this late).
+const TICK: Duration = Duration::from_micros(500);
+
+/// How long the thread keeps looking every [`TICK`] after the last vCPU stopped running.
+const LINGER: Duration = Duration::from_millis(50);
+
 /// The shortest part of its slice a vCPU runs before a wake-up may stop it.
 pub const GRANULARITY: Duration = Duration::from_micros(250);
 
@@ -35,6 +45,8 @@ struct Registry {
     next: u64,
     /// Each running vCPU's slice end, thread and executor.
     slices: HashMap<u64, Running>,
+    /// When the thread looks next; `None` while it sleeps until woken.
+    next_look: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -62,16 +74,16 @@ type Running = (Instant, Arc<ThreadShared>, Arc<dyn Executor>, Instant);
 #[derive(Debug)]
 pub(crate) struct Slice(u64);
 
-/// Lists `thread` as running until `end`.
-pub(crate) fn start(thread: &Arc<ThreadShared>, executor: &Arc<dyn Executor>, end: Instant) -> Slice {
+/// Lists `thread` as running from `started` until `end`.
+pub(crate) fn start(thread: &Arc<ThreadShared>, executor: &Arc<dyn Executor>, started: Instant, end: Instant) -> Slice {
     let p = get();
     let mut running = lock(&p.running);
-    let earliest = running.slices.values().map(|(d, ..)| *d).min();
     running.next += 1;
     let id = running.next;
-    running.slices.insert(id, (end, thread.clone(), executor.clone(), Instant::now()));
+    running.slices.insert(id, (end, thread.clone(), executor.clone(), started));
+    let wake = running.next_look.is_none_or(|at| end < at);
     drop(running);
-    if earliest.is_none_or(|d| end < d) {
+    if wake {
         p.changed.notify_one();
     }
     Slice(id)
@@ -89,8 +101,11 @@ pub fn make_room() {
     let soon = *started + GRANULARITY;
     if soon < *end {
         *end = soon;
+        let wake = running.next_look.is_none_or(|at| soon < at);
         drop(running);
-        p.changed.notify_one();
+        if wake {
+            p.changed.notify_one();
+        }
     }
 }
 
@@ -103,8 +118,12 @@ impl Drop for Slice {
 impl Preempt {
     fn run(&self) {
         let mut running = lock(&self.running);
+        let mut last_busy = Instant::now();
         loop {
             let now = Instant::now();
+            if !running.slices.is_empty() {
+                last_busy = now;
+            }
             for (end, thread, executor, _) in running.slices.values_mut() {
                 if *end <= now {
                     // A stopped vCPU leaves its slice and drops this entry; one still here
@@ -117,11 +136,17 @@ impl Preempt {
                 }
             }
             let earliest = running.slices.values().map(|(d, ..)| *d).min();
-            running = match earliest {
+            let next_look = match earliest {
+                Some(d) => Some(d.min(now + TICK)),
+                None if now.duration_since(last_busy) < LINGER => Some(now + TICK),
+                None => None,
+            };
+            running.next_look = next_look;
+            running = match next_look {
                 None => self.changed.wait(running).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
+                Some(at) => {
                     self.changed
-                        .wait_timeout(running, d.saturating_duration_since(now))
+                        .wait_timeout(running, at.saturating_duration_since(now))
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }

@@ -82,7 +82,7 @@ impl Executor for ThreadPerVcpu {
                 let unpark = Arc::new(Unpark { thread: std::thread::current(), woken: AtomicBool::new(false) });
                 let waker = Waker::from(unpark.clone());
                 loop {
-                    match vcpu.run(Duration::from_millis(100), &waker) {
+                    match vcpu.run(Instant::now(), Duration::from_millis(100), &waker) {
                         Poll::Yield => {}
                         Poll::Park => {
                             while !unpark.woken.swap(false, Ordering::Acquire) {
@@ -166,19 +166,20 @@ impl Vcpu {
         self.kernel.config.numa_node
     }
 
-    /// Runs the thread for about `slice` (guest code is stopped at a block or region boundary
-    /// within [`BUDGET`] instructions of it), until it must wait, or until it exits.
-    pub fn run(&mut self, slice: Duration, waker: &Waker) -> Poll {
+    /// Runs the thread for about `slice` from `started` (the time now, which the executor read
+    /// already: guest code is stopped at a block or region boundary within [`BUDGET`]
+    /// instructions of the end), until it must wait, or until it exits.
+    pub fn run(&mut self, started: Instant, slice: Duration, waker: &Waker) -> Poll {
         if self.exited {
             return Poll::Exited;
         }
         super::thread::prepare_host_thread();
         // One end for both: a vCPU the preemption thread stops must find its slice over, or it
         // would run on with nobody left to stop it.
-        let end = Instant::now() + slice;
+        let end = started + slice;
         // A request to stop that came after the last slice ended is for that slice.
         self.thread.preempted.store(false, Ordering::Relaxed);
-        let preemption = super::preempt::start(&self.thread, self.kernel.executor(), end);
+        let preemption = super::preempt::start(&self.thread, self.kernel.executor(), started, end);
         let poll = self.run_slice(end, waker);
         drop(preemption);
         if poll == Poll::Exited {
