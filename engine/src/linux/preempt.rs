@@ -10,9 +10,10 @@
 //! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many.
 //!
 //! Starting a slice must not cost a host wake-up (vCPUs that yield to each other start one every
-//! microsecond or so), so while vCPUs run the thread looks at least every [`TICK`] and a slice
-//! that ends later than its next look does not wake it; it sleeps without a timeout only after
-//! no vCPU has run for [`LINGER`], and the first slice after that wakes it.
+//! microsecond or so): a slice that ends later than the thread's next look does not wake it.
+//! While vCPUs run, the thread sleeps until the earliest slice end it knows; once none runs, it
+//! looks every [`TICK`] for [`LINGER`] (so a slice that starts then need not wake it either),
+//! and then sleeps until the first slice after that wakes it.
 //!
 //! Wake-up preemption: when a vCPU becomes runnable and no worker is idle, the executor calls
 //! [`make_room`], which moves the slice end of the vCPU that has run longest forward to
@@ -31,8 +32,8 @@ use super::{Executor, ThreadShared, lock};
 /// How often an uncontended vCPU past its slice is looked at again.
 const RECHECK: Duration = Duration::from_millis(1);
 
-/// The longest the thread sleeps while vCPUs run (a slice ends at most this late).
-const TICK: Duration = Duration::from_micros(500);
+/// How often the thread looks while no vCPU runs, for [`LINGER`].
+const TICK: Duration = Duration::from_millis(1);
 
 /// How long the thread keeps looking every [`TICK`] after the last vCPU stopped running.
 const LINGER: Duration = Duration::from_millis(50);
@@ -137,7 +138,7 @@ impl Preempt {
             }
             let earliest = running.slices.values().map(|(d, ..)| *d).min();
             let next_look = match earliest {
-                Some(d) => Some(d.min(now + TICK)),
+                Some(d) => Some(d),
                 None if now.duration_since(last_busy) < LINGER => Some(now + TICK),
                 None => None,
             };
