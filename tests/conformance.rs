@@ -149,6 +149,8 @@ conformance! {
     threads => plain("threads");
     // 64 blocking threads on 2 workers: waits park vCPUs, they do not hold host threads.
     many_threads => Case { env: &[("SHOAL_WORKERS", "2")], ..plain("many_threads") };
+    // A process waiting for a file lock its parent holds, on one worker: the wait parks.
+    locks => Case { env: &[("SHOAL_WORKERS", "1")], ..plain("locks") };
     signals => plain("signals");
     fork_exec => plain("fork_exec");
     files => plain("files");

@@ -907,8 +907,17 @@ impl Sys<'_> {
                 // struct flock is the same on riscv64 and x86-64 (32 bytes).
                 let mut fl = [0u8; 32];
                 self.mem.read_bytes(a[2], &mut fl)?;
+                // A waiting lock is tried without waiting, and waited for by parking (as flock).
+                let (host_cmd, waits) = match cmd {
+                    libc::F_SETLKW => (libc::F_SETLK, true),
+                    libc::F_OFD_SETLKW => (libc::F_OFD_SETLK, true),
+                    _ => (cmd, false),
+                };
                 // SAFETY: `fl` holds a full struct flock.
-                host_int(unsafe { libc::fcntl(file.raw(), cmd, fl.as_mut_ptr()) })?;
+                match host_int(unsafe { libc::fcntl(file.raw(), host_cmd, fl.as_mut_ptr()) }) {
+                    Err(Errno::EAGAIN | Errno::EACCES) if waits => return Err(self.retry_later(Errno::ERESTARTSYS)),
+                    r => r?,
+                };
                 self.mem.write_bytes(a[2], &fl)?;
                 Ok(0)
             }
@@ -1042,10 +1051,17 @@ impl Sys<'_> {
         Ok(r)
     }
 
+    /// flock. A lock another descriptor holds is waited for by parking the vCPU and trying
+    /// again (never in the host call, which would hold the worker, perhaps from the very guest
+    /// that holds the lock).
     pub fn sys_flock(&mut self, a: &[u64; 6]) -> SysResult {
         let file = self.file(a[0])?;
+        let op = a[1] as i32;
         // SAFETY: flock on a descriptor we hold.
-        host_int(unsafe { libc::flock(file.raw(), a[1] as i32) })
+        match host_int(unsafe { libc::flock(file.raw(), op | libc::LOCK_NB) }) {
+            Err(Errno::EAGAIN) if op & libc::LOCK_NB == 0 => Err(self.retry_later(Errno::ERESTARTSYS)),
+            r => r,
+        }
     }
 
     pub fn sys_fadvise(&mut self, a: &[u64; 6]) -> SysResult {

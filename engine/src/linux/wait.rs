@@ -67,6 +67,8 @@ pub(crate) struct Wait {
     io: Option<reactor::Token>,
     /// Bytes a stream transfer moved before it parked.
     pub done: u64,
+    /// Attempts so far of a call that polls (a lock another process holds).
+    pub retries: u32,
     /// A vfork child the thread waits for after its clone returned.
     pub vfork: Option<Arc<Process>>,
 }
@@ -92,6 +94,7 @@ impl Wait {
         self.resumed = false;
         self.deadline = None;
         self.done = 0;
+        self.retries = 0;
     }
 }
 
@@ -100,6 +103,15 @@ impl Sys<'_> {
     pub(crate) fn deadline(&mut self, timeout: Option<Duration>) -> Option<Instant> {
         let timeout = timeout?;
         Some(*self.wait.deadline.get_or_insert_with(|| Instant::now() + timeout))
+    }
+
+    /// Parks the calling vCPU for a moment before the call tries again: for waits the host can
+    /// only poll (a file lock another process holds). The pause grows from 1 ms to 32 ms as
+    /// attempts fail, so a long wait costs little and a short one is noticed soon.
+    pub(crate) fn retry_later(&mut self, interrupted: Errno) -> Errno {
+        let pause = Duration::from_millis(1 << self.wait.retries.min(5));
+        self.wait.retries += 1;
+        self.park(Vec::new(), Some(Instant::now() + pause), interrupted)
     }
 
     /// Whether the call's deadline has passed.
