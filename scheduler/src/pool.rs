@@ -30,7 +30,6 @@
 //! slices of newcomers): a CPU hog cannot starve anyone. The scheduler measures how long each task waited between becoming runnable and running
 //! ([`Stats::max_wait`]).
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle, Thread};
@@ -386,8 +385,8 @@ impl Scheduler {
     /// On a scheduler with threads, or a worker index out of range.
     pub fn step(&self, worker: usize) -> Option<Step> {
         let queues = self.simulated.as_ref().expect("step drives a simulated scheduler");
-        let queues = queues.lock().unwrap_or_else(|e| e.into_inner());
-        let local = &queues[worker];
+        let mut queues = queues.lock().unwrap_or_else(|e| e.into_inner());
+        let local = &mut queues[worker];
         let now = Instant::now();
         find_task(&self.shared, worker, local, now).map(|cell| run_slice(&self.shared, worker, cell, local, now).0)
     }
@@ -541,11 +540,11 @@ impl Drop for Scheduler {
     }
 }
 
-fn run_worker(shared: &Arc<Shared>, index: usize, local: Local) {
+fn run_worker(shared: &Arc<Shared>, index: usize, mut local: Local) {
     // The end of one slice is the start of the next look for work: one clock read per slice.
     let mut now = Instant::now();
     while !shared.shutdown.load(Ordering::Acquire) {
-        match find_task(shared, index, &local, now) {
+        match find_task(shared, index, &mut local, now) {
             Some(cell) => now = run_slice(shared, index, cell, &local, now).1,
             None => {
                 park(shared, index, &local);
@@ -556,44 +555,34 @@ fn run_worker(shared: &Arc<Shared>, index: usize, local: Local) {
 }
 
 /// A worker's own run queue, and the task at its head when the worker let newcomers go first.
+#[derive(Debug)]
 struct Local {
     queue: Worker<Queued>,
     /// Taken from the head of `queue`, and next to run once it has waited [`AGING`] slices.
-    held: Cell<Option<Queued>>,
-}
-
-impl std::fmt::Debug for Local {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Local").field("queue", &self.queue).finish_non_exhaustive()
-    }
+    held: Option<Queued>,
 }
 
 impl Local {
     fn new() -> Local {
-        Local { queue: Worker::new_fifo(), held: Cell::new(None) }
+        Local { queue: Worker::new_fifo(), held: None }
     }
 
     fn is_empty(&self) -> bool {
-        let held = self.held.take();
-        let empty = held.is_none() && self.queue.is_empty();
-        self.held.set(held);
-        empty
+        self.held.is_none() && self.queue.is_empty()
     }
 }
 
-/// How many weight-1 slices a queued task may wait while tasks spawned or woken from outside run
-/// ahead of it.
+/// How many weight-1 slices a queued task may wait while spawned or woken tasks run ahead of it.
 const AGING: u32 = 8;
 
-/// The next task for worker `index`: tasks spawned or woken from outside (its node's injector)
-/// first, unless the head of its own queue has waited [`AGING`] slices (then they join the back
+/// The next task for worker `index`: spawned or woken tasks (its node's injector) first, unless the head of its own queue has waited [`AGING`] slices (then they join the back
 /// of the queue); then its own queue; then the other workers' queues and remote nodes'
 /// injectors, nearest first.
 ///
 /// Newcomers first is what makes short guests fast (most finish within their first slice, and
 /// a woken vCPU usually runs briefly and waits again); the aging bound is what keeps a steady
 /// stream of them from holding back the guests already queued.
-fn find_task(shared: &Shared, index: usize, local: &Local, now: Instant) -> Option<Queued> {
+fn find_task(shared: &Shared, index: usize, local: &mut Local, now: Instant) -> Option<Queued> {
     let injector = &shared.injectors[shared.worker_node[index]];
     let head = local.held.take().or_else(|| local.queue.pop());
     if let Some(head) = head {
@@ -601,7 +590,7 @@ fn find_task(shared: &Shared, index: usize, local: &Local, now: Instant) -> Opti
         let due = waited >= u64::try_from((shared.slice * AGING).as_nanos()).unwrap_or(u64::MAX);
         if !injector.is_empty() {
             if !due && let Some(cell) = steal_from(|| injector.steal_batch_and_pop(&local.queue)) {
-                local.held.set(Some(head));
+                local.held = Some(head);
                 return Some(cell);
             }
             // The newcomers get in line behind the queued tasks.
