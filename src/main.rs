@@ -266,6 +266,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             max_bytes: args.code_cache_size.unwrap_or(cache::DEFAULT_MAX_BYTES),
         })
     };
+    let mut scheduler = shoal_scheduler::Config::detect();
+    scheduler.workers = args.workers.map(|n| n as usize);
+    let node = shoal_node::Node::start(shoal_node::Config {
+        scheduler,
+        jit: engine != shoal_engine::interp::Engine::Interp,
+        code_cache,
+    })
+    .context("cannot start the scheduler")?;
     let config = shoal_engine::linux::Config {
         sysroot: args.sysroot,
         root: args.root,
@@ -275,17 +283,8 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         weight: 1,
         null_stdio: false,
         memory_limit: args.memory,
-        numa_node: None,
+        numa_node: node.scheduler().place(),
     };
-    let mut scheduler = shoal_scheduler::Config::detect();
-    scheduler.workers = args.workers.map(|n| n as usize);
-    let node = shoal_node::Node::start(shoal_node::Config {
-        scheduler,
-        jit: engine != shoal_engine::interp::Engine::Interp,
-        code_cache,
-    })
-    .context("cannot start the scheduler")?;
-    let config = shoal_engine::linux::Config { numa_node: node.scheduler().place(), ..config };
     let kernel = shoal_engine::linux::Kernel::new(config, node.runtime())?;
     let program = args.program[0].to_str().context("the program path is not valid UTF-8")?.to_owned();
     let env = shoal_node::host_environment();

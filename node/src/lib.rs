@@ -51,8 +51,10 @@ impl Node {
     /// not in the caller.
     pub fn start(config: Config) -> std::io::Result<Node> {
         let mut scheduler = config.scheduler;
-        // Wake-up preemption: a vCPU woken while every worker is busy shortens the slice of
-        // the one that has run longest.
+        // Wake-up preemption, one granularity for both sides: a vCPU that starts while woken
+        // ones wait gets that long, and a vCPU woken while every worker is busy stops the one
+        // that has run longest that far into its slice.
+        scheduler.wake_granularity = shoal_engine::linux::WAKE_GRANULARITY;
         scheduler.on_busy_wake = Some(shoal_scheduler::WakeHook(Arc::new(shoal_engine::linux::make_room)));
         shoal_engine::linux::with_host_signals_blocked(|| {
             let scheduler = Arc::new(Scheduler::start(scheduler)?);

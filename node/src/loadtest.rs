@@ -434,10 +434,7 @@ pub fn run(spec: &Spec, node: &Node, progress: &mut dyn FnMut(Progress)) -> Summ
                             Live { kernel, workload: i, started, deadline: timeout.map(|d| started + d), killed: None },
                         );
                     }
-                    Err((e, limited)) => {
-                        let status = format!("start error: {e}");
-                        t.record(if limited { format!("memory limit ({status})") } else { status }, false, None);
-                    }
+                    Err(e) => t.record(format!("start error: {e}"), false, None),
                 }
             }
         }
@@ -543,8 +540,8 @@ pub fn run(spec: &Spec, node: &Node, progress: &mut dyn FnMut(Progress)) -> Summ
     }
 }
 
-/// Starts one guest of `w`; its exit is sent to `tx` as guest `id`. An error says why, and
-/// whether the guest had reached its memory limit.
+/// Starts one guest of `w`; its exit is sent to `tx` as guest `id`. (A program too large for
+/// its memory limit fails here, and the error says so.)
 fn start(
     spec: &Spec,
     w: &Workload,
@@ -552,7 +549,7 @@ fn start(
     env: &[OsString],
     id: u64,
     tx: &mpsc::Sender<Finished>,
-) -> Result<Arc<Kernel>, (String, bool)> {
+) -> Result<Arc<Kernel>, String> {
     let config = shoal_engine::linux::Config {
         sysroot: w.sysroot.clone(),
         root: None,
@@ -564,8 +561,8 @@ fn start(
         memory_limit: w.memory_mb.or(spec.memory_mb).map(|mb| mb.saturating_mul(1 << 20)),
         numa_node: node.scheduler().place(),
     };
-    let kernel = Kernel::new(config, node.runtime()).map_err(|e| (error_chain(&e), false))?;
-    let program = w.program.to_str().ok_or(("the program path is not valid UTF-8".to_owned(), false))?;
+    let kernel = Kernel::new(config, node.runtime()).map_err(|e| error_chain(&e))?;
+    let program = w.program.to_str().ok_or("the program path is not valid UTF-8")?;
     let mut argv: Vec<OsString> = vec![program.into()];
     argv.extend(w.args.iter().map(OsString::from));
     let tx = tx.clone();
@@ -573,7 +570,7 @@ fn start(
         .start(program, &argv, env, move |status| {
             let _ = tx.send(Finished { id, status, at: Instant::now() });
         })
-        .map_err(|e| (error_chain(&e), kernel.memory_limit().is_some_and(|m| m.was_reached())))?;
+        .map_err(|e| error_chain(&e))?;
     Ok(kernel)
 }
 

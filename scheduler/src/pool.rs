@@ -259,9 +259,7 @@ impl Shared {
     /// node's injector. A task alone on its worker runs again next, and no other worker is woken
     /// for it: a lone task stays on its CPU instead of bouncing between workers every slice.
     fn requeue(&self, cell: Queued, worker: usize, local: &Local, now: Instant) {
-        cell.runnable_since.store(self.ns_at(now), Ordering::Relaxed);
-        self.runnable.fetch_add(1, Ordering::Relaxed);
-        metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
+        self.mark_runnable(&cell, self.ns_at(now));
         let (node, home) = (self.worker_node[worker], cell.home);
         if node != home {
             self.injectors[home].push(cell);
@@ -279,18 +277,23 @@ impl Shared {
     /// of the tasks in the workers' queues (see [`find_task`]); then wakes an idle worker to take
     /// it. False if no worker was idle.
     fn inject(&self, cell: Queued) -> bool {
-        cell.runnable_since.store(self.now_ns(), Ordering::Relaxed);
-        self.runnable.fetch_add(1, Ordering::Relaxed);
-        metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
+        self.mark_runnable(&cell, self.now_ns());
         let home = cell.home;
         self.injectors[home].push(cell);
         self.wake_one(home)
     }
 
+    /// Counts `cell` as runnable from `now` (scheduler nanoseconds), for its wait and the gauge.
+    fn mark_runnable(&self, cell: &TaskCell, now: u64) {
+        cell.runnable_since.store(now, Ordering::Relaxed);
+        self.runnable.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("shoal_scheduler_runnable").increment(1.0);
+    }
+
     /// Unparks one idle worker, one of node `home` if any is idle. Idle workers register before
     /// their last look for work (under the same lock), so a task queued before this call is
-    /// either seen by that look or its worker is found here: no wake-up is lost.
-    /// True if a worker was idle.
+    /// either seen by that look or its worker is found here: no wake-up is lost. True if a worker
+    /// was idle.
     fn wake_one(&self, home: usize) -> bool {
         let worker = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

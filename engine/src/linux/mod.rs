@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 pub use errno::Errno;
 use fd::FdTable;
-pub use preempt::make_room;
+pub use preempt::{GRANULARITY as WAKE_GRANULARITY, make_room};
 use signal::{SigAction, SigQueue};
 pub use thread::{prepare_host_thread, with_host_signals_blocked};
 pub use vcpu::{Executor, Poll, ThreadPerVcpu, Vcpu};

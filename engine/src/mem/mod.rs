@@ -41,8 +41,8 @@ mod vma;
 
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 pub use layout::*;
 pub use limit::{MemoryLimit, MemoryPolicy};
@@ -262,11 +262,6 @@ impl AddressSpace {
             code_generation: AtomicU64::new(0),
             policy,
         })
-    }
-
-    /// The cap this address space's mappings count against, if any.
-    pub fn limit(&self) -> Option<&Arc<MemoryLimit>> {
-        self.policy.limit.as_ref()
     }
 
     /// Refuses (with ENOMEM) a mapping of `[start, end)` that would take the guest past its
