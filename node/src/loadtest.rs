@@ -148,28 +148,21 @@ impl Spec {
                 message: "no [[workload]] given".into(),
             });
         }
+        let top = |key: &str, message: &str| SpecError {
+            line: key_line(text, key),
+            field: Some(key.to_owned()),
+            message: message.to_owned(),
+        };
         if self.workers == Some(0) {
-            return Err(SpecError {
-                line: key_line(text, "workers"),
-                field: Some("workers".into()),
-                message: "must be at least 1".into(),
-            });
+            return Err(top("workers", "must be at least 1"));
         }
         if let Some(t) = self.timeout_s
             && !(t > 0.0 && t.is_finite())
         {
-            return Err(SpecError {
-                line: key_line(text, "timeout_s"),
-                field: Some("timeout_s".into()),
-                message: "must be a positive number of seconds".into(),
-            });
+            return Err(top("timeout_s", "must be a positive number of seconds"));
         }
         if self.memory_mb == Some(0) {
-            return Err(SpecError {
-                line: key_line(text, "memory_mb"),
-                field: Some("memory_mb".into()),
-                message: "must be at least 1".into(),
-            });
+            return Err(top("memory_mb", "must be at least 1"));
         }
         let mut alive = 0;
         for (i, w) in self.workloads.iter().enumerate() {
