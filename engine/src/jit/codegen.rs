@@ -14,14 +14,17 @@
 //!               return EXIT_NEXT
 //! ```
 //!
-//! Guest registers live in Cranelift variables, and `cpu` is kept current behind them: a written
-//! register is stored before the next guest store or AMO, exit or block end (only its last value
-//! is). A load, ALU or floating-point instruction can run twice without the guest noticing
-//! (fflags accrue), so a load that faults, or a check that fails, leaves at the *restart point*:
-//! the start of its block or the instruction after its last store, where `cpu` holds the whole
-//! guest state, and the interpreter runs from there. An exit only adds the pc and the
-//! instruction count, and registers need not stay live until the exits, which keeps register
-//! pressure and compile time down.
+//! Guest registers live in Cranelift variables, and `cpu` is kept current behind them where the
+//! guest state can be observed. A written register is stored before the next guest store or AMO
+//! and at every exit (only its last value is); a guest block that reads guest memory, or may
+//! otherwise leave for the interpreter midway, first stores what its predecessors left unstored
+//! (`Flow`). A block of plain arithmetic and branches stores nothing, so a loop of them keeps
+//! its registers in host registers and stores them once, on the way out. A load, ALU or
+//! floating-point instruction can run twice without the guest noticing (fflags accrue), so a
+//! load that faults, or a check that fails, leaves at the *restart point*: the start of its
+//! block or the instruction after its last store, where `cpu` holds the whole guest state, and
+//! the interpreter runs from there. The retired-instruction count is kept the same way: counted
+//! in a variable, added to `cpu.instret` at exits and where a block needs `cpu` current.
 //!
 //! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
 //! sealed as soon as its last predecessor is known, so the SSA builder only makes block
@@ -326,6 +329,67 @@ fn uses(inst: &Inst) -> Uses {
     u
 }
 
+/// Whether translating `inst` may leave for the interpreter at the restart point (a load
+/// that faults or is refused, a dynamic rounding mode that is reserved) or leave `done` relative
+/// to the block's start in a trap site (every guest access): its block must begin with `cpu`
+/// current.
+fn needs_current_cpu(inst: &Inst) -> bool {
+    is_memory_access(inst.op) || (inst.op.is_fp_compute() && inst.rm == 7 && crate::interp::uses_rm(inst.op))
+}
+
+/// Where a region's guest blocks must store registers that their predecessors left in host
+/// registers only: per block, whether it needs `cpu` current from its start
+/// ([`needs_current_cpu`]), and the registers possibly unstored when it is entered (bit masks,
+/// integer and floating-point).
+struct Flow {
+    needs_cpu: HashMap<u64, bool>,
+    unstored_in: HashMap<u64, (u32, u32)>,
+}
+
+impl Flow {
+    /// Iterates to the fixed point: a block that needs `cpu` current stores everything at its
+    /// start and leaves unstored at most what it writes; any other block adds what it writes to
+    /// what it was given.
+    fn of(region: &Region) -> Flow {
+        let needs_cpu: HashMap<u64, bool> =
+            region.blocks.iter().map(|(&pc, b)| (pc, b.insts.iter().any(needs_current_cpu))).collect();
+        let writes: HashMap<u64, (u32, u32)> = region
+            .blocks
+            .iter()
+            .map(|(&pc, b)| {
+                let (mut x, mut f) = (0, 0);
+                for inst in &b.insts {
+                    let u = uses(inst);
+                    x |= u.xw;
+                    f |= u.fw;
+                }
+                (pc, (x, f))
+            })
+            .collect();
+        let mut unstored_in: HashMap<u64, (u32, u32)> = region.blocks.keys().map(|&pc| (pc, (0, 0))).collect();
+        loop {
+            let mut changed = false;
+            for (&pc, blk) in &region.blocks {
+                let (wx, wf) = writes[&pc];
+                let (ix, i_f) = if needs_cpu[&pc] { (0, 0) } else { unstored_in[&pc] };
+                let out = (ix | wx, i_f | wf);
+                for s in blk.successors(pc) {
+                    if let Some(into) = unstored_in.get_mut(&s) {
+                        let merged = (into.0 | out.0, into.1 | out.1);
+                        if merged != *into {
+                            *into = merged;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                return Flow { needs_cpu, unstored_in };
+            }
+        }
+    }
+}
+
 const X_OFF: i32 = offset_of!(Cpu, x) as i32;
 const F_OFF: i32 = offset_of!(Cpu, f) as i32;
 const PC_OFF: i32 = offset_of!(Cpu, pc) as i32;
@@ -559,6 +623,10 @@ struct Translator<'a, 'b> {
     /// point where the guest state can be observed.
     dirty_x: u32,
     dirty_f: u32,
+    /// Where guest blocks store what their predecessors left unstored.
+    flow: Flow,
+    /// Instructions retired and not yet added to `cpu.instret` (an I64 variable).
+    unretired: Variable,
     /// Integer registers the region reads and never writes, where it uses more than
     /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
     /// them where it first reads them instead of keeping them live across the whole region: a
@@ -653,18 +721,27 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         // Every variable gets a definition in the entry block: the guest value for registers the
-        // region reads and writes (write-only ones are never read before they are written, and
-        // invariant ones are loaded where they are used).
+        // region reads, and for those a block may store on a path where they were not written
+        // (write-only ones are otherwise never read before they are written, and invariant ones
+        // are loaded where they are used).
         let invariant = if (all.xr | all.xw).count_ones() > HOST_REGS_FOR_GUEST { all.xr & !all.xw } else { 0 };
+        let flow = Flow::of(region);
+        let (maybe_x, maybe_f) = flow.unstored_in.values().fold((0, 0), |(x, f), &(ux, uf)| (x | ux, f | uf));
         let zero = b.ins().iconst(I64, 0);
+        let unretired = b.declare_var(I64);
+        b.def_var(unretired, zero);
         for r in 0..32 {
-            let v = if all.xr & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
+            let v = if (all.xr | maybe_x) & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
                 b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
             } else {
                 zero
             };
             b.def_var(x[r], v);
-            let v = if all.fr & (1 << r) != 0 { b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32) } else { zero };
+            let v = if (all.fr | maybe_f) & (1 << r) != 0 {
+                b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32)
+            } else {
+                zero
+            };
             b.def_var(f[r], v);
         }
         b.seal_block(entry);
@@ -684,6 +761,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             restart: (region.entry, 0),
             dirty_x: 0,
             dirty_f: 0,
+            flow,
+            unretired,
             invariant,
             loaded: [None; 32],
             fp_sig,
@@ -718,7 +797,10 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// Fills in the blocks waiting for their branches (all emitted by now), then counts the
     /// guest block's internal edges.
     fn finish_block(&mut self) {
+        // Exits after the block's end store what is unstored there.
+        let unstored = (self.dirty_x, self.dirty_f);
         while let Some(p) = self.pending.pop() {
+            (self.dirty_x, self.dirty_f) = unstored;
             match p {
                 Pending::Exit { block, pc, leave, done } => {
                     self.b.seal_block(block);
@@ -729,9 +811,13 @@ impl<'a, 'b> Translator<'a, 'b> {
                 Pending::Interpret { block } => {
                     self.b.seal_block(block);
                     self.b.switch_to_block(block);
+                    // Every way here has `cpu` current at the pc given (the restart point, or
+                    // a check that stored first): nothing to store.
                     let params = self.b.block_params(block).to_vec();
-                    self.retire(params[1]);
-                    self.leave(params[0], Leave::Return(EXIT_INTERPRET), 0);
+                    self.b.ins().store(trusted(), params[0], self.cpu, PC_OFF);
+                    self.add_instret(params[1]);
+                    let code = self.b.ins().iconst(I32, i64::from(EXIT_INTERPRET));
+                    self.b.ins().return_(&[code]);
                 }
                 Pending::BackEdge { block, target, dest } => {
                     // A loop spinning here must still notice `attention`, and must load guest
@@ -803,9 +889,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.ins().return_(&[next]);
     }
 
-    /// Stores the registers written since they were last stored, so that `cpu` holds the whole
-    /// guest state: before every guest memory access (it may fault), every exit and at the end
-    /// of every guest block.
+    /// Stores the registers written since they were last stored, so that `cpu` holds them all:
+    /// before every guest store or AMO (it may fault), at every exit and at the start of a block
+    /// that needs `cpu` current.
     fn sync(&mut self) {
         for r in 1..32 {
             if self.dirty_x & (1 << r) != 0 {
@@ -823,20 +909,29 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.dirty_f = 0;
     }
 
-    /// Counts `n` more retired instructions in `cpu.instret`; returns the new count.
-    fn retire(&mut self, n: Value) -> Value {
+    /// Counts `n` more retired instructions (in `unretired`, not yet in `cpu.instret`).
+    fn retire(&mut self, n: u64) {
+        let old = self.b.use_var(self.unretired);
+        let v = self.b.ins().iadd_imm_s(old, n as i64);
+        self.b.def_var(self.unretired, v);
+    }
+
+    /// Adds the unretired count and `more` to `cpu.instret`; returns the new count.
+    fn add_instret(&mut self, more: Value) -> Value {
         let old = self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
+        let unretired = self.b.use_var(self.unretired);
+        let n = self.b.ins().iadd(unretired, more);
         let instret = self.b.ins().iadd(old, n);
         self.b.ins().store(trusted(), instret, self.cpu, INSTRET_OFF);
         instret
     }
 
-    fn retire_imm(&mut self, n: u64) -> Value {
-        if n == 0 {
-            return self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
-        }
-        let n = self.b.ins().iconst(I64, n as i64);
-        self.retire(n)
+    /// Makes `cpu` hold the whole guest state: registers and the instruction count.
+    fn make_current(&mut self) {
+        self.sync();
+        let zero = self.b.ins().iconst(I64, 0);
+        self.add_instret(zero);
+        self.b.def_var(self.unretired, zero);
     }
 
     /// Leaves the region from the current block: stores what is not stored yet, `pc` and the
@@ -844,7 +939,8 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn leave(&mut self, pc: Value, leave: Leave, done: u64) {
         self.sync();
         self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
-        let instret = self.retire_imm(done);
+        let done = self.b.ins().iconst(I64, done as i64);
+        let instret = self.add_instret(done);
         match leave {
             Leave::Return(code) => {
                 let code = self.b.ins().iconst(I32, i64::from(code));
@@ -1056,7 +1152,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         let blk = self.region.blocks[&pc].clone();
         let cl = self.blocks[&pc];
         self.b.switch_to_block(cl);
-        // Every block starts with `cpu` current (blocks end with a sync).
+        (self.dirty_x, self.dirty_f) = self.flow.unstored_in[&pc];
+        if self.flow.needs_cpu[&pc] {
+            self.make_current();
+        }
+        // In a block that may restart, `cpu` is current at its start.
         self.restart = (pc, 0);
         self.loaded = [None; 32];
         let mut at = pc;
@@ -1064,7 +1164,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         for (i, inst) in blk.insts.iter().enumerate() {
             let last = i + 1 == n && blk.end == End::Transfer;
             if last {
-                self.retire_imm(n as u64);
+                self.retire(n as u64);
                 self.terminator(at, inst);
                 self.finish_block();
                 return;
@@ -1072,8 +1172,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.inst(at, i as u64, inst);
             at = at.wrapping_add(u64::from(inst.len));
         }
-        self.retire_imm(n as u64);
-        self.sync();
+        self.retire(n as u64);
         match blk.end {
             End::FallThrough(next) => {
                 let dest = self.edge(pc, next);
@@ -1099,7 +1198,6 @@ impl<'a, 'b> Translator<'a, 'b> {
             Op::Jal => {
                 let link = self.b.ins().iconst(I64, next as i64);
                 self.set_x(inst.rd, link);
-                self.sync();
                 let dest = self.edge(pc, target);
                 self.b.ins().jump(dest, &[]);
             }
@@ -1121,7 +1219,6 @@ impl<'a, 'b> Translator<'a, 'b> {
                     Op::Bltu => IntCC::UnsignedLessThan,
                     _ => IntCC::UnsignedGreaterThanOrEqual,
                 };
-                self.sync();
                 let taken = self.edge(pc, target);
                 let fall = self.edge(pc, next);
                 // Cranelift lays out a branch's second target right after it. A loop's

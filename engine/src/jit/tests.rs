@@ -896,6 +896,34 @@ fn faults_in_compiled_code_are_precise() {
 }
 
 #[test]
+fn registers_kept_in_host_registers_by_a_loop_are_current_at_a_fault_after_it() {
+    // addi x5,x0,1000 ; loop: addi x6,x6,3 ; xor x7,x6,x5 ; addi x5,x5,-1 ; bne x5,x0,loop ;
+    // ld x8,0(x9) ; ecall — the loop's blocks touch no memory, so its registers stay unstored
+    // until the load's block, whose load faults (x9 unmapped).
+    let code = [
+        i(0x13, 0, 5, 0, 1000),
+        i(0x13, 0, 6, 6, 3),
+        r(0x33, 4, 0, 7, 6, 5),
+        i(0x13, 0, 5, 5, -1),
+        b(1, 5, 0, -12),
+        i(0x03, 3, 8, 9, 0),
+        0x0000_0073,
+    ];
+    let m = address_space(&code, &[0; 4096]);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    cpu.x[9] = DATA + 0x10_0000;
+    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
+    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x10_0000), "{ea:?}");
+    assert_eq!((a.pc, a.x[6], a.instret), (CODE + 20, 3000, 4001));
+    for model in models() {
+        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
+        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: compiled code faulted");
+        assert_eq!(ea, eb, "{model:?}");
+        assert_eq!((a.pc, a.x, a.instret), (b.pc, b.x, b.instret), "{model:?}");
+    }
+}
+
+#[test]
 fn a_spinning_compiled_loop_sees_attention() {
     // loop: addi x1,x1,1 ; jal x0, loop
     let code = [i(0x13, 0, 1, 1, 1), 0xffdff06f];
