@@ -24,7 +24,7 @@
 //! load that faults, or a check that fails, leaves at the *restart point*: the start of its
 //! block or the instruction after its last store, where `cpu` holds the whole guest state, and
 //! the interpreter runs from there. The retired-instruction count is kept the same way: counted
-//! in a variable, added to `cpu.instret` at exits and where a block needs `cpu` current.
+//! in a variable, stored to `cpu.instret` at exits and where a block needs `cpu` current.
 //!
 //! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
 //! sealed as soon as its last predecessor is known, so the SSA builder only makes block
@@ -51,7 +51,7 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, Signature, TrapCode, Value,
+    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, SigRef, Signature, TrapCode, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -330,12 +330,19 @@ fn uses(inst: &Inst) -> Uses {
 }
 
 /// Whether translating `inst` may leave for the interpreter at the restart point (a load
-/// that faults or is refused, a dynamic rounding mode that is reserved) or leave `done` relative
-/// to the block's start in a trap site (every guest access): its block must begin with `cpu`
-/// current.
+/// that faults or is refused) or leave `done` relative to the block's start in a trap site
+/// (every guest access): its block must begin with `cpu` current.
 fn needs_current_cpu(inst: &Inst) -> bool {
-    is_memory_access(inst.op) || (inst.op.is_fp_compute() && inst.rm == 7 && crate::interp::uses_rm(inst.op))
+    is_memory_access(inst.op)
 }
+
+/// Whether `inst` rounds as `frm` says (checked once, at the region's entry).
+fn uses_dynamic_rounding(inst: &Inst) -> bool {
+    inst.op.is_fp_compute() && inst.rm == 7 && crate::interp::uses_rm(inst.op)
+}
+
+/// Bit masks over the integer and the floating-point registers.
+type Masks = (u32, u32);
 
 /// Where a region's guest blocks must store registers that their predecessors left in host
 /// registers only: per block, whether it needs `cpu` current from its start
@@ -343,36 +350,42 @@ fn needs_current_cpu(inst: &Inst) -> bool {
 /// integer and floating-point).
 struct Flow {
     needs_cpu: HashMap<u64, bool>,
-    unstored_in: HashMap<u64, (u32, u32)>,
+    unstored_in: HashMap<u64, Masks>,
 }
 
 impl Flow {
     /// Iterates to the fixed point: a block that needs `cpu` current stores everything at its
-    /// start and leaves unstored at most what it writes; any other block adds what it writes to
-    /// what it was given.
+    /// start and leaves unstored at most what it writes after its last store or AMO; any other
+    /// block adds what it writes to what it was given.
     fn of(region: &Region) -> Flow {
         let needs_cpu: HashMap<u64, bool> =
             region.blocks.iter().map(|(&pc, b)| (pc, b.insts.iter().any(needs_current_cpu))).collect();
-        let writes: HashMap<u64, (u32, u32)> = region
+        // What each block writes, and what it writes after its last store or AMO (before which
+        // the translator stores everything; an AMO's result is stored right after it).
+        let writes: HashMap<u64, (Masks, Masks)> = region
             .blocks
             .iter()
             .map(|(&pc, b)| {
-                let (mut x, mut f) = (0, 0);
+                let (mut all, mut after) = ((0, 0), (0, 0));
                 for inst in &b.insts {
                     let u = uses(inst);
-                    x |= u.xw;
-                    f |= u.fw;
+                    all = (all.0 | u.xw, all.1 | u.fw);
+                    after = if is_store_or_amo(inst.op) { (0, 0) } else { (after.0 | u.xw, after.1 | u.fw) };
                 }
-                (pc, (x, f))
+                (pc, (all, after))
             })
             .collect();
-        let mut unstored_in: HashMap<u64, (u32, u32)> = region.blocks.keys().map(|&pc| (pc, (0, 0))).collect();
+        let mut unstored_in: HashMap<u64, Masks> = region.blocks.keys().map(|&pc| (pc, (0, 0))).collect();
         loop {
             let mut changed = false;
             for (&pc, blk) in &region.blocks {
-                let (wx, wf) = writes[&pc];
-                let (ix, i_f) = if needs_cpu[&pc] { (0, 0) } else { unstored_in[&pc] };
-                let out = (ix | wx, i_f | wf);
+                let (all, after) = writes[&pc];
+                let out = if needs_cpu[&pc] {
+                    after
+                } else {
+                    let (ix, i_f) = unstored_in[&pc];
+                    (ix | all.0, i_f | all.1)
+                };
                 for s in blk.successors(pc) {
                     if let Some(into) = unstored_in.get_mut(&s) {
                         let merged = (into.0 | out.0, into.1 | out.1);
@@ -516,9 +529,7 @@ pub(super) fn compile(
         let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
         let mut fp_sig = Signature::new(isa.default_call_conv());
         fp_sig.params.push(AbiParam::new(ptr));
-        for _ in 0..4 {
-            fp_sig.params.push(AbiParam::new(I64));
-        }
+        fp_sig.params.extend([AbiParam::new(I64); 4]);
         fp_sig.returns.push(AbiParam::new(I64));
         let fp_sig = b.import_signature(fp_sig);
         let region_sig = b.import_signature(region_signature(isa));
@@ -555,6 +566,12 @@ pub(super) fn compile(
         .collect();
     traps.sort_by_key(|t| t.offset);
     Ok(MachineCode { code: compiled.code_buffer().to_vec(), traps })
+}
+
+/// Whether `op` writes guest memory: the translator stores the registers before it.
+fn is_store_or_amo(op: Op) -> bool {
+    is_memory_access(op)
+        && !matches!(op, Op::Lb | Op::Lh | Op::Lw | Op::Ld | Op::Lbu | Op::Lhu | Op::Lwu | Op::Flw | Op::Fld)
 }
 
 /// Whether `op` reads or writes guest memory (a trap site in guarded code).
@@ -625,8 +642,9 @@ struct Translator<'a, 'b> {
     dirty_f: u32,
     /// Where guest blocks store what their predecessors left unstored.
     flow: Flow,
-    /// Instructions retired and not yet added to `cpu.instret` (an I64 variable).
-    unretired: Variable,
+    /// The guest's retired-instruction count (an I64 variable), ahead of `cpu.instret` where
+    /// `cpu` is not current.
+    instret: Variable,
     /// Integer registers the region reads and never writes, where it uses more than
     /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
     /// them where it first reads them instead of keeping them live across the whole region: a
@@ -635,7 +653,7 @@ struct Translator<'a, 'b> {
     invariant: u32,
     /// The invariant registers loaded in the current guest block.
     loaded: [Option<Value>; 32],
-    fp_sig: cranelift_codegen::ir::SigRef,
+    fp_sig: SigRef,
     region_sig: cranelift_codegen::ir::SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
     native_fma: bool,
@@ -686,7 +704,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn new(
         b: &'a mut FunctionBuilder<'b>,
         region: &'a Region,
-        fp_sig: cranelift_codegen::ir::SigRef,
+        fp_sig: SigRef,
         region_sig: cranelift_codegen::ir::SigRef,
         native_fma: bool,
     ) -> Self {
@@ -728,8 +746,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let flow = Flow::of(region);
         let (maybe_x, maybe_f) = flow.unstored_in.values().fold((0, 0), |(x, f), &(ux, uf)| (x | ux, f | uf));
         let zero = b.ins().iconst(I64, 0);
-        let unretired = b.declare_var(I64);
-        b.def_var(unretired, zero);
+        let instret = b.declare_var(I64);
+        let count = b.ins().load(I64, trusted(), cpu, INSTRET_OFF);
+        b.def_var(instret, count);
         for r in 0..32 {
             let v = if (all.xr | maybe_x) & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
                 b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
@@ -762,7 +781,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             dirty_x: 0,
             dirty_f: 0,
             flow,
-            unretired,
+            instret,
             invariant,
             loaded: [None; 32],
             fp_sig,
@@ -775,7 +794,22 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     fn translate(&mut self) {
         let first = self.blocks[&self.region.entry];
-        self.b.ins().jump(first, &[]);
+        if self.region.blocks.values().flat_map(|b| &b.insts).any(uses_dynamic_rounding) {
+            // frm changes only through CSR instructions, which leave the region, so one check
+            // at the entry covers every instruction using it: a reserved mode makes them
+            // illegal, which the interpreter raises.
+            let frm = self.frm();
+            let valid = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, frm, 4);
+            let reserved = self.b.create_block();
+            self.b.set_cold_block(reserved);
+            self.b.ins().brif(valid, first, &[], reserved, &[]);
+            self.b.switch_to_block(reserved);
+            self.b.seal_block(reserved);
+            let entry = self.b.ins().iconst(I64, self.region.entry as i64);
+            self.leave(entry, Leave::Return(EXIT_INTERPRET), 0);
+        } else {
+            self.b.ins().jump(first, &[]);
+        }
         self.reached(self.region.entry);
         let pcs: Vec<u64> = self.region.blocks.keys().copied().collect();
         for pc in pcs {
@@ -815,7 +849,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     // a check that stored first): nothing to store.
                     let params = self.b.block_params(block).to_vec();
                     self.b.ins().store(trusted(), params[0], self.cpu, PC_OFF);
-                    self.add_instret(params[1]);
+                    self.store_instret(params[1]);
                     let code = self.b.ins().iconst(I32, i64::from(EXIT_INTERPRET));
                     self.b.ins().return_(&[code]);
                 }
@@ -909,29 +943,27 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.dirty_f = 0;
     }
 
-    /// Counts `n` more retired instructions (in `unretired`, not yet in `cpu.instret`).
+    /// Counts `n` more retired instructions.
     fn retire(&mut self, n: u64) {
-        let old = self.b.use_var(self.unretired);
+        let old = self.b.use_var(self.instret);
         let v = self.b.ins().iadd_imm_s(old, n as i64);
-        self.b.def_var(self.unretired, v);
+        self.b.def_var(self.instret, v);
     }
 
-    /// Adds the unretired count and `more` to `cpu.instret`; returns the new count.
-    fn add_instret(&mut self, more: Value) -> Value {
-        let old = self.b.ins().load(I64, trusted(), self.cpu, INSTRET_OFF);
-        let unretired = self.b.use_var(self.unretired);
-        let n = self.b.ins().iadd(unretired, more);
-        let instret = self.b.ins().iadd(old, n);
-        self.b.ins().store(trusted(), instret, self.cpu, INSTRET_OFF);
-        instret
+    /// Stores the instruction count plus `more` in `cpu.instret`; returns what it stored.
+    /// A plain store: loops do not carry a dependency through memory.
+    fn store_instret(&mut self, more: Value) -> Value {
+        let count = self.b.use_var(self.instret);
+        let count = self.b.ins().iadd(count, more);
+        self.b.ins().store(trusted(), count, self.cpu, INSTRET_OFF);
+        count
     }
 
     /// Makes `cpu` hold the whole guest state: registers and the instruction count.
     fn make_current(&mut self) {
         self.sync();
         let zero = self.b.ins().iconst(I64, 0);
-        self.add_instret(zero);
-        self.b.def_var(self.unretired, zero);
+        self.store_instret(zero);
     }
 
     /// Leaves the region from the current block: stores what is not stored yet, `pc` and the
@@ -940,7 +972,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.sync();
         self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
         let done = self.b.ins().iconst(I64, done as i64);
-        let instret = self.add_instret(done);
+        let instret = self.store_instret(done);
         match leave {
             Leave::Return(code) => {
                 let code = self.b.ins().iconst(I32, i64::from(code));
@@ -1500,14 +1532,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             // The helper runs ops without a rounding mode in RNE.
             (self.b.ins().iconst(I64, 0), fpfast::Mode::Static(Rounding::Rne))
         } else if inst.rm == 7 {
-            // Dynamic rounding: a reserved frm makes the instruction illegal, which the
-            // interpreter raises. frm changes only through CSR instructions, which leave the
-            // region, so it is constant while the region runs and its loads can merge.
-            // (Only a plain `load` of such memory counts as pure, so widen separately.)
-            let frm = self.b.ins().load(I8, constant(), self.cpu, FRM_OFF);
-            let frm = self.b.ins().uextend(I64, frm);
-            let valid = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, frm, 4);
-            self.branch_or_restart(valid);
+            // Dynamic rounding, valid: the region's entry checked it (`translate`).
+            let frm = self.frm();
             (frm, fpfast::Mode::Dynamic(frm))
         } else if let Some(mode) = Rounding::from_bits(inst.rm) {
             (self.b.ins().iconst(I64, i64::from(inst.rm)), fpfast::Mode::Static(mode))
@@ -1523,6 +1549,14 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         };
         self.fp_result(op, inst.rd, v);
+    }
+
+    /// The dynamic rounding mode, `cpu.frm`, widened. It is constant while the region runs
+    /// (only CSR instructions change it, and they leave the region), so its loads can merge.
+    /// (Only a plain `load` of such memory counts as pure, so it is widened separately.)
+    fn frm(&mut self) -> Value {
+        let frm = self.b.ins().load(I8, constant(), self.cpu, FRM_OFF);
+        self.b.ins().uextend(I64, frm)
     }
 
     /// Calls the helper of `op` with `[rm, a, b, c]`; returns the destination value.
