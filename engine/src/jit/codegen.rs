@@ -350,16 +350,38 @@ type Masks = (u32, u32);
 /// integer and floating-point).
 struct Flow {
     needs_cpu: HashMap<u64, bool>,
+    /// Blocks that make `cpu` current at their end, because a successor in the region needs it:
+    /// storing there, where the values are computed, keeps them from living on into the next
+    /// block (a loop's registers would otherwise live across its back-edge).
+    current_at_end: HashMap<u64, bool>,
     unstored_in: HashMap<u64, Masks>,
+    /// Blocks entered only where `cpu.instret` is current.
+    count_current_in: HashMap<u64, bool>,
 }
 
 impl Flow {
-    /// Iterates to the fixed point: a block that needs `cpu` current stores everything at its
-    /// start and leaves unstored at most what it writes after its last store or AMO; any other
-    /// block adds what it writes to what it was given.
+    /// Iterates to the fixed point: a block that makes `cpu` current at its end leaves nothing
+    /// unstored; one that needs `cpu` current stores everything at its start and leaves
+    /// unstored at most what it writes after its last store or AMO; any other block adds what
+    /// it writes to what it was given.
     fn of(region: &Region) -> Flow {
         let needs_cpu: HashMap<u64, bool> =
             region.blocks.iter().map(|(&pc, b)| (pc, b.insts.iter().any(needs_current_cpu))).collect();
+        let current_at_end: HashMap<u64, bool> = region
+            .blocks
+            .iter()
+            .map(|(&pc, b)| (pc, b.successors(pc).iter().any(|s| needs_cpu.get(s) == Some(&true))))
+            .collect();
+        let mut count_current_in: HashMap<u64, bool> = region.blocks.keys().map(|&pc| (pc, true)).collect();
+        for (&pc, b) in &region.blocks {
+            if !current_at_end[&pc] {
+                for s in b.successors(pc) {
+                    if let Some(current) = count_current_in.get_mut(&s) {
+                        *current = false;
+                    }
+                }
+            }
+        }
         // What each block writes, and what it writes after its last store or AMO (before which
         // the translator stores everything; an AMO's result is stored right after it).
         let writes: HashMap<u64, (Masks, Masks)> = region
@@ -380,7 +402,9 @@ impl Flow {
             let mut changed = false;
             for (&pc, blk) in &region.blocks {
                 let (all, after) = writes[&pc];
-                let out = if needs_cpu[&pc] {
+                let out = if current_at_end[&pc] {
+                    (0, 0)
+                } else if needs_cpu[&pc] {
                     after
                 } else {
                     let (ix, i_f) = unstored_in[&pc];
@@ -397,7 +421,7 @@ impl Flow {
                 }
             }
             if !changed {
-                return Flow { needs_cpu, unstored_in };
+                return Flow { needs_cpu, current_at_end, unstored_in, count_current_in };
             }
         }
     }
@@ -642,6 +666,8 @@ struct Translator<'a, 'b> {
     dirty_f: u32,
     /// Where guest blocks store what their predecessors left unstored.
     flow: Flow,
+    /// Whether the current guest block makes `cpu` current at its end (`Flow::current_at_end`).
+    current_at_end: bool,
     /// The guest's retired-instruction count (an I64 variable), ahead of `cpu.instret` where
     /// `cpu` is not current.
     instret: Variable,
@@ -781,6 +807,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             dirty_x: 0,
             dirty_f: 0,
             flow,
+            current_at_end: false,
             instret,
             invariant,
             loaded: [None; 32],
@@ -1186,8 +1213,13 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.switch_to_block(cl);
         (self.dirty_x, self.dirty_f) = self.flow.unstored_in[&pc];
         if self.flow.needs_cpu[&pc] {
-            self.make_current();
+            self.sync();
+            if !self.flow.count_current_in[&pc] {
+                let zero = self.b.ins().iconst(I64, 0);
+                self.store_instret(zero);
+            }
         }
+        self.current_at_end = self.flow.current_at_end[&pc];
         // In a block that may restart, `cpu` is current at its start.
         self.restart = (pc, 0);
         self.loaded = [None; 32];
@@ -1207,6 +1239,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.retire(n as u64);
         match blk.end {
             End::FallThrough(next) => {
+                if self.current_at_end {
+                    self.make_current();
+                }
                 let dest = self.edge(pc, next);
                 self.b.ins().jump(dest, &[]);
             }
@@ -1230,6 +1265,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             Op::Jal => {
                 let link = self.b.ins().iconst(I64, next as i64);
                 self.set_x(inst.rd, link);
+                if self.current_at_end {
+                    self.make_current();
+                }
                 let dest = self.edge(pc, target);
                 self.b.ins().jump(dest, &[]);
             }
@@ -1251,6 +1289,9 @@ impl<'a, 'b> Translator<'a, 'b> {
                     Op::Bltu => IntCC::UnsignedLessThan,
                     _ => IntCC::UnsignedGreaterThanOrEqual,
                 };
+                if self.current_at_end {
+                    self.make_current();
+                }
                 let taken = self.edge(pc, target);
                 let fall = self.edge(pc, next);
                 // Cranelift lays out a branch's second target right after it. A loop's
