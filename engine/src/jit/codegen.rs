@@ -16,10 +16,10 @@
 //!
 //! Guest registers live in Cranelift variables, and `cpu` is kept current behind them where the
 //! guest state can be observed. A written register is stored before the next guest store or AMO
-//! and at every exit (only its last value is); a guest block that reads guest memory, or may
-//! otherwise leave for the interpreter midway, first stores what its predecessors left unstored
-//! (`Flow`). A block of plain arithmetic and branches stores nothing, so a loop of them keeps
-//! its registers in host registers and stores them once, on the way out. A load, ALU or
+//! and at every exit (only its last value is), and a block whose successor accesses guest
+//! memory stores everything at its end, so that the successor starts with `cpu` current
+//! (`Flow`). Other blocks store nothing, so a loop of plain arithmetic keeps its registers in
+//! host registers and stores them once, on the way out. A load, ALU or
 //! floating-point instruction can run twice without the guest noticing (fflags accrue), so a
 //! load that faults, or a check that fails, leaves at the *restart point*: the start of its
 //! block or the instruction after its last store, where `cpu` holds the whole guest state, and
@@ -329,13 +329,6 @@ fn uses(inst: &Inst) -> Uses {
     u
 }
 
-/// Whether translating `inst` may leave for the interpreter at the restart point (a load
-/// that faults or is refused) or leave `done` relative to the block's start in a trap site
-/// (every guest access): its block must begin with `cpu` current.
-fn needs_current_cpu(inst: &Inst) -> bool {
-    is_memory_access(inst.op)
-}
-
 /// Whether `inst` rounds as `frm` says (checked once, at the region's entry).
 fn uses_dynamic_rounding(inst: &Inst) -> bool {
     inst.op.is_fp_compute() && inst.rm == 7 && crate::interp::uses_rm(inst.op)
@@ -344,44 +337,36 @@ fn uses_dynamic_rounding(inst: &Inst) -> bool {
 /// Bit masks over the integer and the floating-point registers.
 type Masks = (u32, u32);
 
-/// Where a region's guest blocks must store registers that their predecessors left in host
-/// registers only: per block, whether it needs `cpu` current from its start
-/// ([`needs_current_cpu`]), and the registers possibly unstored when it is entered (bit masks,
-/// integer and floating-point).
+/// Where a region's guest blocks leave registers in host registers only.
+///
+/// A block that accesses guest memory needs `cpu` current from its start: a load that faults
+/// or is refused leaves at the restart point, and a trap site counts its instructions from the
+/// block's start. So every predecessor of such a block makes `cpu` current at its own end,
+/// where the values are computed (storing at the successor's start instead would keep them
+/// live into it, across a loop's back-edge). Other blocks store nothing on the way out, and
+/// exits store what the flow says may be unstored where they leave.
 struct Flow {
+    /// Blocks that access guest memory.
     needs_cpu: HashMap<u64, bool>,
-    /// Blocks that make `cpu` current at their end, because a successor in the region needs it:
-    /// storing there, where the values are computed, keeps them from living on into the next
-    /// block (a loop's registers would otherwise live across its back-edge).
+    /// Blocks with a successor in `needs_cpu`: they make `cpu` current at their end.
     current_at_end: HashMap<u64, bool>,
+    /// The registers possibly unstored where each block is entered.
     unstored_in: HashMap<u64, Masks>,
-    /// Blocks entered only where `cpu.instret` is current.
-    count_current_in: HashMap<u64, bool>,
 }
 
 impl Flow {
     /// Iterates to the fixed point: a block that makes `cpu` current at its end leaves nothing
-    /// unstored; one that needs `cpu` current stores everything at its start and leaves
-    /// unstored at most what it writes after its last store or AMO; any other block adds what
-    /// it writes to what it was given.
+    /// unstored; one that needs `cpu` current (and so starts with it current) leaves at most
+    /// what it writes after its last store or AMO; any other block adds what it writes to what
+    /// it was given.
     fn of(region: &Region) -> Flow {
         let needs_cpu: HashMap<u64, bool> =
-            region.blocks.iter().map(|(&pc, b)| (pc, b.insts.iter().any(needs_current_cpu))).collect();
+            region.blocks.iter().map(|(&pc, b)| (pc, b.insts.iter().any(|i| is_memory_access(i.op)))).collect();
         let current_at_end: HashMap<u64, bool> = region
             .blocks
             .iter()
             .map(|(&pc, b)| (pc, b.successors(pc).iter().any(|s| needs_cpu.get(s) == Some(&true))))
             .collect();
-        let mut count_current_in: HashMap<u64, bool> = region.blocks.keys().map(|&pc| (pc, true)).collect();
-        for (&pc, b) in &region.blocks {
-            if !current_at_end[&pc] {
-                for s in b.successors(pc) {
-                    if let Some(current) = count_current_in.get_mut(&s) {
-                        *current = false;
-                    }
-                }
-            }
-        }
         // What each block writes, and what it writes after its last store or AMO (before which
         // the translator stores everything; an AMO's result is stored right after it).
         let writes: HashMap<u64, (Masks, Masks)> = region
@@ -421,7 +406,7 @@ impl Flow {
                 }
             }
             if !changed {
-                return Flow { needs_cpu, current_at_end, unstored_in, count_current_in };
+                return Flow { needs_cpu, current_at_end, unstored_in };
             }
         }
     }
@@ -680,7 +665,7 @@ struct Translator<'a, 'b> {
     /// The invariant registers loaded in the current guest block.
     loaded: [Option<Value>; 32],
     fp_sig: SigRef,
-    region_sig: cranelift_codegen::ir::SigRef,
+    region_sig: SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
     native_fma: bool,
     /// [`MemoryModel::Guarded`]: guest accesses go unchecked to the arena, as trap sites.
@@ -731,7 +716,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         b: &'a mut FunctionBuilder<'b>,
         region: &'a Region,
         fp_sig: SigRef,
-        region_sig: cranelift_codegen::ir::SigRef,
+        region_sig: SigRef,
         native_fma: bool,
     ) -> Self {
         let x = std::array::from_fn(|_| b.declare_var(I64));
@@ -951,8 +936,8 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     /// Stores the registers written since they were last stored, so that `cpu` holds them all:
-    /// before every guest store or AMO (it may fault), at every exit and at the start of a block
-    /// that needs `cpu` current.
+    /// before every guest store or AMO (it may fault), at every exit and at the end of a block
+    /// whose successor needs `cpu` current.
     fn sync(&mut self) {
         for r in 1..32 {
             if self.dirty_x & (1 << r) != 0 {
@@ -1212,15 +1197,10 @@ impl<'a, 'b> Translator<'a, 'b> {
         let cl = self.blocks[&pc];
         self.b.switch_to_block(cl);
         (self.dirty_x, self.dirty_f) = self.flow.unstored_in[&pc];
-        if self.flow.needs_cpu[&pc] {
-            self.sync();
-            if !self.flow.count_current_in[&pc] {
-                let zero = self.b.ins().iconst(I64, 0);
-                self.store_instret(zero);
-            }
-        }
+        // A block that may restart is entered with `cpu` current: from the region's entry or
+        // from predecessors that made it current at their end.
+        debug_assert!(!self.flow.needs_cpu[&pc] || self.flow.unstored_in[&pc] == (0, 0));
         self.current_at_end = self.flow.current_at_end[&pc];
-        // In a block that may restart, `cpu` is current at its start.
         self.restart = (pc, 0);
         self.loaded = [None; 32];
         let mut at = pc;
