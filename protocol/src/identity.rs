@@ -42,7 +42,7 @@ impl ClusterId {
     /// The host's random source failed.
     pub fn random() -> Result<ClusterId, IdentityError> {
         let mut id = [0; 16];
-        getrandom_bytes(&mut id)?;
+        random_bytes(&mut id)?;
         Ok(ClusterId(id))
     }
 
@@ -73,7 +73,12 @@ impl fmt::Debug for ClusterId {
 }
 
 /// Fills `buf` from the kernel's random source.
-fn getrandom_bytes(buf: &mut [u8]) -> Result<(), IdentityError> {
+/// Fills `buf` from the host's random source.
+///
+/// # Errors
+///
+/// The random source could not be read.
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), IdentityError> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(buf))

@@ -1,10 +1,12 @@
 //! Node-local vCPU scheduling for shoal.
 //!
 //! This crate holds what a node needs to decide where work runs: the CPU/NUMA topology
-//! ([`topology`]) and the work-stealing scheduler whose workers steal by it ([`pool`]). Placement
-//! and migration policies and the policy simulator will live here too. It knows nothing of QUIC or
-//! raft: it schedules runnable vCPUs and decides placements from numbers it is given.
+//! ([`topology`]) and the work-stealing scheduler whose workers steal by it ([`pool`]). Migration
+//! policies and the policy simulator will live here too. It knows nothing of QUIC or
+//! raft: it schedules runnable vCPUs and decides placements from numbers it is given
+//! ([`placement`]).
 
+pub mod placement;
 pub mod pool;
 mod state;
 mod sync;

@@ -64,8 +64,8 @@ pub struct Config {
     /// Scheduling weight of the guest's threads: a weight-2 guest gets twice the CPU of a weight-1
     /// one when they compete (0 counts as 1).
     pub weight: u32,
-    /// Give the first process `/dev/null` as stdin, stdout and stderr instead of the host's.
-    pub null_stdio: bool,
+    /// What the first process gets as stdin, stdout and stderr.
+    pub stdio: Stdio,
     /// Cap, in bytes, on the memory all of the guest's processes map together (a cgroup's limit,
     /// counted as RLIMIT_AS counts): past it, mmap, brk and fork fail with ENOMEM. The guest sees
     /// it as its RLIMIT_AS hard limit.
@@ -73,6 +73,19 @@ pub struct Config {
     /// The NUMA node the guest's threads run on and its memory comes from (preferred, not
     /// required: another node's pages when this one is full).
     pub numa_node: Option<u32>,
+}
+
+/// The standard streams of a guest's first process.
+#[derive(Debug, Clone, Default)]
+pub enum Stdio {
+    /// This process's own stdin, stdout and stderr (as qemu-user passes them on).
+    #[default]
+    Inherit,
+    /// `/dev/null` for all three.
+    Null,
+    /// These host files as stdin, stdout and stderr (each is duplicated, so the caller keeps
+    /// its own).
+    Files(Arc<[std::os::fd::OwnedFd; 3]>),
 }
 
 /// What the guest machines of one host process share: the executor that runs their vCPUs and

@@ -146,13 +146,17 @@ fn load_program(
 }
 
 /// The first process's descriptors 0, 1 and 2: the host's, or `/dev/null`.
-fn stdio_table(null: bool) -> FdTable {
+fn stdio_table(stdio: &super::Stdio) -> FdTable {
     let mut t = FdTable::default();
     for fd in 0..3 {
-        let file = if null {
-            std::fs::OpenOptions::new().read(fd == 0).write(fd != 0).open("/dev/null").map(std::os::fd::OwnedFd::from)
-        } else {
-            super::fs::dup_fd(fd).map_err(|e| std::io::Error::from_raw_os_error(e.0))
+        let file = match stdio {
+            super::Stdio::Null => std::fs::OpenOptions::new()
+                .read(fd == 0)
+                .write(fd != 0)
+                .open("/dev/null")
+                .map(std::os::fd::OwnedFd::from),
+            super::Stdio::Inherit => super::fs::dup_fd(fd).map_err(|e| std::io::Error::from_raw_os_error(e.0)),
+            super::Stdio::Files(files) => files[fd as usize].try_clone(),
         };
         if let Ok(file) = file {
             let _ = t.set(fd, OpenFile::new(file), false, u64::MAX);
@@ -199,7 +203,7 @@ pub(super) fn spawn_initial(
         pgid: pid.into(),
         sid: pid.into(),
         mm: RwLock::new(prog.mm),
-        files: Mutex::new(stdio_table(kernel.config.null_stdio)),
+        files: Mutex::new(stdio_table(&kernel.config.stdio)),
         actions: Mutex::new([SigAction::default(); signal::NSIG]),
         fs: Mutex::new(FsContext { cwd, umask: 0o022 }),
         state: Mutex::new(ProcState { threads: vec![thread.clone()], ..ProcState::default() }),
