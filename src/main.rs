@@ -1,4 +1,8 @@
-//! The `shoal` command line. Parsing and reporting only: the work is in the library crates.
+//! The `shoal` command line. Parsing and reporting only: the work is in the library crates
+//! (`cluster` starts and stops local clusters; `client` prints what the cluster answers).
+
+mod client;
+mod cluster;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -22,6 +26,58 @@ enum Command {
     /// Run a mix of guest workloads described by a TOML spec and report throughput, latency and
     /// scheduler figures.
     Loadtest(LoadtestArgs),
+    /// Create, start, stop or inspect a cluster of local processes on loopback.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Run a guest on the cluster.
+    Submit(SubmitArgs),
+    /// List the cluster's guests.
+    Ps {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a guest's output (stdout to stdout, stderr to stderr).
+    Logs {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Keep printing until the guest ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// The guest's id.
+        id: String,
+    },
+    /// Kill a guest.
+    Kill {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// The guest's id.
+        id: String,
+    },
+    /// List the cluster's nodes.
+    Nodes {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a coordinator daemon (see deploy/README.md for the configuration).
+    Coordinator {
+        /// The daemon's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run a node daemon (see deploy/README.md for the configuration).
+    Node {
+        /// The daemon's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Print the CPUs this process may use and how close they are (cores, caches, NUMA nodes,
     /// each worker's steal order).
     Topology {
@@ -29,6 +85,90 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct ClusterArg {
+    /// The cluster's directory, as `shoal cluster init` made it [default: ~/.config/shoal/cluster].
+    #[arg(long = "cluster", value_name = "DIR", env = "SHOAL_CLUSTER")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct DirArg {
+    /// The cluster's directory [default: ~/.config/shoal/cluster].
+    #[arg(long, value_name = "DIR", env = "SHOAL_CLUSTER")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SizeArgs {
+    /// Coordinators: 1, 3 or 5.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    coordinators: u32,
+    /// Nodes.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
+    nodes: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Create a cluster: its CA, credentials and configurations for every member.
+    Init {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        size: SizeArgs,
+    },
+    /// Start the cluster's processes in the background (initializing it first if needed) and
+    /// wait until a leader is elected and the nodes are registered.
+    Up {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        size: SizeArgs,
+    },
+    /// Stop what `up` started.
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// List every member with its role, pid and address, and every node.
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+#[command(trailing_var_arg = true)]
+struct SubmitArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Wait for the guest: print its output and exit with its status, like `shoal run`.
+    #[arg(long)]
+    wait: bool,
+    /// Print the guest's output as it comes, until it ends.
+    #[arg(long)]
+    follow: bool,
+    /// A sysroot that exists at this path on the nodes (like `shoal run -L`).
+    #[arg(short = 'L', value_name = "SYSROOT")]
+    sysroot: Option<PathBuf>,
+    /// A name for listings [default: the program's file name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Run the guest again on another node if its node is lost.
+    #[arg(long)]
+    restart: bool,
+    /// Cap the memory the guest maps, as `shoal run --memory`.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    memory: Option<u64>,
+    /// The guest program (a riscv64 ELF on this host; it is uploaded) and its arguments.
+    #[arg(required = true, value_name = "PROGRAM [ARGS]...", allow_hyphen_values = true)]
+    program: Vec<OsString>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,6 +260,7 @@ fn main() -> ExitCode {
                 .from_env_lossy(),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     abort_on_guest_thread_panic();
     let cli = Cli::parse();
@@ -127,6 +268,29 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Loadtest(args) => loadtest(&args),
         Command::Topology { json } => topology(json).map(|()| 0),
+        Command::Cluster { command } => cluster_command(command),
+        Command::Submit(args) => client::cluster_dir(args.cluster.dir).and_then(|dir| {
+            client::submit(
+                &dir,
+                client::Submit {
+                    program: args.program,
+                    sysroot: args.sysroot,
+                    name: args.name,
+                    wait: args.wait,
+                    follow: args.follow,
+                    restart: args.restart,
+                    memory: args.memory,
+                },
+            )
+        }),
+        Command::Ps { cluster, json } => client::cluster_dir(cluster.dir).and_then(|dir| client::ps(&dir, json)),
+        Command::Logs { cluster, follow, id } => {
+            client::cluster_dir(cluster.dir).and_then(|dir| client::logs(&dir, &id, follow))
+        }
+        Command::Kill { cluster, id } => client::cluster_dir(cluster.dir).and_then(|dir| client::kill(&dir, &id)),
+        Command::Nodes { cluster, json } => client::cluster_dir(cluster.dir).and_then(|dir| client::nodes(&dir, json)),
+        Command::Coordinator { config } => coordinator(&config),
+        Command::Node { config } => node_daemon(&config),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -135,6 +299,28 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn cluster_command(command: ClusterCommand) -> anyhow::Result<u8> {
+    let dir = |d: DirArg| client::cluster_dir(d.dir);
+    match command {
+        ClusterCommand::Init { dir: d, size } => cluster::init(&dir(d)?, size.coordinators, size.nodes).map(|()| 0),
+        ClusterCommand::Up { dir: d, size } => cluster::up(&dir(d)?, size.coordinators, size.nodes).map(|()| 0),
+        ClusterCommand::Down { dir: d } => cluster::down(&dir(d)?).map(|()| 0),
+        ClusterCommand::Status { dir: d, json } => cluster::status(&dir(d)?, json),
+    }
+}
+
+fn coordinator(path: &std::path::Path) -> anyhow::Result<u8> {
+    let config = shoal_coordinator::config::Config::load(path)?;
+    cluster::runtime()?.block_on(shoal_coordinator::server::run(config, cluster::terminated()))?;
+    Ok(0)
+}
+
+fn node_daemon(path: &std::path::Path) -> anyhow::Result<u8> {
+    let config = shoal_node::daemon::DaemonConfig::load(path)?;
+    cluster::runtime()?.block_on(shoal_node::daemon::run(config, cluster::terminated()))?;
+    Ok(0)
 }
 
 fn topology(json: bool) -> anyhow::Result<()> {
@@ -281,7 +467,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         engine,
         jit_memory: args.jit_memory.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
         weight: 1,
-        null_stdio: false,
+        stdio: shoal_engine::linux::Stdio::Inherit,
         memory_limit: args.memory,
         numa_node: node.scheduler().place(),
     };

@@ -2,9 +2,10 @@
 //!
 //! [`Node`] is the in-process node that `shoal run` and `shoal loadtest --local` use: a
 //! [`Scheduler`] whose tasks are guest vCPUs, and the engine [`Runtime`] (executor and JIT
-//! compiler) that every guest machine on the node shares. The daemon that serves the cluster
-//! protocol, shares translated code and receives migrations *(planned)* is built on it.
+//! compiler) that every guest machine on the node shares. The cluster's node daemon
+//! ([`daemon`]) is built on it.
 
+pub mod daemon;
 pub mod loadtest;
 
 use std::sync::{Arc, Weak};

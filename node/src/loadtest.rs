@@ -550,7 +550,7 @@ fn start(
         engine: spec.engine(),
         jit_memory: None,
         weight: w.weight,
-        null_stdio: true,
+        stdio: shoal_engine::linux::Stdio::Null,
         memory_limit: w.memory_mb.or(spec.memory_mb).map(|mb| mb.saturating_mul(1 << 20)),
         numa_node: node.scheduler().place(),
     };
