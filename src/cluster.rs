@@ -125,11 +125,21 @@ fn pid_file(dir: &Path, name: &str) -> PathBuf {
     dir.join("run").join(format!("{name}.pid"))
 }
 
-/// The pid in `name`'s pid file, if that process is alive.
+/// The pid in `name`'s pid file, if that process is alive and is still the member `up`
+/// started (a recycled pid, or a zombie nobody reaped, is not).
 fn running_pid(dir: &Path, name: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(pid_file(dir, name)).ok()?.trim().parse().ok()?;
-    // SAFETY: signal 0 only checks that the process exists.
-    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
+    // The state follows the parenthesized command name.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if matches!(state, "Z" | "X" | "x") {
+        return None;
+    }
+    let cmdline = std::fs::read(proc.join("cmdline")).ok()?;
+    let config = dir.join(format!("{name}.toml"));
+    let ours = cmdline.split(|&b| b == 0).any(|arg| arg == config.as_os_str().as_encoded_bytes());
+    ours.then_some(pid)
 }
 
 /// Starts every member of the cluster in `dir` that is not running, then waits until a leader
@@ -140,7 +150,7 @@ pub fn up(dir: &Path, coordinators: u32, nodes: u32) -> anyhow::Result<()> {
     }
     let exe = std::env::current_exe().context("cannot find the shoal executable")?;
     let members = members(dir)?;
-    let mut started = 0;
+    let mut children = Vec::new();
     for (name, coordinator) in &members {
         if running_pid(dir, name).is_some() {
             continue;
@@ -162,8 +172,9 @@ pub fn up(dir: &Path, coordinators: u32, nodes: u32) -> anyhow::Result<()> {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().with_context(|| format!("cannot start {name}"))?;
         std::fs::write(pid_file(dir, name), format!("{}\n", child.id()))?;
-        started += 1;
+        children.push((name.clone(), child));
     }
+    let started = children.len();
     let want_nodes = members.iter().filter(|(_, c)| !c).count();
     let runtime = runtime()?;
     let ready = runtime.block_on(async {
@@ -179,9 +190,9 @@ pub fn up(dir: &Path, coordinators: u32, nodes: u32) -> anyhow::Result<()> {
             if Instant::now() > deadline {
                 return Ok(false);
             }
-            for (name, _) in &members {
-                if running_pid(dir, name).is_none() {
-                    bail!("{name} exited; see {}", dir.join("run").join(format!("{name}.log")).display());
+            for (name, child) in &mut children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!("{name} exited ({status}); see {}", dir.join("run").join(format!("{name}.log")).display());
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -252,11 +263,17 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<u8> {
     let file: ClusterFile = toml::from_str(&std::fs::read_to_string(dir.join(ClusterFile::NAME))?)?;
     let runtime = runtime()?;
     let (rows, nodes) = runtime.block_on(async {
-        let client = Client::open(dir)?;
+        let client = std::sync::Arc::new(Client::open(dir)?);
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, addr) in file.coordinators.iter().copied().enumerate() {
+            let client = client.clone();
+            asks.spawn(async move { (i, addr, client.member_status(addr).await.ok()) });
+        }
+        let mut answers = asks.join_all().await;
+        answers.sort_by_key(|(i, _, _)| *i);
         let mut rows = Vec::new();
-        for (i, addr) in file.coordinators.iter().enumerate() {
+        for (i, addr, status) in answers {
             let name = format!("c{}", i + 1);
-            let status = client.member_status(*addr).await.ok();
             rows.push(MemberRow {
                 pid: running_pid(dir, &name),
                 name,

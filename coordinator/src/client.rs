@@ -27,6 +27,11 @@ use shoal_protocol::{frame, msg};
 
 /// How long a request keeps trying members before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
+/// How long one attempt at a request may take (a connection to a member that died is given
+/// up after this, not after the transport's idle timeout).
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a member may take to say whether it leads.
+const DISCOVER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What a client needs to find a cluster: `DIR/cluster.toml`.
 ///
@@ -123,39 +128,79 @@ impl Client {
         Ok(conn)
     }
 
+    fn forget_leader(&self) {
+        *self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Asks every coordinator at once who leads; the member that says it leads with the
+    /// highest term wins. A dead member costs nothing here but the short timeout.
+    async fn discover(&self) -> Option<SocketAddr> {
+        let mut asks = tokio::task::JoinSet::new();
+        for &addr in &self.coordinators {
+            let (endpoint, cluster, role) = (self.endpoint.clone(), self.cluster, self.role);
+            asks.spawn(async move {
+                let ask = async {
+                    let conn = rpc::connect(&endpoint, addr, cluster, role).await?;
+                    match rpc::call(&conn, &Request::Status, frame::MAX_FRAME).await? {
+                        Response::Status(s) => Ok((s, conn)),
+                        other => Err(RpcError::Failed(Failure::BadRequest(format!("{other:?}")))),
+                    }
+                };
+                (addr, tokio::time::timeout(DISCOVER_TIMEOUT, ask).await)
+            });
+        }
+        let mut best: Option<(u64, SocketAddr, quinn::Connection)> = None;
+        while let Some(Ok((addr, answer))) = asks.join_next().await {
+            if let Ok(Ok((status, conn))) = answer
+                && status.role == "leader"
+                && best.as_ref().is_none_or(|(term, _, _)| status.term > *term)
+            {
+                best = Some((status.term, addr, conn));
+            }
+        }
+        let (_, addr, conn) = best?;
+        *self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((addr, conn));
+        Some(addr)
+    }
+
     /// Runs `attempt` against the leader, following redirects and retrying elsewhere until
-    /// [`DEADLINE`].
-    async fn with_leader<T, F, Fut>(&self, mut attempt: F) -> Result<T, ClientError>
+    /// [`DEADLINE`]; one attempt may take `limit`.
+    async fn with_leader<T, F, Fut>(&self, limit: Duration, mut attempt: F) -> Result<T, ClientError>
     where
         F: FnMut(quinn::Connection) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError>>,
     {
         let deadline = tokio::time::Instant::now() + DEADLINE;
-        let first = self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(a, _)| *a);
-        let mut next: Option<SocketAddr> = first;
-        let mut round = 0usize;
-        let mut last = String::from("none tried");
+        let mut next: Option<SocketAddr> =
+            self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(a, _)| *a);
+        let mut last = String::from("none answered");
         loop {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::NoLeader(DEADLINE, last));
             }
-            let addr = next.take().unwrap_or_else(|| {
-                round += 1;
-                self.coordinators[round % self.coordinators.len().max(1)]
-            });
-            let result = match self.connect(addr).await {
-                Ok(conn) => attempt(conn).await,
-                Err(e) => Err(e),
+            let addr = match next.take() {
+                Some(addr) => addr,
+                None => match self.discover().await {
+                    Some(addr) => addr,
+                    None => {
+                        last = "no coordinator says it leads (an election may be under way)".into();
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
             };
+            let result = tokio::time::timeout(limit, async {
+                let conn = self.connect(addr).await?;
+                attempt(conn).await
+            })
+            .await
+            .unwrap_or(Err(RpcError::Timeout));
             match result {
                 Ok(v) => return Ok(v),
                 Err(RpcError::Failed(Failure::NotLeader { leader })) => {
                     last = format!("{addr} is not the leader");
+                    self.forget_leader();
                     next = leader.and_then(|l| l.parse().ok()).filter(|l| *l != addr);
-                    if next.is_none() {
-                        // An election is under way.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
                 }
                 Err(RpcError::Failed(Failure::Unavailable(why))) => {
                     last = format!("{addr}: {why}");
@@ -165,8 +210,8 @@ impl Client {
                 Err(RpcError::Failed(f)) => return Err(ClientError::Failed(f)),
                 Err(e) => {
                     last = format!("{addr}: {e}");
-                    *self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    self.forget_leader();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
         }
@@ -178,7 +223,7 @@ impl Client {
     ///
     /// The request failed at the leader, or no leader answered in time.
     pub async fn call(&self, request: &Request) -> Result<Response, ClientError> {
-        self.with_leader(|conn| async move { rpc::call(&conn, request, frame::MAX_FRAME).await }).await
+        self.with_leader(CALL_TIMEOUT, |conn| async move { rpc::call(&conn, request, frame::MAX_FRAME).await }).await
     }
 
     /// Stores a program on the cluster (unless it is there already) and returns its digest.
@@ -195,7 +240,7 @@ impl Client {
             return Ok(digest);
         }
         let size = bytes.len() as u64;
-        self.with_leader(|conn| async move {
+        self.with_leader(Duration::from_secs(120), |conn| async move {
             let (mut send, mut recv) = rpc::open(&conn, &Request::PutProgram { digest, size }).await?;
             for chunk in bytes.chunks(CHUNK) {
                 frame::write(&mut send, &Upload(chunk.to_vec())).await?;
@@ -313,10 +358,12 @@ impl Client {
     ///
     /// The member did not answer.
     pub async fn member_status(&self, addr: SocketAddr) -> Result<MemberStatus, ClientError> {
-        let conn = rpc::connect(&self.endpoint, addr, self.cluster, Role::Client).await?;
-        let answer = tokio::time::timeout(Duration::from_secs(3), rpc::call(&conn, &Request::Status, frame::MAX_FRAME))
-            .await
-            .map_err(|_| RpcError::Timeout)??;
+        let ask = async {
+            let conn = rpc::connect(&self.endpoint, addr, self.cluster, self.role).await?;
+            let answer = rpc::call(&conn, &Request::Status, frame::MAX_FRAME).await?;
+            Ok::<_, RpcError>((conn, answer))
+        };
+        let (conn, answer) = tokio::time::timeout(2 * DISCOVER_TIMEOUT, ask).await.map_err(|_| RpcError::Timeout)??;
         conn.close(rpc::CLOSE_SHUTDOWN, b"done");
         match answer {
             Response::Status(s) => Ok(s),

@@ -266,6 +266,16 @@ impl Daemon {
     }
 
     fn follow(self: &Arc<Self>, reply: HeartbeatReply) {
+        // Guests are killed after the table is unlocked: a kill may end a guest, and its end
+        // is recorded in the table.
+        let mut kill = Vec::new();
+        self.follow_locked(reply, &mut kill);
+        for k in kill {
+            k.kill_all();
+        }
+    }
+
+    fn follow_locked(self: &Arc<Self>, reply: HeartbeatReply, kill: &mut Vec<Arc<Kernel>>) {
         let mut guests = lock(&self.guests);
         for (guest, epoch) in reply.acked {
             if guests.runs.get(&guest).is_some_and(|l| l.epoch == epoch && l.ended.is_some()) {
@@ -275,9 +285,7 @@ impl Daemon {
         for (guest, epoch) in reply.stop {
             if let Some(l) = guests.runs.get(&guest).filter(|l| l.epoch == epoch && l.ended.is_none()) {
                 tracing::info!(%guest, %epoch, "stopping a guest at the coordinator's word");
-                if let Some(k) = &l.kernel {
-                    k.kill_all();
-                }
+                kill.extend(l.kernel.clone());
             }
         }
         for a in reply.assign {
@@ -290,9 +298,7 @@ impl Daemon {
                 if l.epoch == a.epoch {
                     continue;
                 }
-                if let Some(k) = &l.kernel {
-                    k.kill_all();
-                }
+                kill.extend(l.kernel.clone());
             }
             guests.newest.insert(a.guest, a.epoch);
             let dir = self.config.data_dir.join("guests").join(format!("{}.{}", a.guest, a.epoch));
@@ -308,6 +314,7 @@ impl Daemon {
         let mut guests = lock(&self.guests);
         let Some(l) = guests.runs.get_mut(&a.guest).filter(|l| l.epoch == a.epoch) else {
             // Replaced or stopped while starting.
+            drop(guests);
             if let Ok(k) = started {
                 k.kill_all();
             }
@@ -390,15 +397,12 @@ impl Daemon {
     }
 
     fn stop_all(&self) {
-        let mut guests = lock(&self.guests);
-        for l in guests.runs.values() {
-            if let Some(k) = &l.kernel {
-                k.kill_all();
-            }
-        }
         // What ran is the coordinators' to judge now (lost, or placed again); nothing here
         // reports on it any more.
-        guests.runs.clear();
+        let runs: Vec<Local> = lock(&self.guests).runs.drain().map(|(_, l)| l).collect();
+        for k in runs.iter().filter_map(|l| l.kernel.as_ref()) {
+            k.kill_all();
+        }
     }
 
     /// The directory and end of a guest's latest run here.

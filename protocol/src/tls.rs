@@ -76,7 +76,9 @@ pub fn server_config(creds: &Credentials) -> Result<quinn::ServerConfig, TlsErro
         .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
-    Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(transport());
+    Ok(config)
 }
 
 /// The QUIC client configuration of any member holding `creds`: servers must present a
@@ -93,7 +95,22 @@ pub fn client_config(creds: &Credentials) -> Result<quinn::ClientConfig, TlsErro
         .with_client_auth_cert(certs, key)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport());
+    Ok(config)
+}
+
+/// How long a connection may hear nothing before it is given up (a peer that died without
+/// closing it: a killed process, a cut link).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Transport settings for every connection: keep-alives well inside [`IDLE_TIMEOUT`], so a
+/// live but quiet connection stays up and a dead peer is noticed within it.
+fn transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(IDLE_TIMEOUT / 5));
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    Arc::new(t)
 }
 
 /// The identity in the certificate the peer of `conn` presented.
