@@ -163,6 +163,19 @@ impl Drop for Cluster {
     }
 }
 
+/// A fresh cluster directory made by `shoal cluster init`, nothing started.
+fn init(name: &str, coordinators: u32, nodes: u32) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cluster-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(common::shoal())
+        .args(["cluster", "init", "--coordinators", &coordinators.to_string(), "--nodes", &nodes.to_string(), "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::canonicalize(&dir).unwrap()
+}
+
 fn loadgen() -> Option<PathBuf> {
     let built = common::built_guests()?;
     Some(built.join("static/loadgen"))
@@ -398,14 +411,7 @@ fn strangers_and_hostile_frames_are_refused_and_the_cluster_keeps_serving() {
     let cluster = shoal_protocol::ClusterId::parse(cluster_file["cluster"].as_str().unwrap()).unwrap();
 
     // A client of another cluster: its certificate is refused at the TLS handshake.
-    let stranger = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cluster-stranger-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&stranger);
-    let out = Command::new(common::shoal())
-        .args(["cluster", "init", "--coordinators", "1", "--nodes", "0", "--dir"])
-        .arg(&stranger)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let stranger = init("stranger", 1, 0);
     let text = std::fs::read_to_string(c.dir.join("cluster.toml")).unwrap();
     let foreign_id = std::fs::read_to_string(stranger.join("cluster.toml")).unwrap();
     let foreign_id = foreign_id.lines().find(|l| l.starts_with("cluster")).unwrap().to_owned();
@@ -442,4 +448,177 @@ fn strangers_and_hostile_frames_are_refused_and_the_cluster_keeps_serving() {
     let Some(loadgen) = loadgen() else { return };
     let out = c.run(&["submit", "--wait", loadgen.to_str().unwrap(), "exit", "4"]);
     assert_eq!(out.status.code(), Some(4), "{}", c.explain(&out));
+}
+
+/// A network namespace with a veth link to this one, removed on drop.
+struct Netns {
+    name: String,
+    host_if: String,
+    host_ip: String,
+    ns_ip: String,
+}
+
+impl Netns {
+    /// Creates the namespace and its link, or says why it cannot.
+    fn create() -> Result<Netns, String> {
+        let id = std::process::id() % 200 + 20;
+        let ns = Netns {
+            name: format!("shoal-test-{}", std::process::id()),
+            host_if: format!("shh{}", std::process::id()),
+            host_ip: format!("10.203.{id}.1"),
+            ns_ip: format!("10.203.{id}.2"),
+        };
+        let ns_if = format!("shn{}", std::process::id());
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), ns.name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                ns.host_if.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                ns_if.clone(),
+            ],
+            vec!["link".into(), "set".into(), ns_if.clone(), "netns".into(), ns.name.clone()],
+            vec!["addr".into(), "add".into(), format!("{}/24", ns.host_ip), "dev".into(), ns.host_if.clone()],
+            vec!["link".into(), "set".into(), ns.host_if.clone(), "up".into()],
+            vec![
+                "-n".into(),
+                ns.name.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{}/24", ns.ns_ip),
+                "dev".into(),
+                ns_if.clone(),
+            ],
+            vec!["-n".into(), ns.name.clone(), "link".into(), "set".into(), ns_if, "up".into()],
+            vec!["-n".into(), ns.name.clone(), "link".into(), "set".into(), "lo".into(), "up".into()],
+        ];
+        for step in steps {
+            let out = Command::new("ip").args(&step).output().map_err(|e| format!("cannot run ip: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("ip {}: {}", step.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+            }
+        }
+        Ok(ns)
+    }
+
+    fn link(&self, up: bool) {
+        let out =
+            Command::new("ip").args(["link", "set", &self.host_if, if up { "up" } else { "down" }]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.host_if]).output();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// Rewrites `key = "..."` lines whose value starts with `from` in a TOML file.
+fn readdress(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, text.replace(&format!("\"{from}"), &format!("\"{to}"))).unwrap();
+}
+
+#[test]
+fn a_node_cut_off_by_a_partition_stops_its_guests_before_they_run_elsewhere() {
+    let _one = lock();
+    let Some(loadgen) = loadgen() else { return };
+    let loadgen = loadgen.to_str().unwrap();
+    let ns = match Netns::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED: the partition test needs network namespaces (root and `ip`): {why}");
+            return;
+        }
+    };
+    // A cluster whose coordinator and first node are on this side of the link and whose second
+    // node is in the namespace.
+    let c = Cluster { dir: init("partition", 1, 2) };
+    for file in ["c1.toml", "n1.toml", "n2.toml", "cluster.toml"] {
+        readdress(&c.dir.join(file), "127.0.0.1", &ns.host_ip);
+    }
+    readdress(&c.dir.join("n2.toml"), &format!("{}:", ns.host_ip), "NS:");
+    // n2 listens (and serves metrics) on the namespace's side; its coordinators stay on this side.
+    let n2 = std::fs::read_to_string(c.dir.join("n2.toml")).unwrap();
+    let n2 = n2
+        .replace("listen = \"NS:", &format!("listen = \"{}:", ns.ns_ip))
+        .replace("metrics = \"NS:", &format!("metrics = \"{}:", ns.ns_ip))
+        .replace("\"NS:", &format!("\"{}:", ns.host_ip));
+    std::fs::write(c.dir.join("n2.toml"), n2).unwrap();
+    let start = |name: &str, prefix: &[&str]| {
+        let log = std::fs::File::create(c.dir.join("run").join(format!("{name}.log"))).unwrap();
+        let kind = if name.starts_with('c') { "coordinator" } else { "node" };
+        let shoal = common::shoal();
+        let mut command = Command::new(prefix.first().copied().unwrap_or(shoal.to_str().unwrap()));
+        if !prefix.is_empty() {
+            command.args(&prefix[1..]).arg(&shoal);
+        }
+        command.args([kind, "--config"]).arg(c.dir.join(format!("{name}.toml")));
+        command.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+        let child = command.spawn().unwrap();
+        std::fs::write(c.dir.join("run").join(format!("{name}.pid")), format!("{}\n", child.id())).unwrap();
+        child
+    };
+    let _children = [start("c1", &[]), start("n1", &[]), start("n2", &["ip", "netns", "exec", &ns.name])];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let nodes = c.run(&["nodes", "--json"]);
+        let live = serde_json::from_slice::<Value>(&nodes.stdout)
+            .ok()
+            .and_then(|v| v.as_array().map(|a| a.iter().filter(|n| n["live"] == true).count()));
+        if live == Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes did not register: {}", c.explain(&nodes));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    for _ in 0..2 {
+        let out = c.run(&["submit", "--restart", loadgen, "sleep", "600000"]);
+        assert!(out.status.success(), "{}", c.explain(&out));
+    }
+    let guests = c.wait_guests("two running guests", Duration::from_secs(20), |gs| {
+        gs.len() == 2 && gs.iter().all(|g| g["state"] == "running")
+    });
+    let cut_off = guests.iter().find(|g| g["node"] == "n2").expect("a guest on n2")["id"].as_u64().unwrap();
+
+    ns.link(false);
+    let moved = c.wait_guests("the cut-off guest to run elsewhere", Duration::from_secs(40), |gs| {
+        gs.iter().any(|g| g["id"] == cut_off && g["node"] == "n1" && g["state"] == "running")
+    });
+    let moved = moved.iter().find(|g| g["id"] == cut_off).unwrap().clone();
+    assert_eq!(moved["epoch"], 2, "{moved:#}");
+    // n2 stopped its copy (its lease ran out) before the cluster placed it again.
+    let status = c.dir.join("n2/guests").join(format!("{cut_off}.1/status"));
+    let stopped = std::fs::metadata(&status).and_then(|m| m.modified()).expect("n2 recorded stopping the guest");
+    let stopped_ms = u64::try_from(stopped.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    let placed_ms = moved["started_ms"].as_u64().unwrap();
+    assert!(stopped_ms < placed_ms, "n2 stopped guest {cut_off} at {stopped_ms}, after it ran again at {placed_ms}");
+
+    // Heal: n2 learns it was lost, registers again, and runs nothing it was not given.
+    ns.link(true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let nodes = c.json(&["nodes", "--json"]);
+        let n2 = nodes.as_array().unwrap().iter().find(|n| n["name"] == "n2").unwrap().clone();
+        if n2["live"] == true && n2["incarnation"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "n2 did not come back: {nodes:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let runs = c.runs();
+    let mut cut_off_runs = runs[&cut_off].clone();
+    cut_off_runs.sort();
+    assert_eq!(cut_off_runs, [("n1".to_owned(), 2), ("n2".to_owned(), 1)], "each epoch ran once, on one node");
+    for g in c.guests() {
+        let out = c.run(&["kill", &g["id"].to_string()]);
+        assert!(out.status.success(), "{}", c.explain(&out));
+    }
 }

@@ -126,6 +126,8 @@ struct Daemon {
     guests: Mutex<Guests>,
     /// Signalled when a guest starts or ends, so that the next heartbeat goes at once.
     changed: tokio::sync::Notify,
+    /// When a heartbeat was last answered.
+    answered: Mutex<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -160,13 +162,21 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
         .map_err(DaemonError::Node)?;
     let endpoint = rpc::server_endpoint(&creds, config.listen)?;
     let client = Client::new(&creds, cluster, config.coordinators.clone())?;
-    let daemon =
-        Arc::new(Daemon { config, node, client, guests: Mutex::new(Guests::default()), changed: Default::default() });
+    let daemon = Arc::new(Daemon {
+        config,
+        node,
+        client,
+        guests: Mutex::new(Guests::default()),
+        changed: Default::default(),
+        answered: Mutex::new(Instant::now()),
+    });
     let serving = tokio::spawn(serve(daemon.clone(), endpoint.clone(), cluster));
     let beating = tokio::spawn(daemon.clone().heartbeats());
+    let fencing = tokio::spawn(daemon.clone().fence());
     tracing::info!(name = %daemon.config.name, listen = %daemon.config.listen, "node started");
     shutdown.await;
     beating.abort();
+    fencing.abort();
     serving.abort();
     daemon.stop_all();
     endpoint.close(rpc::CLOSE_SHUTDOWN, b"shutting down");
@@ -194,23 +204,22 @@ impl Daemon {
     }
 
     async fn heartbeats(self: Arc<Self>) {
-        let lease = Duration::from_millis(NODE_LEASE_MS);
         loop {
             let (node, incarnation) = self.register().await;
-            let mut answered = Instant::now();
+            self.answered();
             loop {
                 let request = Request::Heartbeat(self.heartbeat(node, incarnation));
                 let sent = Instant::now();
                 // The leader holds a heartbeat it has nothing to answer to for a while (a long
                 // poll); a guest that starts or ends here sends a fresh one at once.
-                let call = tokio::time::timeout(Duration::from_secs(3), self.client.call(&request));
+                let call = tokio::time::timeout(Duration::from_secs(2), self.client.call(&request));
                 let result = tokio::select! {
                     result = call => result,
                     () = self.changed.notified() => continue,
                 };
                 let failed = match result {
                     Ok(Ok(Response::Heartbeat(reply))) => {
-                        answered = Instant::now();
+                        self.answered();
                         self.follow(reply);
                         if sent.elapsed() < HEARTBEAT / 10 {
                             // Answered at once: pace the next one a little.
@@ -239,10 +248,25 @@ impl Daemon {
                 if failed {
                     tokio::time::sleep(HEARTBEAT / 5).await;
                 }
-                if answered.elapsed() > lease && self.running() > 0 {
-                    tracing::warn!("no heartbeat answered for {lease:?}: stopping every guest (fencing)");
-                    self.stop_all();
-                }
+            }
+        }
+    }
+
+    fn answered(&self) {
+        *lock(&self.answered) = Instant::now();
+    }
+
+    /// The lease, on its own clock (a heartbeat stuck on a dead connection must not delay it):
+    /// with no heartbeat answered for [`NODE_LEASE_MS`], every guest is stopped.
+    async fn fence(self: Arc<Self>) {
+        let lease = Duration::from_millis(NODE_LEASE_MS);
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            ticker.tick().await;
+            let silent = lock(&self.answered).elapsed();
+            if silent > lease && self.running() > 0 {
+                tracing::warn!("no heartbeat answered for {silent:?}: stopping every guest (fencing)");
+                self.stop_all();
             }
         }
     }
