@@ -269,6 +269,10 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<u8> {
             let client = client.clone();
             asks.spawn(async move { (i, addr, client.member_status(addr).await.ok()) });
         }
+        let nodes_client = client.clone();
+        let nodes = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(3), nodes_client.nodes()).await.ok().and_then(Result::ok)
+        });
         let mut answers = asks.join_all().await;
         answers.sort_by_key(|(i, _, _)| *i);
         let mut rows = Vec::new();
@@ -284,7 +288,7 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<u8> {
                 commit: status.as_ref().map(|s| s.commit),
             });
         }
-        let nodes = tokio::time::timeout(Duration::from_secs(5), client.nodes()).await.ok().and_then(Result::ok);
+        let nodes = nodes.await.ok().flatten();
         Ok::<_, anyhow::Error>((rows, nodes))
     })?;
     let mut rows = rows;

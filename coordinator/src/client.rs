@@ -132,8 +132,8 @@ impl Client {
         *self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
-    /// Asks every coordinator at once who leads; the member that says it leads with the
-    /// highest term wins. A dead member costs nothing here but the short timeout.
+    /// Asks every coordinator at once who leads. A dead member costs nothing here unless no
+    /// one leads (then the short timeout).
     async fn discover(&self) -> Option<SocketAddr> {
         let mut asks = tokio::task::JoinSet::new();
         for &addr in &self.coordinators {
@@ -149,18 +149,18 @@ impl Client {
                 (addr, tokio::time::timeout(DISCOVER_TIMEOUT, ask).await)
             });
         }
-        let mut best: Option<(u64, SocketAddr, quinn::Connection)> = None;
+        // The first member that says it leads is taken: with check-quorum on, a deposed leader
+        // stops saying so within an election timeout, and a wrong guess only costs a redirect.
         while let Some(Ok((addr, answer))) = asks.join_next().await {
             if let Ok(Ok((status, conn))) = answer
                 && status.role == "leader"
-                && best.as_ref().is_none_or(|(term, _, _)| status.term > *term)
             {
-                best = Some((status.term, addr, conn));
+                asks.detach_all();
+                *self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((addr, conn));
+                return Some(addr);
             }
         }
-        let (_, addr, conn) = best?;
-        *self.leader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((addr, conn));
-        Some(addr)
+        None
     }
 
     /// Runs `attempt` against the leader, following redirects and retrying elsewhere until
