@@ -249,6 +249,30 @@ fn a_cluster_runs_guests_like_shoal_run() {
     // Logs after the fact are the same bytes.
     let logs = c.run(&["logs", "1"]);
     assert_eq!(logs.stdout, local.stdout);
+    // A reader that resumes from an offset gets exactly the rest, and nothing twice.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = shoal_coordinator::client::Client::open(&c.dir).unwrap();
+        let guest = shoal_protocol::msg::GuestId(1);
+        let mut got = Vec::new();
+        let mut offsets = [10, 0];
+        let mut sink = |stream: u8, data: &[u8]| {
+            assert_eq!(stream, 1);
+            got.extend_from_slice(data);
+            Ok(())
+        };
+        let end = client.output(guest, &mut offsets, true, &mut sink).await.unwrap();
+        assert_eq!(end, Some(shoal_protocol::msg::GuestState::Exited(shoal_protocol::msg::ExitStatus::Exited(2))));
+        assert_eq!(got, local.stdout[10..]);
+        assert_eq!(offsets, [local.stdout.len() as u64, 0]);
+        let mut more = Vec::new();
+        let mut sink = |_: u8, data: &[u8]| {
+            more.extend_from_slice(data);
+            Ok(())
+        };
+        client.output(guest, &mut offsets, false, &mut sink).await.unwrap();
+        assert!(more.is_empty(), "read twice: {more:?}");
+    });
     let logs = c.run(&["logs", "99"]);
     assert_eq!(logs.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&logs.stderr).contains("guest 99 not found"));

@@ -142,6 +142,13 @@ addr = "127.0.0.1:7103"
     }
 
     #[test]
+    fn the_deployment_example_is_valid() {
+        let c: Config = toml::from_str(include_str!("../../deploy/coordinator.toml")).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.members.len(), 3);
+    }
+
+    #[test]
     fn bad_configs_say_why() {
         let two = GOOD.rsplit_once("[[members]]").unwrap().0;
         let c: Config = toml::from_str(two).unwrap();

@@ -564,3 +564,15 @@ async fn serve(daemon: Arc<Daemon>, endpoint: quinn::Endpoint, cluster: shoal_pr
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deployment_example_is_valid() {
+        let c: DaemonConfig = toml::from_str(include_str!("../../deploy/node.toml")).unwrap();
+        assert_eq!((c.name.as_str(), c.coordinators.len(), c.workers), ("n1", 3, Some(8)));
+        assert!(toml::from_str::<DaemonConfig>("name = \"n1\"\ncolour = 1").is_err());
+    }
+}
