@@ -322,7 +322,12 @@ impl Client {
         let mut last = ClientError::Failed(Failure::NotFound(format!("program {}", digest.hex())));
         for addr in leader.into_iter().chain(self.coordinators.iter().copied()) {
             let attempt = async {
-                let conn = self.connect(addr).await?;
+                // The leader's connection is reused; another member's is not kept as the leader's.
+                let conn = if Some(addr) == leader {
+                    self.connect(addr).await?
+                } else {
+                    rpc::connect(&self.endpoint, addr, self.cluster, self.role).await?
+                };
                 let (mut send, mut recv) = rpc::open(&conn, &Request::GetProgram(digest)).await?;
                 send.finish().map_err(RpcError::from)?;
                 let mut bytes = Vec::new();

@@ -225,9 +225,23 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let valid = encode(&hello()).unwrap();
+        use crate::msg::{Digest, Epoch, GuestId, Heartbeat, NodeId, Request, Response};
+        let heartbeat = Request::Heartbeat(Heartbeat {
+            node: NodeId(3),
+            incarnation: 2,
+            runnable: 1,
+            running: vec![(GuestId(7), Epoch(1))],
+            exits: vec![],
+        });
+        let valid = [
+            encode(&hello()).unwrap(),
+            encode(&heartbeat).unwrap(),
+            encode(&Request::PutProgram { digest: Digest([9; 32]), size: 4096 }).unwrap(),
+            encode(&Response::Output { stream: 1, offset: 10, data: b"hello".to_vec() }).unwrap(),
+        ];
         for _ in 0..20_000 {
-            let mut bytes = if next() % 2 == 0 { valid.clone() } else { vec![0; (next() % 64) as usize] };
+            let pick = &valid[(next() % valid.len() as u64) as usize];
+            let mut bytes = if next() % 2 == 0 { pick.clone() } else { vec![0; (next() % 64) as usize] };
             for _ in 0..1 + next() % 4 {
                 if bytes.is_empty() {
                     break;
@@ -237,6 +251,8 @@ mod tests {
             }
             let _ = decode::<Hello>(&bytes, MAX_FRAME);
             let _ = decode::<crate::msg::Welcome>(&bytes, MAX_FRAME);
+            let _ = decode::<Request>(&bytes, MAX_FRAME);
+            let _ = decode::<Response>(&bytes, MAX_FRAME);
         }
     }
 }
