@@ -147,6 +147,7 @@ pub fn start(
         compacted: applied,
         role: StateRole::Follower,
         term: 0,
+        snapshots_sent: Vec::new(),
     };
     std::thread::Builder::new()
         .name(format!("raft-{}", config.id))
@@ -170,6 +171,8 @@ struct Replica {
     compacted: u64,
     role: StateRole,
     term: u64,
+    /// Members a snapshot was handed to the transport for in this ready.
+    snapshots_sent: Vec<u64>,
 }
 
 impl Replica {
@@ -297,6 +300,13 @@ impl Replica {
         let committed = light.take_committed_entries();
         self.apply(committed);
         self.raw.advance_apply();
+        // The transport is best effort, so a snapshot counts as sent once handed to it: raft
+        // then probes the member, and if the snapshot was lost the member's answers ask for
+        // the compacted entries again and raft sends a new one. Without this report raft would
+        // wait for that member's snapshot forever.
+        for to in std::mem::take(&mut self.snapshots_sent) {
+            self.raw.report_snapshot(to, raft::SnapshotStatus::Finish);
+        }
         if *self.shared.applied.borrow() != self.applied {
             self.shared.applied.send_replace(self.applied);
         }
@@ -306,9 +316,12 @@ impl Replica {
         Ok(())
     }
 
-    fn deliver(&self, messages: Vec<eraftpb::Message>) {
+    fn deliver(&mut self, messages: Vec<eraftpb::Message>) {
         let mut by_peer: HashMap<u64, Vec<RaftMessage>> = HashMap::new();
         for m in messages {
+            if m.get_msg_type() == eraftpb::MessageType::MsgSnapshot {
+                self.snapshots_sent.push(m.to);
+            }
             by_peer.entry(m.to).or_default().push(RaftMessage::from_raft(&m));
         }
         for (to, batch) in by_peer {

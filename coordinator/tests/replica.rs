@@ -70,6 +70,8 @@ struct Switchboard {
     dropped: u64,
     /// Snapshot messages delivered, as (to, the index the snapshot ends at).
     snapshots: Vec<(u64, u64)>,
+    /// How many of the next snapshot messages to lose, whatever the drop rate.
+    lose_snapshots: u32,
 }
 
 impl Switchboard {
@@ -80,6 +82,11 @@ impl Switchboard {
         let mut kept = Vec::with_capacity(batch.len());
         for message in batch {
             self.routed += 1;
+            if message.msg_type == MessageType::Snapshot && self.lose_snapshots > 0 {
+                self.lose_snapshots -= 1;
+                self.dropped += 1;
+                continue;
+            }
             if self.drop_per_mille > 0 && self.rng.below(1000) < self.drop_per_mille {
                 self.dropped += 1;
                 continue;
@@ -132,6 +139,7 @@ impl Cluster {
             routed: 0,
             dropped: 0,
             snapshots: Vec::new(),
+            lose_snapshots: 0,
         };
         let mut cluster =
             Cluster { root, voters: (1..=size).collect(), net: Arc::new(Mutex::new(net)), members: BTreeMap::new() };
@@ -235,23 +243,25 @@ impl Cluster {
         answered(&mut answer, WAIT).unwrap_or_else(|| panic!("member {id} did not answer submit {request}"))
     }
 
-    /// Submits to whoever leads until the submit is applied, retrying with the same request id
-    /// what fails or goes unanswered (a client's loop).
-    fn submit_retrying(&self, request: u64) -> (GuestId, u64) {
+    /// Submits to whoever leads until the submit is applied, as a client does: what is refused
+    /// or goes unanswered within `patience` is proposed again with the same request id (so a
+    /// retry of an entry that did commit is the same guest). Counts the retries in `retries`.
+    fn submit_retrying(&self, request: u64, patience: Duration, retries: &mut Retries) -> GuestId {
         let deadline = Instant::now() + WAIT;
-        let mut retries = 0;
         loop {
-            assert!(Instant::now() < deadline, "submit {request} not applied within {WAIT:?} ({retries} retries)");
+            assert!(Instant::now() < deadline, "submit {request} not applied within {WAIT:?} ({retries:?})");
             let Some(leader) = self.some_leader() else {
                 std::thread::sleep(POLL);
                 continue;
             };
             let mut answer = self.propose(leader, submit(request));
-            match answered(&mut answer, Duration::from_secs(2)) {
-                Some(Ok(Outcome::Submitted(id))) => return (id, retries),
+            match answered(&mut answer, patience) {
+                Some(Ok(Outcome::Submitted(id))) => return id,
                 Some(Ok(other)) => panic!("submit {request} applied as {other:?}"),
-                Some(Err(Failure::NotLeader { .. } | Failure::Unavailable(_))) | None => retries += 1,
+                Some(Err(Failure::NotLeader { .. })) => retries.not_leader += 1,
+                Some(Err(Failure::Unavailable(_))) => retries.unavailable += 1,
                 Some(Err(e)) => panic!("submit {request} failed: {e}"),
+                None => retries.unanswered += 1,
             }
         }
     }
@@ -344,6 +354,14 @@ fn answered<T>(answer: &mut oneshot::Receiver<T>, within: Duration) -> Option<T>
             Err(oneshot::error::TryRecvError::Empty) => std::thread::sleep(POLL),
         }
     }
+}
+
+/// Why a client's submits were retried.
+#[derive(Debug, Default)]
+struct Retries {
+    unanswered: u64,
+    not_leader: u64,
+    unavailable: u64,
 }
 
 /// A submit whose guest is named after its request id, so a state shows which requests it
@@ -490,9 +508,12 @@ fn a_lagging_follower_catches_up_by_snapshot_and_restarts_from_it() {
     assert!(c.status(lagging).applied < 10);
     assert_eq!(c.snapshots_to(lagging), []);
 
+    // The first snapshot sent is lost: the leader must send it again.
+    lock(&c.net).lose_snapshots = 1;
     c.heal();
     let caught_up = c.wait_converged(&all);
     assert_eq!(caught_up, state);
+    assert_eq!(lock(&c.net).lose_snapshots, 0, "no snapshot was sent");
     let snapshots = c.snapshots_to(lagging);
     assert!(
         !snapshots.is_empty() && snapshots.iter().all(|&index| index >= 1000),
@@ -519,18 +540,37 @@ fn submits_over_a_lossy_network_are_applied_exactly_once() {
     let c = Cluster::new("lossy", 3);
     let all = c.ids();
     c.set_drop_per_mille(200);
+    // Impatient enough that a submit delayed by a lost message is proposed a second time
+    // while the first may still commit.
+    let patience = Duration::from_millis(150);
     let mut ids = Vec::new();
-    let mut retries = 0;
+    let mut retries = Retries::default();
     for request in 1..=SUBMITS {
-        let (id, r) = c.submit_retrying(request);
-        ids.push((request, id));
-        retries += r;
+        // A change of leader in the middle: the old one takes submits it cannot commit.
+        if request == 21 {
+            c.isolate(wait_until("a leader", || c.some_leader()));
+        }
+        if request == 36 {
+            c.heal();
+        }
+        ids.push((request, c.submit_retrying(request, patience, &mut retries)));
     }
     let state = c.wait_converged(&all);
-    assert_eq!(state.guests().count(), 50, "{retries} retries");
+    assert_eq!(state.guests().count(), 50, "{retries:?}");
     for (request, id) in ids {
         assert_eq!(guests_of(&state, request), [id], "request {request}");
     }
+    // The isolated leader took at least the first submit after it was cut off.
+    assert!(retries.unanswered + retries.unavailable > 0, "{retries:?}");
+    // Each term adds at most one entry of its own (the new leader's empty one): the entries
+    // beyond those and the submits are retries that committed after their first try did.
+    let status = c.status(all[0]);
+    assert!(
+        status.applied > SUBMITS + status.term,
+        "no retry committed twice ({retries:?}, applied {}, term {})",
+        status.applied,
+        status.term
+    );
     let net = lock(&c.net);
     // The network really was lossy: about a fifth of the messages went missing.
     assert!(net.dropped * 10 > net.routed, "{} of {} messages dropped", net.dropped, net.routed);
