@@ -273,6 +273,9 @@ fn a_cluster_runs_guests_like_shoal_run() {
         client.output(guest, &mut offsets, false, &mut sink).await.unwrap();
         assert!(more.is_empty(), "read twice: {more:?}");
     });
+    // A guest that never started still has an end its node can tell, acknowledged or not.
+    let logs = c.run(&["logs", "-f", "5"]);
+    assert!(logs.status.success() && logs.stdout.is_empty(), "{}", c.explain(&logs));
     let logs = c.run(&["logs", "99"]);
     assert_eq!(logs.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&logs.stderr).contains("guest 99 not found"));

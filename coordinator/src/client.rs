@@ -391,6 +391,7 @@ impl Client {
         sink: &mut (dyn FnMut(u8, &[u8]) -> std::io::Result<()> + Send),
     ) -> Result<Option<GuestState>, ClientError> {
         let mut wait = Duration::from_millis(20);
+        let mut failures = 0;
         loop {
             let info = self.guest(guest).await?;
             let Some((_, _, addr)) = info.node.clone() else {
@@ -414,7 +415,15 @@ impl Client {
                 Err(e) => {
                     tracing::debug!(%guest, "output stream broke, resuming: {e}");
                     let info = self.guest(guest).await?;
-                    if info.state.is_final() && matches!(info.state, GuestState::Lost | GuestState::Killed) {
+                    // A guest that is done and whose node has nothing (or cannot be reached, a
+                    // few tries on) has no more output to give.
+                    let nothing_there = matches!(
+                        e,
+                        ClientError::Failed(Failure::NotFound(_))
+                            | ClientError::Rpc(RpcError::Failed(Failure::NotFound(_)))
+                    );
+                    failures += 1;
+                    if info.state.is_final() && (nothing_there || failures >= 5) {
                         return Ok(Some(info.state));
                     }
                 }

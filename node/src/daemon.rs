@@ -362,6 +362,8 @@ impl Daemon {
 
     async fn try_start(self: &Arc<Self>, a: &Assignment, dir: &Path) -> Result<Arc<Kernel>, String> {
         let spec = &a.spec;
+        // The run's directory comes first: even a guest that cannot start has its end there.
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let program = self.config.data_dir.join("programs").join(spec.program.hex());
         if !program.exists() {
             let bytes =
@@ -376,7 +378,6 @@ impl Daemon {
         {
             return Err(format!("sysroot {root} does not exist on node {}", self.config.name));
         }
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let open = |name: &str| {
             std::fs::OpenOptions::new()
                 .create(true)
