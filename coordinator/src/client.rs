@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shoal_protocol::ClusterId;
+use shoal_protocol::frame;
 use shoal_protocol::identity::Credentials;
 use shoal_protocol::msg::{
     CHUNK, Digest, Failure, GuestId, GuestInfo, GuestSpec, GuestState, MAX_PROGRAM, MemberStatus, NodeInfo, Request,
     Response, Role, Upload,
 };
 use shoal_protocol::rpc::{self, RpcError};
-use shoal_protocol::{frame, msg};
 
 /// How long a request keeps trying members before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -496,5 +496,3 @@ pub fn exit_code(state: &GuestState) -> i32 {
         _ => 1,
     }
 }
-
-pub use msg::ExitStatus;

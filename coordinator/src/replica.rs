@@ -86,7 +86,7 @@ pub enum ReplicaError {
     Storage(#[from] crate::storage::StorageError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
-    #[error("the snapshot's state is unreadable: {0}")]
+    #[error("the snapshot's state cannot be read or written: {0}")]
     Snapshot(#[source] postcard::Error),
     #[error("cannot start the replica thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -396,7 +396,7 @@ impl Replica {
         if self.applied < self.compacted + COMPACT_EVERY {
             return Ok(());
         }
-        let data = read(&self.shared.state).encode();
+        let data = read(&self.shared.state).encode().map_err(ReplicaError::Snapshot)?;
         let conf = self.raw.raft.prs().conf().to_conf_state();
         self.raw.store().compact(self.applied, &conf, data)?;
         self.compacted = self.applied;

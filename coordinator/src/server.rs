@@ -384,23 +384,23 @@ impl Server {
         }
     }
 
-    /// The heartbeat table, emptied when the term changes (a new leader's clock starts afresh).
-    fn heard_now(&self) -> HashMap<NodeId, Heard> {
+    /// The heartbeat table of this term, emptied when the term changes (a new leader's clock
+    /// starts afresh).
+    fn heard(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<NodeId, Heard>)> {
         let term = self.status().term;
         let mut heard = self.heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if heard.0 != term {
             *heard = (term, HashMap::new());
         }
-        heard.1.clone()
+        heard
+    }
+
+    fn heard_now(&self) -> HashMap<NodeId, Heard> {
+        self.heard().1.clone()
     }
 
     fn hear(&self, node: NodeId, runnable: u32) {
-        let term = self.status().term;
-        let mut heard = self.heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if heard.0 != term {
-            *heard = (term, HashMap::new());
-        }
-        heard.1.insert(node, Heard { at: Instant::now(), runnable });
+        self.heard().1.insert(node, Heard { at: Instant::now(), runnable });
     }
 
     async fn heartbeat(&self, name: &str, hb: Heartbeat) -> Result<HeartbeatReply, Failure> {

@@ -284,8 +284,12 @@ impl State {
     }
 
     /// The state as snapshot bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap_or_default()
+    ///
+    /// # Errors
+    ///
+    /// postcard refused the state (a snapshot is then not taken: an empty one would lose it).
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
     }
 
     /// The state from snapshot bytes.
@@ -430,7 +434,7 @@ mod tests {
         let mut s = State::default();
         register(&mut s, "n1", 2);
         submit(&mut s, 1, true);
-        let back = State::decode(&s.encode()).unwrap();
+        let back = State::decode(&s.encode().unwrap()).unwrap();
         assert_eq!(back, s);
         assert_eq!(State::decode(&[]).unwrap(), State::default());
         assert!(State::decode(&[0xff; 9]).is_err());
