@@ -623,7 +623,10 @@ fn a_node_cut_off_by_a_partition_stops_its_guests_before_they_run_elsewhere() {
     assert_eq!(moved["epoch"], 2, "{moved:#}");
     // n2 stopped its copy (its lease ran out) before the cluster placed it again.
     let status = c.dir.join("n2/guests").join(format!("{cut_off}.1/status"));
-    let stopped = std::fs::metadata(&status).and_then(|m| m.modified()).expect("n2 recorded stopping the guest");
+    let stopped = std::fs::metadata(&status).and_then(|m| m.modified()).unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(c.dir.join("run/n2.log")).unwrap_or_default();
+        panic!("n2 recorded no end of guest {cut_off} ({e}); its log:\n{log}")
+    });
     let stopped_ms = u64::try_from(stopped.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
     let placed_ms = moved["started_ms"].as_u64().unwrap();
     assert!(stopped_ms < placed_ms, "n2 stopped guest {cut_off} at {stopped_ms}, after it ran again at {placed_ms}");

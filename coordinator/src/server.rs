@@ -443,7 +443,8 @@ impl Server {
             stop: Vec::new(),
             acked: hb.exits.iter().map(|x| (x.guest, x.epoch)).collect(),
         };
-        let reported: HashSet<_> = hb.running.iter().copied().chain(reply.acked.iter().copied()).collect();
+        let reported: HashSet<_> =
+            hb.running.iter().chain(&hb.starting).copied().chain(reply.acked.iter().copied()).collect();
         let pending = |reply: &mut HeartbeatReply| {
             let state = read(&self.shared.state);
             reply.assign = state
@@ -458,6 +459,7 @@ impl Server {
             reply.stop = hb
                 .running
                 .iter()
+                .chain(&hb.starting)
                 .filter(|(guest, epoch)| {
                     state
                         .guest(*guest)

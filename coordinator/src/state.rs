@@ -55,6 +55,8 @@ pub struct NodeRecord {
     pub live: bool,
     pub incarnation: u64,
     pub registered_ms: u64,
+    /// Guests ever placed on it (placement's tie-breaker: equal loads take turns).
+    pub placed: u64,
 }
 
 /// A guest as the state records it.
@@ -158,6 +160,7 @@ impl State {
             live: false,
             incarnation: 0,
             registered_ms: at_ms,
+            placed: 0,
         });
         record.registration = registration;
         record.incarnation += 1;
@@ -210,10 +213,14 @@ impl State {
                 live: n.live,
                 workers: n.registration.workers,
                 guests: self.active_on(nid),
+                placed: n.placed,
             })
             .collect();
         let Some(node) = placement::least_loaded(&candidates) else { return false };
         let Some(g) = self.guests.get_mut(&id) else { return false };
+        if let Some(n) = self.nodes.get_mut(&NodeId(node)) {
+            n.placed += 1;
+        }
         g.epoch = Epoch(g.epoch.0 + 1);
         g.node = Some(NodeId(node));
         g.state = GuestState::Assigned;

@@ -1,8 +1,8 @@
 //! The node daemon (`shoal node --config FILE`): registers with the coordinators, heartbeats,
 //! runs the guests it is assigned on this process's [`Node`], and serves their output.
 //!
-//! **Heartbeats and fencing.** Every [`HEARTBEAT`] the node tells the leader what it runs and
-//! which guests ended; the answer assigns guests, stops guests and acknowledges ends (an end is
+//! **Heartbeats and fencing.** Every [`HEARTBEAT`] the node tells the leader what it runs, what
+//! it is still starting and which guests ended; the answer assigns guests, stops guests and acknowledges ends (an end is
 //! reported again until acknowledged). Every assignment carries the guest's epoch; the node
 //! never starts an epoch older than one it has seen for that guest, and the leader tells it to
 //! stop any guest whose epoch or node is no longer current. A node that has had no answer for
@@ -112,6 +112,23 @@ struct Local {
     ended: Option<GuestState>,
 }
 
+impl Local {
+    /// Gives up a run this node no longer tracks. One that runs is to be killed (its end is
+    /// recorded when it exits); one still starting never will run, so its end is recorded now.
+    fn abandon(self, kill: &mut Vec<Arc<Kernel>>) {
+        if self.ended.is_some() {
+            return;
+        }
+        match self.kernel {
+            Some(kernel) => kill.push(kernel),
+            None => {
+                let _ = std::fs::create_dir_all(&self.dir);
+                write_status(&self.dir, &GuestState::Lost);
+            }
+        }
+    }
+}
+
 /// The guests of this node, and the newest epoch seen of each.
 #[derive(Default)]
 struct Guests {
@@ -219,6 +236,7 @@ impl Daemon {
                 };
                 let failed = match result {
                     Ok(Ok(Response::Heartbeat(reply))) => {
+                        tracing::debug!("heartbeat answered after {:?}", sent.elapsed());
                         self.answered();
                         self.follow(reply);
                         if sent.elapsed() < HEARTBEAT / 10 {
@@ -277,16 +295,16 @@ impl Daemon {
 
     fn heartbeat(&self, node: NodeId, incarnation: u64) -> Heartbeat {
         let guests = lock(&self.guests);
-        let mut running = Vec::new();
-        let mut exits = Vec::new();
+        let (mut running, mut starting, mut exits) = (Vec::new(), Vec::new(), Vec::new());
         for (&guest, l) in &guests.runs {
-            match &l.ended {
-                None => running.push((guest, l.epoch)),
-                Some(state) => exits.push(ExitReport { guest, epoch: l.epoch, state: state.clone() }),
+            match (&l.ended, &l.kernel) {
+                (None, Some(_)) => running.push((guest, l.epoch)),
+                (None, None) => starting.push((guest, l.epoch)),
+                (Some(state), _) => exits.push(ExitReport { guest, epoch: l.epoch, state: state.clone() }),
             }
         }
         let runnable = u32::try_from(self.node.scheduler().runnable()).unwrap_or(u32::MAX);
-        Heartbeat { node, incarnation, runnable, running, exits }
+        Heartbeat { node, incarnation, runnable, running, starting, exits }
     }
 
     fn follow(self: &Arc<Self>, reply: HeartbeatReply) {
@@ -307,8 +325,14 @@ impl Daemon {
             }
         }
         for (guest, epoch) in reply.stop {
-            if let Some(l) = guests.runs.get(&guest).filter(|l| l.epoch == epoch && l.ended.is_none()) {
-                tracing::info!(%guest, %epoch, "stopping a guest at the coordinator's word");
+            let Some(l) = guests.runs.get(&guest).filter(|l| l.epoch == epoch && l.ended.is_none()) else { continue };
+            tracing::info!(%guest, %epoch, "stopping a guest at the coordinator's word");
+            if l.kernel.is_none() {
+                // Still starting: it never runs, and there is no end to report.
+                if let Some(l) = guests.runs.remove(&guest) {
+                    l.abandon(kill);
+                }
+            } else {
                 kill.extend(l.kernel.clone());
             }
         }
@@ -322,7 +346,9 @@ impl Daemon {
                 if l.epoch == a.epoch {
                     continue;
                 }
-                kill.extend(l.kernel.clone());
+                if let Some(l) = guests.runs.remove(&a.guest) {
+                    l.abandon(kill);
+                }
             }
             guests.newest.insert(a.guest, a.epoch);
             let dir = self.config.data_dir.join("guests").join(format!("{}.{}", a.guest, a.epoch));
@@ -408,6 +434,7 @@ impl Daemon {
                     shoal_engine::linux::ExitStatus::Signaled { signal, .. } => ExitStatus::Signaled(i32::from(signal)),
                 };
                 let state = GuestState::Exited(status);
+                tracing::info!(%guest, %epoch, "guest ended: {state:?}");
                 write_status(&status_dir, &state);
                 if let Some(d) = daemon.upgrade()
                     && let Some(l) = lock(&d.guests).runs.get_mut(&guest).filter(|l| l.epoch == epoch)
@@ -424,8 +451,11 @@ impl Daemon {
     fn stop_all(&self) {
         // What ran is the coordinators' to judge now (lost, or placed again); nothing here
         // reports on it any more.
-        let runs: Vec<Local> = lock(&self.guests).runs.drain().map(|(_, l)| l).collect();
-        for k in runs.iter().filter_map(|l| l.kernel.as_ref()) {
+        let mut kill = Vec::new();
+        for (_, l) in lock(&self.guests).runs.drain() {
+            l.abandon(&mut kill);
+        }
+        for k in kill {
             k.kill_all();
         }
     }

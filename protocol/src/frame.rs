@@ -231,6 +231,7 @@ mod tests {
             incarnation: 2,
             runnable: 1,
             running: vec![(GuestId(7), Epoch(1))],
+            starting: vec![(GuestId(8), Epoch(2))],
             exits: vec![],
         });
         let valid = [

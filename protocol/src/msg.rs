@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::ClusterId;
 
 /// The wire protocol version this build speaks. Bump it whenever a type that travels changes.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What a peer is to the cluster, as its certificate names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -364,6 +364,9 @@ pub struct Heartbeat {
     pub runnable: u32,
     /// Guests it is running, with their epochs.
     pub running: Vec<(GuestId, Epoch)>,
+    /// Guests it accepted and is still starting (fetching the program, loading it): not yet
+    /// running, but not to be assigned again.
+    pub starting: Vec<(GuestId, Epoch)>,
     /// Guests that ended, not yet acknowledged.
     pub exits: Vec<ExitReport>,
 }
