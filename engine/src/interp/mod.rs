@@ -123,6 +123,9 @@ struct Block {
     hits: u32,
     /// Host address of the compiled region entered here, once there is one.
     region: Option<usize>,
+    /// While the region entered here waits for the compiler: the runs since it was queued,
+    /// which the compiler reads to take the hottest waiting region first.
+    heat: Option<Arc<AtomicU32>>,
 }
 
 /// Which tiers run guest code.
@@ -396,6 +399,9 @@ impl Interp {
                         tier.table[crate::jit::slot_of(cpu.pc)] = crate::jit::Slot::new(cpu.pc, code);
                         continue;
                     }
+                } else if let Some(heat) = &block.heat {
+                    // Only this vCPU writes it: a plain store, no locked add.
+                    heat.store(heat.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
                 } else if block.hits < tier.config.threshold {
                     block.hits += 1;
                     if block.hits == tier.config.threshold
@@ -437,7 +443,7 @@ impl Interp {
             self.flush();
             return self.translate(pc, mem);
         }
-        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0, region: None });
+        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0, region: None, heat: None });
         self.index.insert(pc, idx);
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
         self.direct[slot] = (pc ^ 1, idx);
@@ -466,10 +472,12 @@ impl Tier {
         // (its count stays at the threshold, so this is not asked again).
         let Some(region) = crate::jit::form_region(mem, pc, follow) else { return false };
         self.covered.extend(region.blocks.keys().copied());
-        let job = crate::jit::Job { region, epoch: self.epoch, reply: self.inbox.clone() };
+        let heat = Arc::new(AtomicU32::new(0));
+        let job = crate::jit::Job::new(region, self.epoch, self.inbox.clone(), heat.clone());
         if !self.config.service.submit(job) {
             return false;
         }
+        blocks[idx as usize].heat = Some(heat);
         self.pending += 1;
         true
     }
@@ -484,6 +492,9 @@ impl Tier {
             }
             for done in arrived {
                 self.pending -= 1;
+                if let Some(&i) = index.get(&done.entry) {
+                    blocks[i as usize].heat = None;
+                }
                 if done.epoch == self.epoch {
                     for pc in done.blocks.iter() {
                         self.covered.remove(pc);

@@ -12,10 +12,15 @@
 //! One service serves every vCPU of a process (and of the processes it forks and execs). A reply
 //! carries the requester's flush epoch from when its region was formed; the vCPU drops replies
 //! from an older epoch, so code formed before an invalidation (or an execve) never runs.
+//!
+//! The queue is not first come, first served. Regions get hot in bursts (a program's start makes
+//! hundreds within milliseconds), and a region's turn matters most while its code runs: the vCPU
+//! keeps counting the runs of each waiting region's entry, and the compiler takes the region
+//! with the most runs per millisecond waited (ties in arrival order).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::cache::DiskCache;
 use super::region::Region;
@@ -27,6 +32,35 @@ pub(crate) struct Job {
     /// The requester's flush epoch when the region was formed.
     pub epoch: u64,
     pub reply: Arc<Inbox>,
+    /// Runs of the region's entry since it was queued (the requester counts them).
+    heat: Arc<AtomicU32>,
+    queued: Instant,
+}
+
+impl Job {
+    pub fn new(region: Region, epoch: u64, reply: Arc<Inbox>, heat: Arc<AtomicU32>) -> Job {
+        Job { region, epoch, reply, heat, queued: Instant::now() }
+    }
+
+    /// Runs of the entry per millisecond waited, scaled to stay an integer.
+    fn rate(&self, now: Instant) -> u64 {
+        let waited_us = u64::try_from(now.duration_since(self.queued).as_micros()).unwrap_or(u64::MAX).max(1);
+        u64::from(self.heat.load(Ordering::Relaxed)) * 1_000_000 / waited_us
+    }
+}
+
+/// The index of the job to compile next in `waiting` (in arrival order): the highest rate, the
+/// earliest of equals.
+fn hottest(waiting: &[Job], now: Instant) -> usize {
+    let mut best = 0;
+    let mut best_rate = 0;
+    for (i, job) in waiting.iter().enumerate() {
+        let rate = job.rate(now);
+        if i == 0 || rate > best_rate {
+            (best, best_rate) = (i, rate);
+        }
+    }
+    best
 }
 
 /// The compiler's answer to a [`Job`].
@@ -113,8 +147,15 @@ impl JitService {
         std::thread::Builder::new()
             .name("shoal-jit".into())
             .spawn(move || {
-                // Ends when every sender (every vCPU and the service) is gone.
-                for job in rx {
+                let mut waiting: Vec<Job> = Vec::new();
+                loop {
+                    if waiting.is_empty() {
+                        // Ends when every sender (every vCPU and the service) is gone.
+                        let Ok(job) = rx.recv() else { break };
+                        waiting.push(job);
+                    }
+                    waiting.extend(rx.try_iter());
+                    let job = waiting.remove(hottest(&waiting, Instant::now()));
                     let start = thread_cpu_time();
                     let region = &job.region;
                     let (code, cached) = machine_code(&mut compiler, disk.as_ref(), &fingerprint, region);
@@ -181,4 +222,30 @@ fn thread_cpu_time() -> Duration {
     // SAFETY: `ts` is a valid out-parameter; this clock exists on every Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(entry: u64, heat: u32, waited_ms: u64, now: Instant) -> Job {
+        let region = Region { entry, blocks: Default::default() };
+        let mut job = Job::new(region, 0, Arc::default(), Arc::new(AtomicU32::new(heat)));
+        job.queued = now - Duration::from_millis(waited_ms);
+        job
+    }
+
+    #[test]
+    fn the_hottest_waiting_region_goes_first() {
+        let now = Instant::now();
+        // Nothing ran since queued: arrival order.
+        let cold = [job(1, 0, 9, now), job(2, 0, 5, now), job(3, 0, 1, now)];
+        assert_eq!(hottest(&cold, now), 0);
+        // Runs per millisecond waited, not runs: 40 in 2 ms beats 100 in 10 ms.
+        let warm = [job(1, 0, 20, now), job(2, 100, 10, now), job(3, 40, 2, now)];
+        assert_eq!(hottest(&warm, now), 2);
+        // Equal rates: the earlier arrival.
+        let tied = [job(1, 10, 10, now), job(2, 20, 20, now)];
+        assert_eq!(hottest(&tied, now), 0);
+    }
 }
