@@ -18,14 +18,20 @@
 //!   dynamic with `frm == 0` at run time), which is the host's mode; IEEE 754 defines a
 //!   correctly rounded result uniquely, so the host's is the soft-float one. Conversions to
 //!   integers require round-towards-zero, which is what the host's truncating conversion does.
-//! * NV, DZ, OF. Operands must be zero or normal (singles properly NaN-boxed) and results
-//!   finite, which leaves no NaN, infinity, invalid operation or overflow; dividing requires a
-//!   nonzero divisor, a square root a nonnegative radicand (−0 included). (The result checks
-//!   alone would not do: `0 × ∞` is a NaN from a zero operand, a case accepted below.)
+//! * NV, DZ, OF. Results must be finite (a NaN or infinite operand makes a NaN or infinite
+//!   result, so this also rules those operands out, and with them invalid operations and
+//!   overflow); dividing requires a nonzero divisor, a square root a nonnegative radicand (−0
+//!   included). A zero result is accepted only where it is exact (see each op): `0 × ∞` is a
+//!   NaN, not a zero, so a zero operand alone proves nothing. Singles must be properly
+//!   NaN-boxed.
 //! * UF. A result must be normal and strictly larger in magnitude than the smallest normal
 //!   number: tininess is detected after rounding, so a result that rounded up to exactly
 //!   `MIN_POSITIVE` may still be tiny. A zero result is accepted only where it is exact, so it
-//!   cannot hide an underflow (see each op).
+//!   cannot hide an underflow.
+//! * Subnormal operands need no test on the fast path: the host computes with them as IEEE 754
+//!   does (neither x86-64 nor AArch64 flushes them unless told to, and nothing here tells it),
+//!   and a subnormal operand raises no RISC-V flag by itself. Only the exactness proofs below
+//!   assume zero or normal operands, so the cold check requires that too.
 //! * NX. The flag accrues: once `cpu.fflags` has it, an inexact result changes nothing, and
 //!   programs set it with their first inexact operation. Until then the result must be proven
 //!   exact by an error-free transformation ([`Proof`]) computed in the cold check block, or
@@ -113,6 +119,8 @@ pub(super) enum Proof {
     Fused { x: Value, y: Value, z: Value, r: Value, p: Precision },
     /// `r`, a double `x` rounded to single, is exact: widening `r` gives back `x`.
     Narrowed { r: Value, x: Value },
+    /// `proof`, and the condition it assumes (operands zero or normal).
+    Given { needs: Value, proof: Box<Proof> },
     /// `n`, a double `x` truncated to an integer, is exact: converting `n` back gives `x`
     /// (exactly, even above `2^53`, where `x` is an integer and so `n == x` is a double).
     Integral { n: Value, signed: bool, x: Value },
@@ -301,21 +309,23 @@ fn operand(b: &mut FunctionBuilder, p: Precision, v: Value, ok: &mut Conds) -> F
 }
 
 /// The start of every computing fast path: the rounding mode must be RNE (`None` when it
-/// statically is not), and each operand properly boxed and zero or normal.
+/// statically is not) and each operand properly boxed. Also whether every operand is zero or
+/// normal, which the exactness proofs assume.
 fn rne_operands<const N: usize>(
     b: &mut FunctionBuilder,
     p: Precision,
     mode: Mode,
     values: [Value; N],
-) -> Option<(Conds, [Float; N])> {
+) -> Option<(Conds, Value, [Float; N])> {
     let mut ok = Conds::default();
     ok.rounding(b, mode, Rounding::Rne)?;
     let operands = values.map(|v| operand(b, p, v, &mut ok));
+    let mut classes = Conds::default();
     for v in operands {
         let class = v.zero_or_normal(b, p);
-        ok.and(b, class);
+        classes.and(b, class);
     }
-    Some((ok, operands))
+    Some((ok, classes.value(b), operands))
 }
 
 /// The register value of a result of precision `p` (singles NaN-boxed).
@@ -382,11 +392,12 @@ enum Arith {
     Div,
 }
 
-/// `fadd`, `fsub`, `fmul`, `fdiv` in RNE, for zero or normal operands and a normal result.
-/// Zero results are accepted where they are exact: a sum is zero only when exactly zero (a
-/// nonzero multiple of the smallest subnormal never rounds to zero), with the same sign in the
-/// host and the helper in RNE (`x − x = +0`, `−0 + −0 = −0`); a product with a zero operand, or
-/// a zero dividend over a nonzero divisor, is an exact signed zero. The exactness proofs of
+/// `fadd`, `fsub`, `fmul`, `fdiv` in RNE, for a normal result. Zero results are accepted
+/// where they are exact: a sum is zero only when exactly zero (a nonzero multiple of the
+/// smallest subnormal never rounds to zero), with the same sign in the host and the helper in
+/// RNE (`x − x = +0`, `−0 + −0 = −0`); a zero product with a zero operand (the other is then
+/// finite: `0 × ∞` and `0 × NaN` are NaNs), or a zero quotient of a zero dividend (over a
+/// nonzero divisor, finite or infinite), is an exact signed zero. The exactness proofs of
 /// products and quotients need a native `fma`.
 fn arith(
     b: &mut FunctionBuilder,
@@ -397,7 +408,7 @@ fn arith(
     mode: Mode,
     fma: bool,
 ) -> Option<Fast> {
-    let (mut ok, [x, y]) = rne_operands(b, p, mode, [a, c])?;
+    let (mut ok, classes, [x, y]) = rne_operands(b, p, mode, [a, c])?;
     let (r, exact_zero, proof) = match kind {
         Arith::Add | Arith::Sub => {
             let y = if kind == Arith::Sub { b.ins().fneg(y.value) } else { y.value };
@@ -410,7 +421,9 @@ fn arith(
             let r = Float::host(b, p, r);
             let (zx, zy) = (x.is_zero(b), y.is_zero(b));
             let zero_operand = b.ins().bor(zx, zy);
-            (r, zero_operand, fma.then_some(Proof::Product { x: x.value, y: y.value, r: r.value, p }))
+            let zero = r.is_zero(b);
+            let exact_zero = b.ins().band(zero, zero_operand);
+            (r, exact_zero, fma.then_some(Proof::Product { x: x.value, y: y.value, r: r.value, p }))
         }
         Arith::Div => {
             let zero_divisor = y.is_zero(b);
@@ -418,32 +431,38 @@ fn arith(
             ok.and(b, nonzero_divisor);
             let q = b.ins().fdiv(x.value, y.value);
             let q = Float::host(b, p, q);
-            (q, x.is_zero(b), fma.then_some(Proof::Quotient { x: x.value, y: y.value, q: q.value, p }))
+            let (zero, zero_dividend) = (q.is_zero(b), x.is_zero(b));
+            let exact_zero = b.ins().band(zero, zero_dividend);
+            (q, exact_zero, fma.then_some(Proof::Quotient { x: x.value, y: y.value, q: q.value, p }))
         }
     };
     let normal = r.normal_result(b, p);
     let r_ok = b.ins().bor(normal, exact_zero);
     ok.and(b, r_ok);
+    let proof = proof.map(|proof| proof.given(classes));
     Some(Fast::Guarded { value: register(b, p, r), valid: ok.value(b), inexact: Inexact::unless(proof) })
 }
 
-/// `fsqrt` in RNE, for a zero or normal radicand `x ≥ 0` (−0 included: `√−0 = −0`). The root
-/// of a normal number is normal, and of a zero the same zero. The exactness proof needs a
-/// native `fma`.
+/// `fsqrt` in RNE, for a radicand `x ≥ 0` (−0 included: `√−0 = −0`; not a NaN) and a normal
+/// root, or the zero root of a zero. The exactness proof needs a native `fma`.
 fn sqrt(b: &mut FunctionBuilder, p: Precision, a: Value, mode: Mode, fma: bool) -> Option<Fast> {
-    let (mut ok, [x]) = rne_operands(b, p, mode, [a])?;
+    let (mut ok, classes, [x]) = rne_operands(b, p, mode, [a])?;
     let zero = p.zero(b);
     let nonnegative = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x.value, zero);
     ok.and(b, nonnegative);
     let r = b.ins().sqrt(x.value);
-    let proof = fma.then_some(Proof::Root { x: x.value, r, p });
+    let proof = fma.then(|| Proof::Root { x: x.value, r, p }.given(classes));
     let r = Float::host(b, p, r);
+    let normal = r.normal_result(b, p);
+    let zero_radicand = x.is_zero(b);
+    let r_ok = b.ins().bor(normal, zero_radicand);
+    ok.and(b, r_ok);
     Some(Fast::Guarded { value: register(b, p, r), valid: ok.value(b), inexact: Inexact::unless(proof) })
 }
 
 /// `fmadd`, `fmsub`, `fnmsub`, `fnmadd` in RNE: `±(a·b) ± c`, as `fp_compute` defines them
-/// (sign flips of `a` and `c`), for zero or normal operands and a normal result (a zero result
-/// could hide an underflowed product).
+/// (sign flips of `a` and `c`), for a normal result (a zero result could hide an underflowed
+/// product).
 fn fused(
     b: &mut FunctionBuilder,
     p: Precision,
@@ -451,12 +470,12 @@ fn fused(
     (negate_product, negate_addend): (bool, bool),
     mode: Mode,
 ) -> Option<Fast> {
-    let (mut ok, [x, y, z]) = rne_operands(b, p, mode, [a, c, d])?;
+    let (mut ok, classes, [x, y, z]) = rne_operands(b, p, mode, [a, c, d])?;
     let x = if negate_product { b.ins().fneg(x.value) } else { x.value };
     let z = if negate_addend { b.ins().fneg(z.value) } else { z.value };
     let y = y.value;
     let r = b.ins().fma(x, y, z);
-    let proof = Proof::Fused { x, y, z, r, p };
+    let proof = Proof::Fused { x, y, z, r, p }.given(classes);
     let r = Float::host(b, p, r);
     let normal = r.normal_result(b, p);
     ok.and(b, normal);
@@ -505,14 +524,12 @@ fn widen(b: &mut FunctionBuilder, a: Value) -> Fast {
     Fast::Guarded { value: register(b, Precision::Double, r), valid: ok.value(b), inexact: Inexact::Never }
 }
 
-/// `fcvt.s.d` in RNE, for a zero or normal double and a normal single result (or zero from a
-/// zero, which is exact).
+/// `fcvt.s.d` in RNE, for a normal single result (or zero from a zero, which is exact; a
+/// double too small for a single rounds to a zero from a nonzero, and is left to the helper).
 fn narrow(b: &mut FunctionBuilder, a: Value, mode: Mode) -> Option<Fast> {
     let mut ok = Conds::default();
     ok.rounding(b, mode, Rounding::Rne)?;
     let x = operand(b, Precision::Double, a, &mut ok);
-    let class = x.zero_or_normal(b, Precision::Double);
-    ok.and(b, class);
     let r = b.ins().fdemote(F32, x.value);
     let proof = Proof::Narrowed { r, x: x.value };
     let r = Float::host(b, Precision::Single, r);
@@ -635,9 +652,18 @@ fn classify(b: &mut FunctionBuilder, p: Precision, a: Value) -> Value {
 }
 
 impl Proof {
+    /// This proof, valid only where `needs` holds.
+    fn given(self, needs: Value) -> Proof {
+        Proof::Given { needs, proof: Box::new(self) }
+    }
+
     /// Emits the check; true when the fast result is exact.
     pub(super) fn emit(self, b: &mut FunctionBuilder) -> Value {
         match self {
+            Proof::Given { needs, proof } => {
+                let exact = proof.emit(b);
+                b.ins().band(needs, exact)
+            }
             Proof::Sum { x, y, s, p } => {
                 // TwoSum (Knuth): err = (x − (s − bb)) + (y − bb), bb = s − x.
                 let bb = b.ins().fsub(s, x);
