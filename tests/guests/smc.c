@@ -11,9 +11,14 @@
  *   loop       a generated loop summing 1..n whose body holds the rewritten instruction
  *   selfpatch  a generated loop that patches an instruction of its own body on every iteration,
  *              with a fence.i after the store
+ *   thread     a second thread spins in generated code until a flag is set, while this one
+ *              rewrites the code after the loop and flushes, then sets the flag:
+ *              riscv_flush_icache reaches every thread of the process, so the spinner must
+ *              run the new code when it leaves the loop
  *
  * Every line prints the value the architecture requires next to the value computed, so a wrong
  * result is plain in the output. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,10 +233,54 @@ static void case_selfpatch(void) {
     munmap(code, page_size());
 }
 
+static volatile long thread_flag;
+
+/* Runs the generated function, which spins until `thread_flag` is set and then returns its
+ * constant. It first calls it with a flag already set, so that under a JIT that compiles only
+ * code it has seen run, this thread's compiled loop holds the return too. */
+static void *spinner(void *code) {
+    long (*spin)(volatile long *) = (long (*)(volatile long *))code;
+    static volatile long set = 1;
+    for (int i = 0; i < CALLS; i++)
+        spin(&set);
+    return (void *)spin(&thread_flag);
+}
+
+/* `long f(volatile long *flag) { while (!*flag) {} return k; }`, the constant last. */
+static void write_spin(uint32_t *code, int32_t k) {
+    code[0] = i_type(0, A0, 3, A1, 0x03); /* ld a1, 0(a0) */
+    code[1] = b_type(-4, ZERO, A1, 0);    /* beqz a1, -4 */
+    uint32_t *end = emit_li(code + 2, A0, k);
+    *end = ret();
+}
+
+static void case_thread(void) {
+    uint32_t *code = map(NULL, PROT_READ | PROT_WRITE | PROT_EXEC);
+    write_spin(code, 1);
+    flush(code, 24);
+    pthread_t t;
+    if (pthread_create(&t, NULL, spinner, code) != 0) {
+        perror("pthread_create");
+        exit(1);
+    }
+    /* Long enough for the spinning loop to be compiled; the loop and the return that follows it
+     * are one region, so the spinner never leaves compiled code on its own. */
+    usleep(200 * 1000);
+    write_spin(code, 2);
+    flush(code, 24);
+    thread_flag = 1;
+    void *seen;
+    pthread_join(t, &seen);
+    printf("thread: the spinning thread returned version %ld%s\n", (long)seen,
+           (long)seen == 2 ? "" : "  <-- WRONG");
+    munmap(code, page_size());
+}
+
 int main(void) {
     case_mprotect();
     case_remap(case_rwx());
     case_loop();
     case_selfpatch();
+    case_thread();
     return 0;
 }

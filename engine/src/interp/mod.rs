@@ -10,7 +10,9 @@
 //!
 //! Cached blocks are tagged with the address space's code generation; when executable memory
 //! changes (fence.i, riscv_flush_icache, munmap or mprotect of code) the generation moves and the
-//! whole cache is dropped before the next block runs, so stale code never executes.
+//! whole cache is dropped before the next block runs, so stale code never executes. Compiled code
+//! does not look at the generation: a change by another thread reaches it as `attention`
+//! (`linux::Kernel::code_changed`), and the loop here checks the generation before entering it.
 
 mod exec;
 mod pc_hash;
@@ -350,7 +352,6 @@ impl Interp {
                 self.generation = generation;
             }
             if let (Some(tier), Some(env)) = (self.tier.as_deref_mut(), env.as_mut()) {
-                env.generation = generation;
                 if tier.pending > 0 && tier.inbox.is_ready() {
                     tier.receive(&mut self.blocks, &self.index, false);
                 }

@@ -9,9 +9,8 @@
 //! exit stub:    store cpu.pc and cpu.instret; then return an exit code, or, where the guest
 //!               continues at a pc outside the region, jump to
 //! chain(pc, instret):
-//!               unless attention is set, the slice is spent or the code generation moved, look
-//!               pc up in the region table and tail-call the region found there; otherwise
-//!               return EXIT_NEXT
+//!               unless attention is set or the slice is spent, look pc up in the region
+//!               table and tail-call the region found there; otherwise return EXIT_NEXT
 //! ```
 //!
 //! Guest registers live in Cranelift variables, and `cpu` is kept current behind them where the
@@ -424,8 +423,6 @@ const PAGES_OFF: i32 = offset_of!(Env, pages) as i32;
 const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
 const FP_TABLE_OFF: i32 = offset_of!(Env, fp_table) as i32;
 const TABLE_OFF: i32 = offset_of!(Env, table) as i32;
-const CODE_GENERATION_OFF: i32 = offset_of!(Env, code_generation) as i32;
-const GENERATION_OFF: i32 = offset_of!(Env, generation) as i32;
 const LIMIT_OFF: i32 = offset_of!(Env, limit) as i32;
 const SLOT_CODE_OFF: i32 = offset_of!(Slot, code) as i32;
 
@@ -893,20 +890,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         let params = self.b.block_params(self.chain).to_vec();
         let (pc, instret) = (params[0], params[1]);
         let give_up = self.b.create_block();
-        let check_generation = self.b.create_block();
         let check_limit = self.b.create_block();
         let look_up = self.b.create_block();
         let call = self.b.create_block();
         let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
         let att = self.b.ins().load(I32, trusted(), p, 0);
-        self.b.ins().brif(att, give_up, &[], check_generation, &[]);
-
-        self.b.switch_to_block(check_generation);
-        let p = self.b.ins().load(I64, constant(), self.env, CODE_GENERATION_OFF);
-        let live = self.b.ins().load(I64, trusted(), p, 0);
-        let ours = self.b.ins().load(I64, constant(), self.env, GENERATION_OFF);
-        let moved = self.b.ins().icmp(IntCC::NotEqual, live, ours);
-        self.b.ins().brif(moved, give_up, &[], check_limit, &[]);
+        // Attention also covers a change of code by another thread (`Kernel::code_changed`):
+        // the interpreter checks the code generation before it enters compiled code again.
+        self.b.ins().brif(att, give_up, &[], check_limit, &[]);
 
         self.b.switch_to_block(check_limit);
         let limit = self.b.ins().load(I64, constant(), self.env, LIMIT_OFF);

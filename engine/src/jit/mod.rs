@@ -28,8 +28,8 @@
 //! indirect jump or return through `jalr`), it stores its registers and looks the target up in the
 //! vCPU's direct-mapped region table (`Env::table`, [`TABLE_SLOTS`] slots indexed by
 //! [`slot_of`]). On a hit it tail-calls the region found there, with no trip through the
-//! dispatcher; on a miss, or when the vCPU must stop, its instruction budget is spent or the
-//! code generation moved, it returns `EXIT_NEXT`. For `jalr` this lookup is the inline target
+//! dispatcher; on a miss, or when the vCPU must stop (`attention`, which is also how another
+//! thread's change of code arrives) or its instruction budget is spent, it returns `EXIT_NEXT`. For `jalr` this lookup is the inline target
 //! cache. Chains go through the table only, never through patched code, so dropping a region
 //! (eviction, invalidation) is clearing its slot: no chain can point at freed code.
 //!
@@ -58,7 +58,7 @@ pub(crate) mod perf_map;
 mod region;
 mod service;
 
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::AtomicU32;
 
 use crate::interp::Cpu;
 use crate::mem::AddressSpace;
@@ -139,11 +139,6 @@ pub struct Env {
     pub fp_table: *const codegen::FpFn,
     /// The vCPU's region table, [`TABLE_SLOTS`] entries.
     pub table: *const Slot,
-    /// The address space's code generation (moves when executable memory changes).
-    pub code_generation: *const AtomicU64,
-    /// The code generation the table's regions were compiled in: chaining stops when the live
-    /// one differs.
-    pub generation: u64,
     /// Chaining stops once `cpu.instret` reaches this (the end of the vCPU's slice).
     pub limit: u64,
 }
@@ -160,8 +155,6 @@ impl Env {
             attention,
             fp_table: codegen::FP_TABLE.as_ptr(),
             table: table.as_ptr(),
-            code_generation: mem.code_generation_cell(),
-            generation: mem.code_generation(),
             limit,
         }
     }

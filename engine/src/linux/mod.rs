@@ -202,6 +202,8 @@ pub(crate) struct ThreadShared {
     pub attention: AtomicU32,
     /// Set with `attention` when the thread's slice was ended early for another vCPU.
     pub preempted: std::sync::atomic::AtomicBool,
+    /// Set while a worker runs the thread (guest code or a system call for it).
+    pub running: std::sync::atomic::AtomicBool,
     /// Signals blocked by this thread (bit `n-1` for signal `n`).
     pub blocked: AtomicU64,
     /// Signals sent to this thread.
@@ -226,6 +228,7 @@ impl ThreadShared {
             tid,
             attention: AtomicU32::new(0),
             preempted: std::sync::atomic::AtomicBool::new(false),
+            running: std::sync::atomic::AtomicBool::new(false),
             blocked: AtomicU64::new(blocked),
             pending: Mutex::new(SigQueue::default()),
             waker: Mutex::new(None),
@@ -318,6 +321,10 @@ impl Process {
         self.mm.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
+
+/// The longest a change of code waits for the other threads of its address space to leave
+/// compiled code ([`Kernel::code_changed`]).
+const CODE_CHANGE_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// One guest machine: processes, options and the file-system view.
 #[derive(Debug)]
@@ -487,6 +494,35 @@ impl Kernel {
         let procs: Vec<Arc<Process>> = lock(&self.procs).values().cloned().collect();
         for p in procs {
             signal::send_to_process(&p, signal::SigInfo::kernel(libc::SIGKILL));
+        }
+    }
+
+    /// Tells the threads sharing `mm`, other than `by`, that its code changed, and returns once
+    /// none of them runs compiled code from before the change, as Linux's riscv_flush_icache
+    /// returns once every hart has flushed: `by` may then publish the new code, and a thread
+    /// that sees the publication runs it. Each thread leaves compiled code at its next chain or
+    /// loop back-edge (`attention`), and its interpreter drops the stale translations before it
+    /// enters compiled code again. Only threads a worker runs now are waited for (a parked or
+    /// queued one checks when it next runs), and for at most [`CODE_CHANGE_WAIT`] (a thread
+    /// stuck in a host call cannot answer).
+    pub(crate) fn code_changed(&self, mm: &Arc<AddressSpace>, by: &ThreadShared) {
+        let procs: Vec<Arc<Process>> = lock(&self.procs).values().cloned().collect();
+        let mut others = Vec::new();
+        for p in procs.iter().filter(|p| Arc::ptr_eq(&p.mm(), mm)) {
+            for t in lock(&p.state).threads.iter().filter(|t| !std::ptr::eq(&***t, by)) {
+                t.attention.store(1, Ordering::Release);
+                others.push(t.clone());
+            }
+        }
+        let deadline = std::time::Instant::now() + CODE_CHANGE_WAIT;
+        for t in others {
+            // The attention is cleared only outside compiled code, after an exit it caused.
+            while t.running.load(Ordering::Acquire)
+                && t.attention.load(Ordering::Acquire) != 0
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
         }
     }
 

@@ -180,7 +180,9 @@ impl Vcpu {
         // A request to stop that came after the last slice ended is for that slice.
         self.thread.preempted.store(false, Ordering::Relaxed);
         let preemption = super::preempt::start(&self.thread, self.kernel.executor(), started, end);
+        self.thread.running.store(true, Ordering::Release);
         let poll = self.run_slice(end, waker);
+        self.thread.running.store(false, Ordering::Release);
         drop(preemption);
         if poll == Poll::Exited {
             self.exit();
@@ -260,7 +262,11 @@ impl Vcpu {
             Exit::Misaligned(addr) => {
                 signal::force(proc, thread, SigInfo::fault(libc::SIGBUS, code::BUS_ADRALN, addr));
             }
-            Exit::Interrupted => thread.attention.store(0, Ordering::Release),
+            Exit::Interrupted => {
+                // A read-modify-write: it reads the kick's own store, so whatever the kicking
+                // thread did before (a code change, a signal queued) is visible from here on.
+                thread.attention.swap(0, Ordering::AcqRel);
+            }
         }
     }
 
@@ -275,7 +281,13 @@ impl Vcpu {
             wait: &mut self.wait,
             waker,
         };
+        let generation = self.mem.code_generation();
         let after = sys.dispatch(nr, &args);
+        if self.mem.code_generation() != generation {
+            // mprotect, munmap, mremap or riscv_flush_icache changed code that the other
+            // threads of this address space may be running compiled.
+            self.kernel.code_changed(&self.mem, &self.thread);
+        }
         if matches!(after, After::Return(Err(Errno::PARKED))) {
             self.parked = Some((nr, args));
             return Flow::Park;
