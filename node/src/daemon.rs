@@ -2,14 +2,14 @@
 //! runs the guests it is assigned on this process's [`Node`], and serves their output.
 //!
 //! **Heartbeats and fencing.** Every [`HEARTBEAT`] the node tells the leader what it runs, what
-//! it is still starting and which guests ended; the answer assigns guests, stops guests and acknowledges ends (an end is
-//! reported again until acknowledged). Every assignment carries the guest's epoch; the node
-//! never starts an epoch older than one it has seen for that guest, and the leader tells it to
-//! stop any guest whose epoch or node is no longer current. A node that has had no answer for
-//! its lease ([`NODE_LEASE_MS`], shorter than the coordinators' node timeout) stops all its
-//! guests: by the time the cluster could place them elsewhere, they no longer run here, so a
-//! partition never leaves a guest running twice. A node the coordinators declared lost must
-//! register again, as a new incarnation with nothing running.
+//! it is still starting and which guests ended; the answer assigns guests, stops guests and
+//! acknowledges ends (an end is reported again until acknowledged). Every assignment carries
+//! the guest's epoch; the node never starts an epoch older than one it has seen for that guest,
+//! and the leader tells it to stop any guest whose epoch or node is no longer current. A node
+//! that has had no answer for its lease ([`NODE_LEASE_MS`], shorter than the coordinators' node
+//! timeout) stops all its guests: by the time the cluster could place them elsewhere, they no
+//! longer run here, so a partition never leaves a guest running twice. A node the coordinators
+//! declared lost must register again, as a new incarnation with nothing running.
 //!
 //! **Output.** A guest's stdout and stderr are append-only files,
 //! `DATA/guests/ID.EPOCH/{stdout,stderr}`, and its end is `status` beside them. A client asks

@@ -6,9 +6,10 @@
 //! flags are the helper's; when a check fails, the helper runs. `Translator::fp` lays it out:
 //!
 //! ```text
-//!   value = host op(operands)        valid = the operands, result and rounding mode qualify
+//!   value = host op(operands)        valid = the result and rounding mode qualify
 //!   brif valid && (cpu.fflags & NX) ──────────────────────────> join(value)
 //!    └─> check (cold):  brif valid && proof that value is exact ──> join(value)
+//!                       (a proof may also need zero or normal operands)
 //!         └─> slow (cold): helper call, flags ORed into cpu.fflags ──> join(helper result)
 //! ```
 //!
