@@ -301,11 +301,6 @@ impl AddressSpace {
         self.code_generation.load(Ordering::Acquire)
     }
 
-    /// The code generation counter itself, for compiled code to compare against.
-    pub fn code_generation_cell(&self) -> *const AtomicU64 {
-        &self.code_generation
-    }
-
     /// Declares that executable code may have changed (fence.i, riscv_flush_icache).
     pub fn flush_code(&self) {
         self.code_generation.fetch_add(1, Ordering::AcqRel);
