@@ -339,6 +339,9 @@ impl Interp {
         let mut env = self.tier.as_ref().map(|t| crate::jit::Env::new(mem, attention, &t.table, limit));
         // Set when compiled code handed one instruction back: the interpreter runs the block.
         let mut interpret_once = false;
+        // Set when compiled code faulted past its restart point's block: the interpreter runs
+        // alone until this call ends, which a fault that happens again ends at once.
+        let mut replay = false;
         loop {
             if attention.load(Ordering::Relaxed) != 0 {
                 return Exit::Interrupted;
@@ -356,7 +359,7 @@ impl Interp {
                     tier.receive(&mut self.blocks, &self.index, false);
                 }
                 let slot = tier.table[crate::jit::slot_of(cpu.pc)];
-                if !interpret_once && slot.holds(cpu.pc) {
+                if !interpret_once && !replay && slot.holds(cpu.pc) {
                     // SAFETY: the table holds only regions installed in this vCPU's arena for the
                     // current code generation (it is cleared when either changes), `env`
                     // describes `mem`, which outlives the call, and `cpu.pc` is the entry.
@@ -364,8 +367,8 @@ impl Interp {
                         crate::jit::EXIT_NEXT => continue,
                         crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
                         crate::jit::fault::EXIT_FAULT => {
-                            // `cpu` holds every register; the site says where in its block the
-                            // guest was. The interpreter runs the access again and raises the
+                            // `cpu` holds the guest state at the site's restart point. The
+                            // interpreter runs from there to the access again and raises the
                             // signal (or, had another thread just mapped the page, goes on).
                             let host_pc = usize::try_from(tier.frame.fault_pc).unwrap_or(usize::MAX);
                             let Some(site) = tier.code.trap_site(host_pc) else {
@@ -377,7 +380,11 @@ impl Interp {
                             cpu.pc = site.pc;
                             cpu.instret += u64::from(site.done);
                             tier.stats.faults += 1;
-                            interpret_once = true;
+                            if site.replay {
+                                replay = true;
+                            } else {
+                                interpret_once = true;
+                            }
                         }
                         // The instruction at cpu.pc needs the interpreter: run one block there.
                         _ => interpret_once = true,
@@ -396,7 +403,7 @@ impl Interp {
                 let block = &mut self.blocks[idx as usize];
                 if let Some(code) = block.region {
                     // A compiled region whose table slot another entry took: put it back.
-                    if !interpret_once {
+                    if !interpret_once && !replay {
                         tier.table[crate::jit::slot_of(cpu.pc)] = crate::jit::Slot::new(cpu.pc, code);
                         continue;
                     }

@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn trap_sites_are_found_by_host_address() {
         let mut a = CodeArena::new(64 << 10);
-        let site = |offset, pc| TrapSite { offset, done: 1, pc };
+        let site = |offset, pc| TrapSite { offset, done: 1, pc, replay: false };
         let (first, _) = a.install_with_traps(0x100, &[0x90; 40], vec![site(3, 0x100), site(30, 0x104)]).unwrap();
         let (plain, _) = a.install(0x200, &[0x90; 40]).unwrap();
         let (second, _) = a.install_with_traps(0x300, &[0x90; 40], vec![site(0, 0x300)]).unwrap();

@@ -15,15 +15,16 @@
 //!
 //! Guest registers live in Cranelift variables, and `cpu` is kept current behind them where the
 //! guest state can be observed. A written register is stored before the next guest store or AMO
-//! and at every exit (only its last value is), and a block whose successor accesses guest
-//! memory stores everything at its end, so that the successor starts with `cpu` current
-//! (`Flow`). Other blocks store nothing, so a loop of plain arithmetic keeps its registers in
-//! host registers and stores them once, on the way out. A load, ALU or
-//! floating-point instruction can run twice without the guest noticing (fflags accrue), so a
-//! load that faults, or a check that fails, leaves at the *restart point*: the start of its
-//! block or the instruction after its last store, where `cpu` holds the whole guest state, and
-//! the interpreter runs from there. The retired-instruction count is kept the same way: counted
-//! in a variable, stored to `cpu.instret` at exits and where a block needs `cpu` current.
+//! and at every exit (only its last value is). A load, ALU or floating-point instruction can run
+//! twice without the guest noticing (fflags accrue), so a load that faults, or a check that
+//! fails, leaves at the *restart point*: the last point where `cpu` held the whole guest state
+//! with no store or AMO since, and the interpreter runs from there. With guarded memory that
+//! point may be blocks, or loop iterations, back (`Flow`), so a loop that only loads keeps its
+//! registers in host registers and stores them once, on the way out, as a loop of plain
+//! arithmetic does; where the ways into a block that loads leave different restart points, its
+//! predecessors store everything at their end. The retired-instruction count is kept the same
+//! way: counted in a variable, stored to `cpu.instret` at exits, stores and where a block makes
+//! `cpu` current.
 //!
 //! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
 //! sealed as soon as its last predecessor is known, so the SSA builder only makes block
@@ -336,36 +337,147 @@ fn uses_dynamic_rounding(inst: &Inst) -> bool {
 /// Bit masks over the integer and the floating-point registers.
 type Masks = (u32, u32);
 
+/// A point where `cpu` held the whole guest state: its guest pc and the instructions of its guest
+/// block before it, which `cpu.instret` does not count (a trap site's `pc` and `done`).
+type Point = (u64, u64);
+
+/// The restart point known where a guest block is entered, over every way into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Restart {
+    /// No way in seen yet.
+    Unknown,
+    /// Every way in left `cpu` at this point, and nothing since may not run again.
+    At(Point),
+    /// Ways in disagree.
+    Mixed,
+}
+
+impl Restart {
+    fn meet(self, other: Restart) -> Restart {
+        match (self, other) {
+            (Restart::Unknown, r) | (r, Restart::Unknown) => r,
+            (Restart::At(a), Restart::At(b)) if a == b => self,
+            _ => Restart::Mixed,
+        }
+    }
+}
+
 /// Where a region's guest blocks leave registers in host registers only.
 ///
-/// A block that accesses guest memory needs `cpu` current from its start: a load that faults
-/// or is refused leaves at the restart point, and a trap site counts its instructions from the
-/// block's start. So every predecessor of such a block makes `cpu` current at its own end,
-/// where the values are computed (storing at the successor's start instead would keep them
-/// live into it, across a loop's back-edge). Other blocks store nothing on the way out, and
-/// exits store what the flow says may be unstored where they leave.
+/// A load that faults (or a check that refuses it) leaves at a *restart point*, where `cpu`
+/// held the whole guest state and since which nothing ran that may not run again (no store, no
+/// AMO): the interpreter runs from there. A store or AMO makes `cpu` current before it (it may
+/// fault itself) and is a restart point after it. Every other block stores nothing on the way
+/// out, and exits store what the flow says may be unstored where they leave.
+///
+/// With guarded memory a restart point may lie in an earlier block, even in an earlier
+/// iteration of a loop: a loop that only loads keeps its registers in host registers and
+/// restarts, if it faults, from where the region was entered, the interpreter *replaying*
+/// the iterations since (`TrapSite::replay`). Only a block with a load whose ways in leave
+/// different restart points has its predecessors make `cpu` current at their end, where the
+/// values are computed (storing at the block's start instead would keep them live into it,
+/// across a loop's back-edge); it is then entered *fresh*, with `cpu` current. Checked memory
+/// (whose failed checks leave through the block's stub, replaying nothing) does that for every
+/// block that accesses memory.
 struct Flow {
-    /// Blocks that access guest memory.
-    needs_cpu: HashMap<u64, bool>,
-    /// Blocks with a successor in `needs_cpu`: they make `cpu` current at their end.
+    /// Blocks with a successor that needs `cpu` current: they make it current at their end.
     current_at_end: HashMap<u64, bool>,
+    /// The restart point where each block is entered.
+    restart_in: HashMap<u64, Point>,
+    /// Blocks entered with `cpu` current (every predecessor made it current, or the region's
+    /// entry): their restart point is their start, and `cpu.instret` counts up to it.
+    fresh: HashMap<u64, bool>,
     /// The registers possibly unstored where each block is entered.
     unstored_in: HashMap<u64, Masks>,
 }
 
 impl Flow {
-    /// Iterates to the fixed point: a block that makes `cpu` current at its end leaves nothing
-    /// unstored; one that needs `cpu` current (and so starts with it current) leaves at most
-    /// what it writes after its last store or AMO; any other block adds what it writes to what
-    /// it was given.
-    fn of(region: &Region) -> Flow {
-        let needs_cpu: HashMap<u64, bool> =
-            region.blocks.iter().map(|(&pc, b)| (pc, b.insts.iter().any(|i| is_memory_access(i.op)))).collect();
-        let current_at_end: HashMap<u64, bool> = region
+    fn of(region: &Region, guarded: bool) -> Flow {
+        let preds = region.predecessors();
+        // Blocks whose loads need one restart point on every way in, and where each block's
+        // last store or AMO is (the restart point after it).
+        let needs_point: HashMap<u64, bool> = region
             .blocks
             .iter()
-            .map(|(&pc, b)| (pc, b.successors(pc).iter().any(|s| needs_cpu.get(s) == Some(&true))))
+            .map(|(&pc, b)| {
+                let first_write = b.insts.iter().position(|i| is_store_or_amo(i.op)).unwrap_or(b.insts.len());
+                let loads = b.insts[..first_write].iter().any(|i| is_memory_access(i.op));
+                (pc, if guarded { loads } else { b.insts.iter().any(|i| is_memory_access(i.op)) })
+            })
             .collect();
+        let after_write: HashMap<u64, Option<Point>> = region
+            .blocks
+            .iter()
+            .map(|(&pc, b)| {
+                let (mut at, mut last) = (pc, None);
+                for (i, inst) in b.insts.iter().enumerate() {
+                    at = at.wrapping_add(u64::from(inst.len));
+                    if is_store_or_amo(inst.op) {
+                        last = Some((at, i as u64 + 1));
+                    }
+                }
+                (pc, last)
+            })
+            .collect();
+        let mut current_at_end: HashMap<u64, bool> = region.blocks.keys().map(|&pc| (pc, false)).collect();
+        if !guarded {
+            for (pc, _) in needs_point.iter().filter(|&(_, &n)| n) {
+                for p in preds.get(pc).into_iter().flatten() {
+                    current_at_end.insert(*p, true);
+                }
+            }
+        }
+        // Restart points to the fixed point; where a block that needs one gets several, its
+        // predecessors make `cpu` current at their end, and the points are found again.
+        let restart = loop {
+            let mut restart: HashMap<u64, Restart> = region.blocks.keys().map(|&pc| (pc, Restart::Unknown)).collect();
+            restart.insert(region.entry, Restart::At((region.entry, 0)));
+            loop {
+                let mut changed = false;
+                for (&pc, blk) in &region.blocks {
+                    for s in blk.successors(pc) {
+                        let out = if current_at_end[&pc] {
+                            Restart::At((s, 0))
+                        } else if let Some(point) = after_write[&pc] {
+                            Restart::At(point)
+                        } else {
+                            restart[&pc]
+                        };
+                        if let Some(into) = restart.get_mut(&s) {
+                            let merged = into.meet(out);
+                            if merged != *into {
+                                *into = merged;
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+            let mut grew = false;
+            for (&pc, &r) in &restart {
+                if r == Restart::Mixed && needs_point[&pc] {
+                    for p in &preds[&pc] {
+                        grew |= !current_at_end.insert(*p, true).unwrap_or(true);
+                    }
+                }
+            }
+            if !grew {
+                break restart;
+            }
+        };
+        let fresh: HashMap<u64, bool> = region
+            .blocks
+            .keys()
+            .map(|&pc| {
+                let made_current = preds.get(&pc).into_iter().flatten().all(|p| current_at_end[p]);
+                (pc, made_current)
+            })
+            .collect();
+        let restart_in =
+            restart.into_iter().map(|(pc, r)| (pc, if let Restart::At(point) = r { point } else { (pc, 0) })).collect();
         // What each block writes, and what it writes after its last store or AMO (before which
         // the translator stores everything; an AMO's result is stored right after it).
         let writes: HashMap<u64, (Masks, Masks)> = region
@@ -388,7 +500,7 @@ impl Flow {
                 let (all, after) = writes[&pc];
                 let out = if current_at_end[&pc] {
                     (0, 0)
-                } else if needs_cpu[&pc] {
+                } else if after_write[&pc].is_some() {
                     after
                 } else {
                     let (ix, i_f) = unstored_in[&pc];
@@ -405,7 +517,7 @@ impl Flow {
                 }
             }
             if !changed {
-                return Flow { needs_cpu, current_at_end, unstored_in };
+                return Flow { current_at_end, restart_in, fresh, unstored_in };
             }
         }
     }
@@ -502,10 +614,14 @@ const MAX_TRAP_SITES: usize = 249;
 pub struct TrapSite {
     /// Offset of the host instruction from the start of the region's code.
     pub offset: u32,
-    /// Guest pc of the instruction.
+    /// Guest pc of the restart point: the access itself (stores, AMOs) or the last point
+    /// before it where `cpu` held the whole guest state (`Flow`).
     pub pc: u64,
-    /// Instructions of its guest block before it (not yet in `cpu.instret` there).
+    /// Instructions of the restart point's guest block before it (not yet in `cpu.instret`).
     pub done: u32,
+    /// Whether the restart point lies before the access's own guest block, possibly in an
+    /// earlier iteration of a loop: the interpreter replays everything up to the access.
+    pub replay: bool,
 }
 
 /// A compiled region: its machine code and its trap sites, sorted by offset.
@@ -539,8 +655,8 @@ pub(super) fn compile(
         fp_sig.returns.push(AbiParam::new(I64));
         let fp_sig = b.import_signature(fp_sig);
         let region_sig = b.import_signature(region_signature(isa));
-        let mut t = Translator::new(&mut b, region, fp_sig, region_sig, fpfast::native_fma(isa));
-        t.guarded = model == MemoryModel::Guarded;
+        let guarded = model == MemoryModel::Guarded;
+        let mut t = Translator::new(&mut b, region, fp_sig, region_sig, fpfast::native_fma(isa), guarded);
         t.translate();
         sites = std::mem::take(&mut t.sites);
         b.seal_all_blocks();
@@ -566,8 +682,8 @@ pub(super) fn compile(
         .iter()
         .filter_map(|t| {
             let i = usize::from(t.code.as_raw().get()).checked_sub(1)?;
-            let &(pc, done) = sites.get(i)?;
-            Some(TrapSite { offset: t.offset, pc, done })
+            let &(pc, done, replay) = sites.get(i)?;
+            Some(TrapSite { offset: t.offset, pc, done, replay })
         })
         .collect();
     traps.sort_by_key(|t| t.offset);
@@ -637,11 +753,16 @@ struct Translator<'a, 'b> {
     pending: Vec<Pending>,
     /// The current guest block's exit to the interpreter, once it has one.
     interpret_stub: Option<Block>,
-    /// The last point in the current guest block (pc, instructions of the block before it)
-    /// where `cpu` held the whole guest state and since which nothing ran that may not run
-    /// again (no store, no AMO): a load that faults, or any check that fails, stops there and
-    /// the interpreter repeats what followed.
-    restart: (u64, u64),
+    /// The last point (pc, instructions of its guest block before it) where `cpu` held the
+    /// whole guest state and since which nothing ran that may not run again (no store, no
+    /// AMO): a load that faults, or any check that fails, stops there and the interpreter
+    /// repeats what followed.
+    restart: Point,
+    /// Whether `restart` lies before the current guest block (`Flow`): faults there replay.
+    carried: bool,
+    /// Whether `cpu.instret` is behind the count where the current guest block started (it was
+    /// entered with a carried restart point): the first store or AMO stores it.
+    instret_stale: bool,
     /// Registers written since they were last stored to `cpu` (bit masks): stored at the next
     /// point where the guest state can be observed.
     dirty_x: u32,
@@ -667,8 +788,8 @@ struct Translator<'a, 'b> {
     native_fma: bool,
     /// [`MemoryModel::Guarded`]: guest accesses go unchecked to the arena, as trap sites.
     guarded: bool,
-    /// The guest (pc, done) of trap code `i + 1`.
-    sites: Vec<(u64, u32)>,
+    /// The guest (pc, done, replay) of trap code `i + 1`.
+    sites: Vec<(u64, u32, bool)>,
 }
 
 /// How the guest leaves a region at an exit stub.
@@ -715,6 +836,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         fp_sig: SigRef,
         region_sig: SigRef,
         native_fma: bool,
+        guarded: bool,
     ) -> Self {
         let x = std::array::from_fn(|_| b.declare_var(I64));
         let f = std::array::from_fn(|_| b.declare_var(I64));
@@ -751,7 +873,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         // (write-only ones are otherwise never read before they are written, and invariant ones
         // are loaded where they are used).
         let invariant = if (all.xr | all.xw).count_ones() > HOST_REGS_FOR_GUEST { all.xr & !all.xw } else { 0 };
-        let flow = Flow::of(region);
+        let flow = Flow::of(region, guarded);
         let (maybe_x, maybe_f) = flow.unstored_in.values().fold((0, 0), |(x, f), &(ux, uf)| (x | ux, f | uf));
         let zero = b.ins().iconst(I64, 0);
         let instret = b.declare_var(I64);
@@ -786,6 +908,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             pending: Vec::new(),
             interpret_stub: None,
             restart: (region.entry, 0),
+            carried: false,
+            instret_stale: false,
             dirty_x: 0,
             dirty_f: 0,
             flow,
@@ -796,7 +920,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             fp_sig,
             region_sig,
             native_fma,
-            guarded: false,
+            guarded,
             sites: Vec::new(),
         }
     }
@@ -944,6 +1068,18 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         self.dirty_x = 0;
         self.dirty_f = 0;
+    }
+
+    /// Makes `cpu` hold the guest state before a store or AMO (which may fault, and which
+    /// nothing may repeat): the registers, and the instruction count where the guest block
+    /// started if it is behind.
+    fn checkpoint(&mut self) {
+        self.sync();
+        if self.instret_stale {
+            let zero = self.b.ins().iconst(I64, 0);
+            self.store_instret(zero);
+            self.instret_stale = false;
+        }
     }
 
     /// Counts `n` more retired instructions.
@@ -1098,7 +1234,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let fits = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
                 self.branch_or_interpret(fits, pc, idx);
             } else if writes {
-                self.sync();
+                self.checkpoint();
             }
             // The base is clamped, not the address, so that accesses off one base register
             // share the clamp. A base past the space becomes its end plus 2 KiB; adding the
@@ -1110,7 +1246,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             let clamped = self.b.ins().umin(base, limit);
             let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
             let p = self.b.ins().iadd(arena, clamped);
-            self.sites.push((stop_pc, stop_idx as u32));
+            self.sites.push((stop_pc, stop_idx as u32, !writes && self.carried));
             let code = TrapCode::user(self.sites.len() as u8).expect("regions have at most MAX_TRAP_SITES accesses");
             debug_assert!((-2048..2048).contains(&imm), "a 12-bit offset");
             return (p, imm as i32, MemFlags::new().with_trap_code(Some(code)));
@@ -1148,13 +1284,14 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// Continues in a new block if `ok`, else stores what is not stored yet and leaves for the
     /// interpreter at the instruction at `pc`, the `idx`th of the current guest block.
     fn branch_or_interpret(&mut self, ok: Value, pc: u64, idx: u64) {
-        self.sync();
+        self.checkpoint();
         self.branch_out(ok, pc, idx);
     }
 
     /// Continues in a new block if `ok`, else leaves for the interpreter at the restart point:
     /// `cpu` holds the state there, and what ran since can run again.
     fn branch_or_restart(&mut self, ok: Value) {
+        debug_assert!(!self.carried, "checked memory restarts in the access's own block");
         let (pc, idx) = self.restart;
         self.branch_out(ok, pc, idx);
     }
@@ -1188,11 +1325,12 @@ impl<'a, 'b> Translator<'a, 'b> {
         let cl = self.blocks[&pc];
         self.b.switch_to_block(cl);
         (self.dirty_x, self.dirty_f) = self.flow.unstored_in[&pc];
-        // A block that may restart is entered with `cpu` current: from the region's entry or
-        // from predecessors that made it current at their end.
-        debug_assert!(!self.flow.needs_cpu[&pc] || self.flow.unstored_in[&pc] == (0, 0));
+        let fresh = self.flow.fresh[&pc];
+        debug_assert!(!fresh || self.flow.unstored_in[&pc] == (0, 0), "entered with cpu current");
         self.current_at_end = self.flow.current_at_end[&pc];
-        self.restart = (pc, 0);
+        self.restart = if fresh { (pc, 0) } else { self.flow.restart_in[&pc] };
+        self.carried = !fresh;
+        self.instret_stale = !fresh;
         self.loaded = [None; 32];
         let mut at = pc;
         let n = blk.insts.len();
@@ -1362,6 +1500,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.b.ins().store(fl, v, p, off);
                 // Nothing before the store may run twice, and it wrote no register.
                 self.restart = (pc.wrapping_add(u64::from(inst.len)), idx + 1);
+                self.carried = false;
             }
             Addi => alu_imm!(iadd_imm_s),
             Xori => alu_imm!(bxor_imm_s),
@@ -1477,8 +1616,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD | AmomaxuD => {
                 self.amo(pc, idx, inst);
                 // Nothing before the AMO may run twice: store its result and restart after it.
-                self.sync();
+                self.checkpoint();
                 self.restart = (pc.wrapping_add(u64::from(inst.len)), idx + 1);
+                self.carried = false;
             }
             Fence => {
                 // Guest fences order memory for other guest threads: a host fence, which also

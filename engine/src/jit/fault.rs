@@ -17,11 +17,12 @@
 //! `enter` saves the callee-saved registers, its stack pointer and the address its call into
 //! compiled code returns to in the thread's [`Frame`]; the handler points the interrupted context
 //! at that address with that stack pointer and `EXIT_FAULT` in the return register, so `enter`
-//! restores the registers and returns `EXIT_FAULT`, as if compiled code had returned it. Compiled code keeps `cpu` current
-//! before every guest access (codegen), and each access has a trap site naming its guest pc and
-//! its place in its block, so the caller sets `cpu.pc` and `cpu.instret` from the site and lets
-//! the interpreter run the instruction again: it raises the guest signal exactly as it would
-//! have without the JIT, or, if another thread changed the mapping meanwhile, just runs it.
+//! restores the registers and returns `EXIT_FAULT`, as if compiled code had returned it. `cpu`
+//! holds the guest state of each access's restart point (codegen), and each access has a trap
+//! site naming that point, so the caller sets `cpu.pc` and `cpu.instret` from the site and lets
+//! the interpreter run from there to the access (replaying loop iterations if the site says so):
+//! it raises the guest signal exactly as it would have without the JIT, or, if another thread
+//! changed the mapping meanwhile, just runs on.
 //!
 //! A fault is taken as compiled code's only when the thread is inside `enter` and the faulting
 //! address lies in the guest arena it runs (with its guards). Any other fault goes to the handler

@@ -12,9 +12,9 @@
 //! fn(cpu: *mut Cpu, env: *const Env) -> u32 exit code
 //!
 //!   on entry   guest registers are read from `cpu`
-//!   on exit    every register the region wrote is in `cpu` (stored as it goes, so also at a
-//!              fault), `cpu.pc` holds the next guest pc, `cpu.instret` counts the instructions
-//!              retired, and the code says what to do:
+//!   on exit    every register the region wrote is in `cpu` (at a fault: as they were at the
+//!              trap site's restart point), `cpu.pc` holds the next guest pc, `cpu.instret`
+//!              counts the instructions retired, and the code says what to do:
 //!              EXIT_NEXT       carry on at cpu.pc
 //!              EXIT_INTERPRET  run the interpreter at cpu.pc: the instruction there needs it (a
 //!                              fault to raise precisely, a system call, an access that crosses

@@ -17,8 +17,9 @@
 //!           64            4  trap_count   trap sites after the code
 //!           68           32  digest       blake3(bytes 0..68 ‖ code ‖ traps)
 //!          100     code_len  code         host machine code, entered at its first byte
-//! 100+code_len  16*trap_count traps       per site: offset u32, done u32, guest pc u64;
-//!                                          offsets strictly ascending, inside the code
+//! 100+code_len  16*trap_count traps       per site: offset u32, done u32 (bit 31: replay),
+//!                                          guest pc u64; offsets strictly ascending, inside
+//!                                          the code
 //! ```
 //!
 //! Integers are little endian. [`decode`] accepts a byte string only if every field checks out:
@@ -57,8 +58,11 @@ use super::{MachineCode, MemoryModel, TrapSite};
 /// The first eight bytes of every code object.
 pub const MAGIC: [u8; 8] = *b"SHOALJIT";
 
+/// The bit of a trap site's `done` word that holds its `replay` flag.
+const REPLAY_BIT: u32 = 31;
+
 /// Version of the byte layout drawn in the module docs. Bump it whenever the layout changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Version of the translator: region formation, code generation and the calling convention
 /// (`Cpu`, `Env` layouts and exit codes) as they shape the machine code.
@@ -68,7 +72,7 @@ pub const FORMAT_VERSION: u32 = 2;
 /// or `region.rs`, in the layout of `Cpu` or `Env`, in the exit codes or the helper tables, or an
 /// upgrade of Cranelift. Old objects then stop matching and are recompiled; forgetting it lets
 /// stale code run.
-pub const TRANSLATOR_VERSION: u32 = 16;
+pub const TRANSLATOR_VERSION: u32 = 17;
 
 /// The guest instruction set the translator compiles, part of every fingerprint.
 const GUEST_ISA: &str = "riscv64gc-linux";
@@ -240,7 +244,7 @@ pub fn encode(key: &Key, entry: u64, guest_insts: u32, code: &MachineCode) -> Ve
     let mut traps = Vec::with_capacity(TRAP_LEN * code.traps.len());
     for t in &code.traps {
         traps.extend_from_slice(&t.offset.to_le_bytes());
-        traps.extend_from_slice(&t.done.to_le_bytes());
+        traps.extend_from_slice(&(t.done | u32::from(t.replay) << REPLAY_BIT).to_le_bytes());
         traps.extend_from_slice(&t.pc.to_le_bytes());
     }
     let mut out = Vec::with_capacity(HEADER_LEN + code.code.len() + traps.len());
@@ -302,10 +306,12 @@ pub fn decode(bytes: &[u8], expected_key: &Key) -> Result<CodeObject, ObjectErro
         let (offset, rest) = raw.split_first_chunk::<4>().ok_or_else(short)?;
         let (done, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
         let (pc, _) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+        let done = u32::from_le_bytes(*done);
         let site = TrapSite {
             offset: u32::from_le_bytes(*offset),
-            done: u32::from_le_bytes(*done),
+            done: done & !(1 << REPLAY_BIT),
             pc: u64::from_le_bytes(*pc),
+            replay: done >> REPLAY_BIT != 0,
         };
         let ordered = sites.last().is_none_or(|prev: &TrapSite| prev.offset < site.offset);
         if !ordered || u64::from(site.offset) >= code_len {
@@ -349,6 +355,7 @@ mod tests {
                     offset: u32::try_from(i).unwrap(),
                     done: u32::try_from(i / 50).unwrap(),
                     pc: 0x1_0000 + i as u64,
+                    replay: i % 100 == 50,
                 })
                 .collect(),
         }
@@ -372,11 +379,11 @@ mod tests {
 
     #[test]
     fn layout_matches_the_drawing() {
-        let site = TrapSite { offset: 1, done: 0x0506_0708, pc: 0x1112_1314_1516_1718 };
+        let site = TrapSite { offset: 1, done: 0x0506_0708, pc: 0x1112_1314_1516_1718, replay: true };
         let code = MachineCode { code: vec![0xc3, 0x90], traps: vec![site] };
         let bytes = encode(&key(0xab), 0x1122_3344_5566_7788, 0x99aa_bbcc, &code);
         assert_eq!(&bytes[0..8], b"SHOALJIT");
-        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
+        assert_eq!(bytes[8..12], 3u32.to_le_bytes());
         assert_eq!(bytes[12..44], [0xab; 32]);
         assert_eq!(bytes[44..52], 0x1122_3344_5566_7788u64.to_le_bytes());
         assert_eq!(bytes[52..56], 0x99aa_bbccu32.to_le_bytes());
@@ -388,14 +395,14 @@ mod tests {
         assert_eq!(bytes[68..100], *h.finalize().as_bytes());
         assert_eq!(bytes[100..102], [0xc3, 0x90]);
         assert_eq!(bytes[102..106], 1u32.to_le_bytes());
-        assert_eq!(bytes[106..110], 0x0506_0708u32.to_le_bytes());
+        assert_eq!(bytes[106..110], 0x8506_0708u32.to_le_bytes());
         assert_eq!(bytes[110..118], 0x1112_1314_1516_1718u64.to_le_bytes());
         assert_eq!(bytes.len(), 118);
     }
 
     #[test]
     fn trap_sites_out_of_order_or_outside_the_code_are_rejected() {
-        let site = |offset| TrapSite { offset, done: 0, pc: 0x1000 };
+        let site = |offset| TrapSite { offset, done: 0, pc: 0x1000, replay: false };
         for (traps, index) in
             [(vec![site(4), site(4)], 1), (vec![site(5), site(2)], 1), (vec![site(8)], 0), (vec![site(1), site(9)], 1)]
         {

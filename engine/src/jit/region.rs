@@ -5,7 +5,7 @@
 //! they stay near the entry. Indirect jumps, system instructions and the instructions the JIT
 //! leaves to the interpreter end a block with an exit.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::interp::decode_block;
 use crate::mem::AddressSpace;
@@ -63,6 +63,22 @@ pub(crate) struct Region {
 impl Region {
     pub fn instruction_count(&self) -> usize {
         self.blocks.values().map(|b| b.insts.len()).sum()
+    }
+
+    /// The blocks of the region that continue at each block of it (every block has an entry,
+    /// the region's entry possibly an empty one).
+    pub fn predecessors(&self) -> HashMap<u64, Vec<u64>> {
+        let mut preds: HashMap<u64, Vec<u64>> = self.blocks.keys().map(|&pc| (pc, Vec::new())).collect();
+        for (&pc, blk) in &self.blocks {
+            for s in blk.successors(pc) {
+                if let Some(p) = preds.get_mut(&s)
+                    && !p.contains(&pc)
+                {
+                    p.push(pc);
+                }
+            }
+        }
+        preds
     }
 }
 

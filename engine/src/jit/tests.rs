@@ -896,6 +896,62 @@ fn faults_in_compiled_code_are_precise() {
 }
 
 #[test]
+fn a_loop_that_only_loads_replays_from_its_entry_at_a_fault() {
+    // loop: ld x6,0(x9) ; add x5,x5,x6 ; addi x9,x9,8 ; addi x7,x7,1 ; jal x0,loop — no store,
+    // so the loop keeps its registers in host registers; the load faults on its 1024th
+    // iteration, past the two data pages, long after the region was entered.
+    let code = [i(0x03, 3, 6, 9, 0), r(0x33, 0, 0, 5, 5, 6), i(0x13, 0, 9, 9, 8), i(0x13, 0, 7, 7, 1), 0xff1f_f06f];
+    let data: Vec<u8> = (0..0x2000u32).map(|n| (n * 7 + 3) as u8).collect();
+    let m = address_space(&code, &data);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    cpu.x[9] = DATA;
+    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
+    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x2000), "{ea:?}");
+    assert_eq!((a.pc, a.x[7], a.instret), (CODE, 1024, 1024 * 5));
+    for model in models() {
+        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
+        // One fault: the interpreter replays from the region's entry to the access, rather than
+        // handing back to compiled code after one block (which would fault again each time).
+        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: faults");
+        assert_eq!(ea, eb, "{model:?}");
+        assert_eq!((a.pc, &a.x[..32], a.instret), (b.pc, &b.x[..32], b.instret), "{model:?}");
+    }
+}
+
+#[test]
+fn a_block_entered_past_its_restart_point_counts_from_its_own_start() {
+    // a: ld x6,0(x9) ; addi x9,x9,8 ; beq x13,x0,c
+    // b: sd x6,0(x10) ; ld x11,0(x12) ; addi x12,x12,16
+    // c: addi x7,x7,1 ; jal x0,a
+    // b is entered with its restart point in a (x13 is never zero), so its store makes
+    // cpu.instret current as well as the registers; the load after the store faults on the
+    // 512th iteration and restarts right after the store.
+    let code = [
+        i(0x03, 3, 6, 9, 0),
+        i(0x13, 0, 9, 9, 8),
+        b(0, 13, 0, 16),
+        s(3, 10, 6, 0),
+        i(0x03, 3, 11, 12, 0),
+        i(0x13, 0, 12, 12, 16),
+        i(0x13, 0, 7, 7, 1),
+        0xfe5f_f06f,
+    ];
+    let data: Vec<u8> = (0..0x2000u32).map(|n| (n * 5 + 1) as u8).collect();
+    let m = address_space(&code, &data);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    (cpu.x[9], cpu.x[10], cpu.x[12], cpu.x[13]) = (DATA, DATA + 0x1ff8, DATA, 1);
+    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
+    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x2000), "{ea:?}");
+    assert_eq!((a.pc, a.x[7], a.instret), (CODE + 16, 512, 512 * 8 + 4));
+    for model in models() {
+        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
+        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: faults");
+        assert_eq!(ea, eb, "{model:?}");
+        assert_eq!((a.pc, &a.x[..32], a.instret), (b.pc, &b.x[..32], b.instret), "{model:?}");
+    }
+}
+
+#[test]
 fn registers_kept_in_host_registers_by_a_loop_are_current_at_a_fault_after_it() {
     // addi x5,x0,1000 ; loop: addi x6,x6,3 ; xor x7,x6,x5 ; addi x5,x5,-1 ; bne x5,x0,loop ;
     // ld x8,0(x9) ; ecall — the loop's blocks touch no memory, so its registers stay unstored
