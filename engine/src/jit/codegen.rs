@@ -782,6 +782,11 @@ struct Translator<'a, 'b> {
     invariant: u32,
     /// The invariant registers loaded in the current guest block.
     loaded: [Option<Value>; 32],
+    /// Values computed once per guest block and reused by its later instructions, which they
+    /// dominate (the guest block is straight-line code; its side exits are emitted with the
+    /// cache cleared): `Env` fields by offset, and the host address a guest base register's
+    /// value clamps to. Cranelift would merge the copies too, but at a price in compile time.
+    block_values: BlockValues,
     fp_sig: SigRef,
     region_sig: SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
@@ -790,6 +795,13 @@ struct Translator<'a, 'b> {
     guarded: bool,
     /// The guest (pc, done, replay) of trap code `i + 1`.
     sites: Vec<(u64, u32, bool)>,
+}
+
+/// See [`Translator::block_values`].
+#[derive(Default)]
+struct BlockValues {
+    env: Vec<(i32, Value)>,
+    clamped: Vec<(Value, Value)>,
 }
 
 /// How the guest leaves a region at an exit stub.
@@ -917,6 +929,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             instret,
             invariant,
             loaded: [None; 32],
+            block_values: BlockValues::default(),
             fp_sig,
             region_sig,
             native_fma,
@@ -964,6 +977,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// Fills in the blocks waiting for their branches (all emitted by now), then counts the
     /// guest block's internal edges.
     fn finish_block(&mut self) {
+        self.block_values = BlockValues::default();
         // Exits after the block's end store what is unstored there.
         let unstored = (self.dirty_x, self.dirty_f);
         while let Some(p) = self.pending.pop() {
@@ -1166,6 +1180,17 @@ impl<'a, 'b> Translator<'a, 'b> {
         block
     }
 
+    /// The `Env` field at `offset` (one that never changes while a region runs), loaded once per
+    /// guest block.
+    fn env_field(&mut self, offset: i32) -> Value {
+        if let Some(&(_, v)) = self.block_values.env.iter().find(|(o, _)| *o == offset) {
+            return v;
+        }
+        let v = self.b.ins().load(I64, constant(), self.env, offset);
+        self.block_values.env.push((offset, v));
+        v
+    }
+
     fn xr(&mut self, r: u8) -> Value {
         let r = usize::from(r);
         match r {
@@ -1242,10 +1267,17 @@ impl<'a, 'b> Translator<'a, 'b> {
             // negative offset lands in the guard before it (mem::GUARD_SIZE). The space's end
             // is the constant `GUEST_SPACE` (every arena reserves that much), not a value a
             // loop would have to keep in a register.
-            let limit = self.b.ins().iconst(I64, (GUEST_SPACE + 2048) as i64);
-            let clamped = self.b.ins().umin(base, limit);
-            let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
-            let p = self.b.ins().iadd(arena, clamped);
+            let p = match self.block_values.clamped.iter().find(|(b, _)| *b == base) {
+                Some(&(_, p)) => p,
+                None => {
+                    let limit = self.b.ins().iconst(I64, (GUEST_SPACE + 2048) as i64);
+                    let clamped = self.b.ins().umin(base, limit);
+                    let arena = self.env_field(ARENA_OFF);
+                    let p = self.b.ins().iadd(arena, clamped);
+                    self.block_values.clamped.push((base, p));
+                    p
+                }
+            };
             self.sites.push((stop_pc, stop_idx as u32, !writes && self.carried));
             let code = TrapCode::user(self.sites.len() as u8).expect("regions have at most MAX_TRAP_SITES accesses");
             debug_assert!((-2048..2048).contains(&imm), "a 12-bit offset");
@@ -1254,9 +1286,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let addr = self.b.ins().iadd_imm_s(base, imm);
         let page = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_SHIFT));
         // Pages past the end of the space read the table's zero sentinel.
-        let pages = self.b.ins().load(I64, constant(), self.env, PAGES_OFF);
+        let pages = self.env_field(PAGES_OFF);
         let page = self.b.ins().umin(page, pages);
-        let perms = self.b.ins().load(I64, constant(), self.env, PERMS_OFF);
+        let perms = self.env_field(PERMS_OFF);
         let pp = self.b.ins().iadd(perms, page);
         let p = self.b.ins().uload8(I32, trusted(), pp, 0);
         let has = self.b.ins().band_imm_s(p, i64::from(need | perm::PAST_EOF));
@@ -1277,7 +1309,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         } else {
             self.branch_or_restart(ok);
         }
-        let arena = self.b.ins().load(I64, constant(), self.env, ARENA_OFF);
+        let arena = self.env_field(ARENA_OFF);
         (self.b.ins().iadd(arena, addr), 0, guest_flags())
     }
 
@@ -1332,6 +1364,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.carried = !fresh;
         self.instret_stale = !fresh;
         self.loaded = [None; 32];
+        self.block_values = BlockValues::default();
         let mut at = pc;
         let n = blk.insts.len();
         for (i, inst) in blk.insts.iter().enumerate() {
