@@ -267,7 +267,12 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<u8> {
         let mut asks = tokio::task::JoinSet::new();
         for (i, addr) in file.coordinators.iter().copied().enumerate() {
             let client = client.clone();
-            asks.spawn(async move { (i, addr, client.member_status(addr).await.ok()) });
+            // A member that `cluster up` started on this host (a loopback address and a pid
+            // file) and whose process is gone is down: asking it would only wait out the
+            // handshake's timeout.
+            let name = format!("c{}", i + 1);
+            let gone = addr.ip().is_loopback() && pid_file(dir, &name).exists() && running_pid(dir, &name).is_none();
+            asks.spawn(async move { (i, addr, if gone { None } else { client.member_status(addr).await.ok() }) });
         }
         let nodes_client = client.clone();
         let nodes = tokio::spawn(async move {
@@ -288,7 +293,14 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<u8> {
                 commit: status.as_ref().map(|s| s.commit),
             });
         }
-        let nodes = nodes.await.ok().flatten();
+        // Nodes are the leader's to list: without one (an election under way) there is nothing
+        // to wait for.
+        let nodes = if rows.iter().any(|r| r.role == "leader") {
+            nodes.await.ok().flatten()
+        } else {
+            nodes.abort();
+            None
+        };
         Ok::<_, anyhow::Error>((rows, nodes))
     })?;
     let mut rows = rows;
