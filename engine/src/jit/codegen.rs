@@ -774,6 +774,11 @@ struct Translator<'a, 'b> {
     /// The guest's retired-instruction count (an I64 variable), ahead of `cpu.instret` where
     /// `cpu` is not current.
     instret: Variable,
+    /// Whether `cpu.fflags` has NX (an I8 boolean variable), which floating-point fast paths
+    /// test: read once at the region's entry and again after each helper call, the only code
+    /// in a region that changes the flags. Flags only accrue there, so it never goes stale in
+    /// the unsafe direction.
+    nx: Variable,
     /// Integer registers the region reads and never writes, where it uses more than
     /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
     /// them where it first reads them instead of keeping them live across the whole region: a
@@ -822,6 +827,13 @@ enum Pending {
     Interpret { block: Block },
     /// A loop back-edge to guest block `dest`: stop if attention is set, else jump there.
     BackEdge { block: Block, target: u64, dest: Block },
+}
+
+/// Whether `cpu.fflags` has NX, as an I8 boolean.
+fn nx_of(b: &mut FunctionBuilder, cpu: Value) -> Value {
+    let fflags = b.ins().uload8(I32, trusted(), cpu, FFLAGS_OFF);
+    let nx = b.ins().band_imm_s(fflags, i64::from(flags::NX));
+    b.ins().icmp_imm_s(IntCC::NotEqual, nx, 0)
 }
 
 fn trusted() -> MemFlags {
@@ -891,6 +903,13 @@ impl<'a, 'b> Translator<'a, 'b> {
         let instret = b.declare_var(I64);
         let count = b.ins().load(I64, trusted(), cpu, INSTRET_OFF);
         b.def_var(instret, count);
+        let nx = b.declare_var(I8);
+        let has_nx = if region.blocks.values().flat_map(|b| &b.insts).any(|i| i.op.is_fp_compute()) {
+            nx_of(b, cpu)
+        } else {
+            b.ins().iconst(I8, 0)
+        };
+        b.def_var(nx, has_nx);
         for r in 0..32 {
             let v = if (all.xr | maybe_x) & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
                 b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
@@ -927,6 +946,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             flow,
             current_at_end: false,
             instret,
+            nx,
             invariant,
             loaded: [None; 32],
             block_values: BlockValues::default(),
@@ -1729,8 +1749,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         let v = match fpfast::emit(self.b, op, [a, b, c], mode, self.native_fma) {
             None => self.fp_call(op, [rm, a, b, c]),
             Some(fpfast::Fast::Always(v)) => v,
-            Some(fpfast::Fast::Guarded { value, valid, inexact }) => {
-                self.fp_guarded(value, valid, inexact, |t| t.fp_call(op, [rm, a, b, c]))
+            Some(fpfast::Fast::Guarded { value, valid, inexact, exact_zero }) => {
+                self.fp_guarded(value, (valid, exact_zero), inexact, |t| t.fp_call(op, [rm, a, b, c]))
             }
         };
         self.fp_result(op, inst.rd, v);
@@ -1749,16 +1769,21 @@ impl<'a, 'b> Translator<'a, 'b> {
         let table = self.b.ins().load(I64, constant(), self.env, FP_TABLE_OFF);
         let helper = self.b.ins().load(I64, constant(), table, 8 * i32::from(op as u8));
         let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, rm, a, b, c]);
-        self.b.inst_results(call)[0]
+        let v = self.b.inst_results(call)[0];
+        // The helper ORs its flags into cpu.fflags.
+        let nx = nx_of(self.b, self.cpu);
+        self.b.def_var(self.nx, nx);
+        v
     }
 
     /// The fast result `value` where `valid` holds and it adds no flag (NX is set already, or
-    /// the result is exact), else the helper's (`slow`), laid out as `fpfast` draws it: the
-    /// exactness proof and the helper call in cold blocks.
+    /// the result is exact) or where `exact_zero` holds, else the helper's (`slow`), laid out
+    /// as `fpfast` draws it: the exactness proof, the exact-zero test and the helper call in
+    /// cold blocks.
     fn fp_guarded(
         &mut self,
         value: Value,
-        valid: Value,
+        (valid, exact_zero): (Value, Option<Value>),
         inexact: fpfast::Inexact,
         slow: impl FnOnce(&mut Self) -> Value,
     ) -> Value {
@@ -1769,24 +1794,32 @@ impl<'a, 'b> Translator<'a, 'b> {
         let fast = match inexact {
             fpfast::Inexact::Never => valid,
             fpfast::Inexact::Possible | fpfast::Inexact::Unless(_) => {
-                // The helper ORs its flags into cpu.fflags, so the byte is current here.
-                let fflags = self.b.ins().uload8(I32, trusted(), self.cpu, FFLAGS_OFF);
-                let nx = self.b.ins().band_imm_s(fflags, i64::from(flags::NX));
-                let nx_set = self.b.ins().icmp_imm_s(IntCC::NotEqual, nx, 0);
-                self.b.ins().band(valid, nx_set)
+                let nx = self.b.use_var(self.nx);
+                self.b.ins().band(valid, nx)
             }
         };
-        if let fpfast::Inexact::Unless(proof) = inexact {
+        let proof = match inexact {
+            fpfast::Inexact::Unless(proof) => Some(proof),
+            fpfast::Inexact::Never | fpfast::Inexact::Possible => None,
+        };
+        if proof.is_none() && exact_zero.is_none() {
+            self.b.ins().brif(fast, join, &[BlockArg::Value(value)], helper, &[]);
+        } else {
             let check = self.b.create_block();
             self.b.set_cold_block(check);
             self.b.ins().brif(fast, join, &[BlockArg::Value(value)], check, &[]);
             self.b.switch_to_block(check);
             self.b.seal_block(check);
-            let exact = proof.emit(self.b);
-            let ok = self.b.ins().band(valid, exact);
+            let proven = proof.map(|proof| {
+                let exact = proof.emit(self.b);
+                self.b.ins().band(valid, exact)
+            });
+            let ok = match (proven, exact_zero) {
+                (Some(p), Some(z)) => self.b.ins().bor(p, z),
+                (Some(c), None) | (None, Some(c)) => c,
+                (None, None) => unreachable!("a check block has a proof or an exact-zero test"),
+            };
             self.b.ins().brif(ok, join, &[BlockArg::Value(value)], helper, &[]);
-        } else {
-            self.b.ins().brif(fast, join, &[BlockArg::Value(value)], helper, &[]);
         }
         self.b.switch_to_block(helper);
         self.b.seal_block(helper);

@@ -7,9 +7,9 @@
 //!
 //! ```text
 //!   value = host op(operands)        valid = the result and rounding mode qualify
-//!   brif valid && (cpu.fflags & NX) ──────────────────────────> join(value)
-//!    └─> check (cold):  brif valid && proof that value is exact ──> join(value)
-//!                       (a proof may also need zero or normal operands)
+//!   brif valid && NX (cpu.fflags', a variable) ───────────────> join(value)
+//!    └─> check (cold):  brif (valid && proof that value is exact)
+//!                            || an exact zero (tested on the operands) ──> join(value)
 //!         └─> slow (cold): helper call, flags ORed into cpu.fflags ──> join(helper result)
 //! ```
 //!
@@ -23,16 +23,17 @@
 //!   result, so this also rules those operands out, and with them invalid operations and
 //!   overflow); dividing requires a nonzero divisor, a square root a nonnegative radicand (−0
 //!   included). A zero result is accepted only where it is exact (see each op): `0 × ∞` is a
-//!   NaN, not a zero, so a zero operand alone proves nothing. Singles must be properly
-//!   NaN-boxed.
+//!   NaN, not a zero, so a zero operand alone proves nothing. Tests of the operands are left
+//!   to the cold check: an operand is often the same all through a loop, and Cranelift would
+//!   hoist such a test out of the loop and keep its result in a register (or a spill slot)
+//!   all through it. Singles must be properly NaN-boxed.
 //! * UF. A result must be normal and strictly larger in magnitude than the smallest normal
 //!   number: tininess is detected after rounding, so a result that rounded up to exactly
 //!   `MIN_POSITIVE` may still be tiny. A zero result is accepted only where it is exact, so it
 //!   cannot hide an underflow.
-//! * Subnormal operands need no test on the fast path: the host computes with them as IEEE 754
-//!   does (neither x86-64 nor AArch64 flushes them unless told to, and nothing here tells it),
-//!   and a subnormal operand raises no RISC-V flag by itself. Only the exactness proofs below
-//!   assume zero or normal operands, so the cold check requires that too.
+//! * Subnormal operands need no test: the host computes with them as IEEE 754 does (neither
+//!   x86-64 nor AArch64 flushes them unless told to, and nothing here tells it), a subnormal
+//!   operand raises no RISC-V flag by itself, and the exactness proofs below hold for them.
 //! * NX. The flag accrues: once `cpu.fflags` has it, an inexact result changes nothing, and
 //!   programs set it with their first inexact operation. Until then the result must be proven
 //!   exact by an error-free transformation ([`Proof`]) computed in the cold check block, or
@@ -76,8 +77,11 @@ pub(super) enum Fast {
     /// The result, right in every case: no flags, no rounding.
     Always(Value),
     /// `value` is the result when `valid` holds and NX is set already or `inexact` says the
-    /// result is exact; otherwise the helper must run.
-    Guarded { value: Value, valid: Value, inexact: Inexact },
+    /// result is exact, or when `exact_zero` holds (a zero result that is exact, checked in
+    /// the cold block: its operand tests often do not depend on the loop around them, and on
+    /// the hot path they would be hoisted out of it and take a register all through it);
+    /// otherwise the helper must run.
+    Guarded { value: Value, valid: Value, inexact: Inexact, exact_zero: Option<Value> },
 }
 
 /// Whether a fast result may be inexact, which is acceptable only once NX is set.
@@ -108,10 +112,13 @@ pub(super) enum Proof {
     /// `[2^ex, 2^(ex+1))` and `y` in `[2^ey, 2^(ey+1))`, `x·y` is a multiple of
     /// `ulp(x)·ulp(y) = 2^(ex + ey + 2 − 2p)` and below `2^(ex + ey + 2)`; above the bound that
     /// multiple is at least `2^emin`, and `r` is a multiple of it too. So the exact error
-    /// `x·y − r` is a multiple of `2^emin`, and a nonzero one cannot round to zero.
+    /// `x·y − r` is a multiple of `2^emin`, and a nonzero one cannot round to zero. A
+    /// subnormal `x` (a multiple of `2^(emin + 1 − p)`, below `2^emin`) needs `y ≥ 2^(2p)` to
+    /// reach the bound, so `ulp(y) ≥ 2^(p + 1)` and the quantum is at least `2^(emin + 2)`.
     Product { x: Value, y: Value, r: Value, p: Precision },
     /// `q = x / y` is exact: the remainder `fma(−q, y, x)` is zero, with `|x| ≥ 2^(emin + 2p)`
-    /// (`x ≈ q·y`, so the remainder is a multiple of `2^emin` as for products).
+    /// (`x ≈ q·y`, so the remainder is a multiple of `2^emin` as for products; a subnormal
+    /// `y` makes `|q| ≥ 2^(2p)`, and `q·y` a multiple of `2^(emin + 2)`).
     Quotient { x: Value, y: Value, q: Value, p: Precision },
     /// `r = √x` is exact: `fma(−r, r, x)` is zero, with `x ≥ 2^(emin + 2p)` (likewise).
     Root { x: Value, r: Value, p: Precision },
@@ -120,8 +127,6 @@ pub(super) enum Proof {
     Fused { x: Value, y: Value, z: Value, r: Value, p: Precision },
     /// `r`, a double `x` rounded to single, is exact: widening `r` gives back `x`.
     Narrowed { r: Value, x: Value },
-    /// `proof`, and the condition it assumes (operands zero or normal).
-    Given { needs: Value, proof: Box<Proof> },
     /// `n`, a double `x` truncated to an integer, is exact: converting `n` back gives `x`
     /// (exactly, even above `2^53`, where `x` is an integer and so `n == x` is a double).
     Integral { n: Value, signed: bool, x: Value },
@@ -222,16 +227,6 @@ impl Float {
         b.ins().ishl_imm_s(self.bits, 1)
     }
 
-    /// Whether this is zero or normal: not subnormal, infinite or NaN.
-    fn zero_or_normal(self, b: &mut FunctionBuilder, p: Precision) -> Value {
-        let s = p.frac_bits() + 1;
-        let t = self.magnitude(b);
-        let above_min = b.ins().iadd_imm_s(t, -(1 << s));
-        let normal = b.ins().icmp_imm_u(IntCC::UnsignedLessThan, above_min, (p.exp_max() - 1) << s);
-        let zero = b.ins().icmp_imm_s(IntCC::Equal, t, 0);
-        b.ins().bor(normal, zero)
-    }
-
     /// Whether this result is finite and too large to be tiny: `MIN_POSITIVE < |r| ≤ MAX`.
     fn normal_result(self, b: &mut FunctionBuilder, p: Precision) -> Value {
         let s = p.frac_bits() + 1;
@@ -279,6 +274,14 @@ impl Conds {
         }
     }
 
+    /// These conditions and `c`, leaving these as they are.
+    fn and_then(&self, b: &mut FunctionBuilder, c: Value) -> Value {
+        match self.0 {
+            Some(v) => b.ins().band(v, c),
+            None => c,
+        }
+    }
+
     fn value(self, b: &mut FunctionBuilder) -> Value {
         self.0.unwrap_or_else(|| b.ins().iconst(I8, 1))
     }
@@ -310,23 +313,17 @@ fn operand(b: &mut FunctionBuilder, p: Precision, v: Value, ok: &mut Conds) -> F
 }
 
 /// The start of every computing fast path: the rounding mode must be RNE (`None` when it
-/// statically is not) and each operand properly boxed. Also whether every operand is zero or
-/// normal, which the exactness proofs assume.
+/// statically is not) and each operand properly boxed.
 fn rne_operands<const N: usize>(
     b: &mut FunctionBuilder,
     p: Precision,
     mode: Mode,
     values: [Value; N],
-) -> Option<(Conds, Value, [Float; N])> {
+) -> Option<(Conds, [Float; N])> {
     let mut ok = Conds::default();
     ok.rounding(b, mode, Rounding::Rne)?;
     let operands = values.map(|v| operand(b, p, v, &mut ok));
-    let mut classes = Conds::default();
-    for v in operands {
-        let class = v.zero_or_normal(b, p);
-        classes.and(b, class);
-    }
-    Some((ok, classes.value(b), operands))
+    Some((ok, operands))
 }
 
 /// The register value of a result of precision `p` (singles NaN-boxed).
@@ -409,13 +406,19 @@ fn arith(
     mode: Mode,
     fma: bool,
 ) -> Option<Fast> {
-    let (mut ok, classes, [x, y]) = rne_operands(b, p, mode, [a, c])?;
-    let (r, exact_zero, proof) = match kind {
+    let (mut ok, [x, y]) = rne_operands(b, p, mode, [a, c])?;
+    // A zero sum is exact (additions that underflow are); a zero product or quotient only of a
+    // zero operand or dividend, which the cold check tests.
+    let (r, zero_ok, proof) = match kind {
         Arith::Add | Arith::Sub => {
             let y = if kind == Arith::Sub { b.ins().fneg(y.value) } else { y.value };
             let s = b.ins().fadd(x.value, y);
             let s = Float::host(b, p, s);
-            (s, s.is_zero(b), Some(Proof::Sum { x: x.value, y, s: s.value, p }))
+            let zero = s.is_zero(b);
+            let normal = s.normal_result(b, p);
+            let r_ok = b.ins().bor(normal, zero);
+            ok.and(b, r_ok);
+            (s, None, Some(Proof::Sum { x: x.value, y, s: s.value, p }))
         }
         Arith::Mul => {
             let r = b.ins().fmul(x.value, y.value);
@@ -424,41 +427,50 @@ fn arith(
             let zero_operand = b.ins().bor(zx, zy);
             let zero = r.is_zero(b);
             let exact_zero = b.ins().band(zero, zero_operand);
-            (r, exact_zero, fma.then_some(Proof::Product { x: x.value, y: y.value, r: r.value, p }))
+            let exact_zero = ok.and_then(b, exact_zero);
+            let normal = r.normal_result(b, p);
+            ok.and(b, normal);
+            (r, Some(exact_zero), fma.then_some(Proof::Product { x: x.value, y: y.value, r: r.value, p }))
         }
         Arith::Div => {
-            let zero_divisor = y.is_zero(b);
-            let nonzero_divisor = b.ins().bxor_imm_s(zero_divisor, 1);
-            ok.and(b, nonzero_divisor);
+            // A zero divisor makes an infinity or a NaN, which neither test accepts.
             let q = b.ins().fdiv(x.value, y.value);
             let q = Float::host(b, p, q);
             let (zero, zero_dividend) = (q.is_zero(b), x.is_zero(b));
             let exact_zero = b.ins().band(zero, zero_dividend);
-            (q, exact_zero, fma.then_some(Proof::Quotient { x: x.value, y: y.value, q: q.value, p }))
+            let exact_zero = ok.and_then(b, exact_zero);
+            let normal = q.normal_result(b, p);
+            ok.and(b, normal);
+            (q, Some(exact_zero), fma.then_some(Proof::Quotient { x: x.value, y: y.value, q: q.value, p }))
         }
     };
-    let normal = r.normal_result(b, p);
-    let r_ok = b.ins().bor(normal, exact_zero);
-    ok.and(b, r_ok);
-    let proof = proof.map(|proof| proof.given(classes));
-    Some(Fast::Guarded { value: register(b, p, r), valid: ok.value(b), inexact: Inexact::unless(proof) })
+    Some(Fast::Guarded {
+        value: register(b, p, r),
+        valid: ok.value(b),
+        inexact: Inexact::unless(proof),
+        exact_zero: zero_ok,
+    })
 }
 
 /// `fsqrt` in RNE, for a radicand `x ≥ 0` (−0 included: `√−0 = −0`; not a NaN) and a normal
 /// root, or the zero root of a zero. The exactness proof needs a native `fma`.
 fn sqrt(b: &mut FunctionBuilder, p: Precision, a: Value, mode: Mode, fma: bool) -> Option<Fast> {
-    let (mut ok, classes, [x]) = rne_operands(b, p, mode, [a])?;
-    let zero = p.zero(b);
-    let nonnegative = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x.value, zero);
-    ok.and(b, nonnegative);
+    let (mut ok, [x]) = rne_operands(b, p, mode, [a])?;
+    // A negative radicand makes a NaN, which neither test accepts; only a zero radicand (−0
+    // included) has a zero root.
     let r = b.ins().sqrt(x.value);
-    let proof = fma.then(|| Proof::Root { x: x.value, r, p }.given(classes));
+    let proof = fma.then_some(Proof::Root { x: x.value, r, p });
     let r = Float::host(b, p, r);
     let normal = r.normal_result(b, p);
-    let zero_radicand = x.is_zero(b);
-    let r_ok = b.ins().bor(normal, zero_radicand);
+    let zero = r.is_zero(b);
+    let r_ok = b.ins().bor(normal, zero);
     ok.and(b, r_ok);
-    Some(Fast::Guarded { value: register(b, p, r), valid: ok.value(b), inexact: Inexact::unless(proof) })
+    Some(Fast::Guarded {
+        value: register(b, p, r),
+        valid: ok.value(b),
+        inexact: Inexact::unless(proof),
+        exact_zero: None,
+    })
 }
 
 /// `fmadd`, `fmsub`, `fnmsub`, `fnmadd` in RNE: `±(a·b) ± c`, as `fp_compute` defines them
@@ -471,16 +483,21 @@ fn fused(
     (negate_product, negate_addend): (bool, bool),
     mode: Mode,
 ) -> Option<Fast> {
-    let (mut ok, classes, [x, y, z]) = rne_operands(b, p, mode, [a, c, d])?;
+    let (mut ok, [x, y, z]) = rne_operands(b, p, mode, [a, c, d])?;
     let x = if negate_product { b.ins().fneg(x.value) } else { x.value };
     let z = if negate_addend { b.ins().fneg(z.value) } else { z.value };
     let y = y.value;
     let r = b.ins().fma(x, y, z);
-    let proof = Proof::Fused { x, y, z, r, p }.given(classes);
+    let proof = Proof::Fused { x, y, z, r, p };
     let r = Float::host(b, p, r);
     let normal = r.normal_result(b, p);
     ok.and(b, normal);
-    Some(Fast::Guarded { value: register(b, p, r), valid: ok.value(b), inexact: Inexact::Unless(proof) })
+    Some(Fast::Guarded {
+        value: register(b, p, r),
+        valid: ok.value(b),
+        inexact: Inexact::Unless(proof),
+        exact_zero: None,
+    })
 }
 
 /// `feq`, `flt`, `fle` for ordered operands: IEEE comparisons (−0 == +0) with no flags. A NaN
@@ -493,7 +510,7 @@ fn compare(b: &mut FunctionBuilder, p: Precision, cc: FloatCC, a: Value, c: Valu
     ok.and(b, ordered);
     let r = b.ins().fcmp(cc, x, y);
     let value = b.ins().uextend(I64, r);
-    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never }
+    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None }
 }
 
 /// `fmin`/`fmax` for ordered operands: the smaller or larger, with −0 < +0. Equal values are
@@ -511,7 +528,7 @@ fn min_max(b: &mut FunctionBuilder, p: Precision, max: bool, a: Value, c: Value)
     let (a_wins, c_wins, tie) = if max { (gt, lt, b.ins().band(a, c)) } else { (lt, gt, b.ins().bor(a, c)) };
     let other = b.ins().select(c_wins, c, tie);
     let value = b.ins().select(a_wins, a, other);
-    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never }
+    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None }
 }
 
 /// `fcvt.d.s`: widening is exact for every value but NaN, which goes to the helper.
@@ -522,7 +539,12 @@ fn widen(b: &mut FunctionBuilder, a: Value) -> Fast {
     ok.and(b, not_nan);
     let r = b.ins().fpromote(F64, x);
     let r = Float::host(b, Precision::Double, r);
-    Fast::Guarded { value: register(b, Precision::Double, r), valid: ok.value(b), inexact: Inexact::Never }
+    Fast::Guarded {
+        value: register(b, Precision::Double, r),
+        valid: ok.value(b),
+        inexact: Inexact::Never,
+        exact_zero: None,
+    }
 }
 
 /// `fcvt.s.d` in RNE, for a normal single result (or zero from a zero, which is exact; a
@@ -534,14 +556,16 @@ fn narrow(b: &mut FunctionBuilder, a: Value, mode: Mode) -> Option<Fast> {
     let r = b.ins().fdemote(F32, x.value);
     let proof = Proof::Narrowed { r, x: x.value };
     let r = Float::host(b, Precision::Single, r);
-    let normal = r.normal_result(b, Precision::Single);
+    // A zero result is exact only from a zero (a nonzero double may underflow to it).
     let zero = x.is_zero(b);
-    let r_ok = b.ins().bor(normal, zero);
-    ok.and(b, r_ok);
+    let exact_zero = ok.and_then(b, zero);
+    let normal = r.normal_result(b, Precision::Single);
+    ok.and(b, normal);
     Some(Fast::Guarded {
         value: register(b, Precision::Single, r),
         valid: ok.value(b),
         inexact: Inexact::Unless(proof),
+        exact_zero: Some(exact_zero),
     })
 }
 
@@ -591,6 +615,7 @@ fn to_int(b: &mut FunctionBuilder, p: Precision, int: Int, a: Value, mode: Mode)
         value,
         valid: ok.value(b),
         inexact: Inexact::Unless(Proof::Integral { n, signed: int.signed, x }),
+        exact_zero: None,
     })
 }
 
@@ -618,6 +643,7 @@ fn from_int(b: &mut FunctionBuilder, p: Precision, int: Int, a: Value, mode: Mod
         value,
         valid: ok.value(b),
         inexact: Inexact::Unless(Proof::FitsPrecision { v, signed: int.signed, p }),
+        exact_zero: None,
     })
 }
 
@@ -653,18 +679,9 @@ fn classify(b: &mut FunctionBuilder, p: Precision, a: Value) -> Value {
 }
 
 impl Proof {
-    /// This proof, valid only where `needs` holds.
-    fn given(self, needs: Value) -> Proof {
-        Proof::Given { needs, proof: Box::new(self) }
-    }
-
     /// Emits the check; true when the fast result is exact.
     pub(super) fn emit(self, b: &mut FunctionBuilder) -> Value {
         match self {
-            Proof::Given { needs, proof } => {
-                let exact = proof.emit(b);
-                b.ins().band(needs, exact)
-            }
             Proof::Sum { x, y, s, p } => {
                 // TwoSum (Knuth): err = (x − (s − bb)) + (y − bb), bb = s − x.
                 let bb = b.ins().fsub(s, x);
