@@ -862,6 +862,23 @@ fn evicting_compiled_code_changes_no_result() {
     assert!(EVICTIONS.load(std::sync::atomic::Ordering::Relaxed) > 0, "nothing was evicted");
 }
 
+/// Runs `cpu` on `m` in the interpreter, which must end with a fault at guest address `addr`,
+/// then compiled in every memory model: guarded code must fault in the host exactly once (the
+/// interpreter replaying to the access, if it must, rather than handing back to compiled code
+/// that faults again), checked code never, and both must end as the interpreter did. Returns the
+/// interpreter's final state.
+fn faults_as_the_interpreter_does(m: &AddressSpace, cpu: &Cpu, addr: u64) -> Cpu {
+    let (a, ea) = run(Engine::Interp, m, cpu.clone());
+    assert!(matches!(ea, Exit::Fault(f) if f.addr == addr), "{ea:?}");
+    for model in models() {
+        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, m, cpu.clone());
+        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: host faults");
+        assert_eq!(ea, eb, "{model:?}");
+        assert_eq!((a.pc, &a.x[..32], a.instret), (b.pc, &b.x[..32], b.instret), "{model:?}");
+    }
+    a
+}
+
 #[test]
 fn faults_in_compiled_code_are_precise() {
     // addi x5,x0,5 ; loop: addi x6,x6,1 ; ld x7,0(x8) ; addi x5,x5,-1 ; bne x5,x0,loop ; ecall
@@ -884,15 +901,8 @@ fn faults_in_compiled_code_are_precise() {
     m.map_anon(DATA, 0x2000, perm::RW, VmaKind::Anon).unwrap();
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     cpu.x[8] = DATA;
-    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
-    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x2000), "{ea:?}");
+    let a = faults_as_the_interpreter_does(&m, &cpu, DATA + 0x2000);
     assert_eq!(a.pc, CODE + 8, "the fault is at the load");
-    for model in models() {
-        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
-        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: the MMU caught it");
-        assert_eq!(ea, eb, "{model:?}");
-        assert_eq!((a.pc, a.x, a.instret), (b.pc, b.x, b.instret), "{model:?}");
-    }
 }
 
 #[test]
@@ -905,17 +915,8 @@ fn a_loop_that_only_loads_replays_from_its_entry_at_a_fault() {
     let m = address_space(&code, &data);
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     cpu.x[9] = DATA;
-    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
-    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x2000), "{ea:?}");
+    let a = faults_as_the_interpreter_does(&m, &cpu, DATA + 0x2000);
     assert_eq!((a.pc, a.x[7], a.instret), (CODE, 1024, 1024 * 5));
-    for model in models() {
-        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
-        // One fault: the interpreter replays from the region's entry to the access, rather than
-        // handing back to compiled code after one block (which would fault again each time).
-        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: faults");
-        assert_eq!(ea, eb, "{model:?}");
-        assert_eq!((a.pc, &a.x[..32], a.instret), (b.pc, &b.x[..32], b.instret), "{model:?}");
-    }
 }
 
 #[test]
@@ -940,15 +941,8 @@ fn a_block_entered_past_its_restart_point_counts_from_its_own_start() {
     let m = address_space(&code, &data);
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     (cpu.x[9], cpu.x[10], cpu.x[12], cpu.x[13]) = (DATA, DATA + 0x1ff8, DATA, 1);
-    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
-    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x2000), "{ea:?}");
+    let a = faults_as_the_interpreter_does(&m, &cpu, DATA + 0x2000);
     assert_eq!((a.pc, a.x[7], a.instret), (CODE + 16, 512, 512 * 8 + 4));
-    for model in models() {
-        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
-        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: faults");
-        assert_eq!(ea, eb, "{model:?}");
-        assert_eq!((a.pc, &a.x[..32], a.instret), (b.pc, &b.x[..32], b.instret), "{model:?}");
-    }
 }
 
 #[test]
@@ -968,15 +962,8 @@ fn registers_kept_in_host_registers_by_a_loop_are_current_at_a_fault_after_it() 
     let m = address_space(&code, &[0; 4096]);
     let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
     cpu.x[9] = DATA + 0x10_0000;
-    let (a, ea) = run(Engine::Interp, &m, cpu.clone());
-    assert!(matches!(ea, Exit::Fault(f) if f.addr == DATA + 0x10_0000), "{ea:?}");
+    let a = faults_as_the_interpreter_does(&m, &cpu, DATA + 0x10_0000);
     assert_eq!((a.pc, a.x[6], a.instret), (CODE + 20, 3000, 4001));
-    for model in models() {
-        let (b, eb, it) = run_interp(jit_interp(model, None), Engine::Jit, &m, cpu.clone());
-        assert_eq!(it.jit_stats().faults, u64::from(model == MemoryModel::Guarded), "{model:?}: compiled code faulted");
-        assert_eq!(ea, eb, "{model:?}");
-        assert_eq!((a.pc, a.x, a.instret), (b.pc, b.x, b.instret), "{model:?}");
-    }
 }
 
 #[test]
