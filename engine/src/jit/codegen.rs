@@ -779,6 +779,10 @@ struct Translator<'a, 'b> {
     /// in a region that changes the flags. Flags only accrue there, so it never goes stale in
     /// the unsafe direction.
     nx: Variable,
+    /// NX, and the dynamic rounding mode `frm` is RNE (an I8 boolean variable, kept as `nx`
+    /// is; `frm` cannot change within a region): what a fast path of an op rounding as `frm`
+    /// says needs ([`fpfast::Fast::Guarded`]).
+    nx_rne: Variable,
     /// Integer registers the region reads and never writes, where it uses more than
     /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
     /// them where it first reads them instead of keeping them live across the whole region: a
@@ -827,6 +831,13 @@ enum Pending {
     Interpret { block: Block },
     /// A loop back-edge to guest block `dest`: stop if attention is set, else jump there.
     BackEdge { block: Block, target: u64, dest: Block },
+}
+
+/// `nx` (an I8 boolean) and `cpu.frm` is RNE.
+fn and_rne(b: &mut FunctionBuilder, cpu: Value, nx: Value) -> Value {
+    let frm = b.ins().uload8(I32, trusted(), cpu, FRM_OFF);
+    let rne = b.ins().icmp_imm_s(IntCC::Equal, frm, i64::from(Rounding::Rne as u8));
+    b.ins().band(nx, rne)
 }
 
 /// Whether `cpu.fflags` has NX, as an I8 boolean.
@@ -904,12 +915,18 @@ impl<'a, 'b> Translator<'a, 'b> {
         let count = b.ins().load(I64, trusted(), cpu, INSTRET_OFF);
         b.def_var(instret, count);
         let nx = b.declare_var(I8);
-        let has_nx = if region.blocks.values().flat_map(|b| &b.insts).any(|i| i.op.is_fp_compute()) {
-            nx_of(b, cpu)
+        let nx_rne = b.declare_var(I8);
+        let insts = || region.blocks.values().flat_map(|b| &b.insts);
+        let (has_nx, has_nx_rne) = if insts().any(|i| i.op.is_fp_compute()) {
+            let has_nx = nx_of(b, cpu);
+            let has_nx_rne = if insts().any(uses_dynamic_rounding) { and_rne(b, cpu, has_nx) } else { has_nx };
+            (has_nx, has_nx_rne)
         } else {
-            b.ins().iconst(I8, 0)
+            let no = b.ins().iconst(I8, 0);
+            (no, no)
         };
         b.def_var(nx, has_nx);
+        b.def_var(nx_rne, has_nx_rne);
         for r in 0..32 {
             let v = if (all.xr | maybe_x) & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
                 b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
@@ -947,6 +964,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             current_at_end: false,
             instret,
             nx,
+            nx_rne,
             invariant,
             loaded: [None; 32],
             block_values: BlockValues::default(),
@@ -1749,8 +1767,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         let v = match fpfast::emit(self.b, op, [a, b, c], mode, self.native_fma) {
             None => self.fp_call(op, [rm, a, b, c]),
             Some(fpfast::Fast::Always(v)) => v,
-            Some(fpfast::Fast::Guarded { value, valid, inexact, exact_zero }) => {
-                self.fp_guarded(value, (valid, exact_zero), inexact, |t| t.fp_call(op, [rm, a, b, c]))
+            Some(fpfast::Fast::Guarded { value, valid, inexact, exact_zero, dynamic_rne }) => {
+                self.fp_guarded(value, (valid, exact_zero, dynamic_rne), inexact, |t| t.fp_call(op, [rm, a, b, c]))
             }
         };
         self.fp_result(op, inst.rd, v);
@@ -1773,6 +1791,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         // The helper ORs its flags into cpu.fflags.
         let nx = nx_of(self.b, self.cpu);
         self.b.def_var(self.nx, nx);
+        let nx_rne = and_rne(self.b, self.cpu, nx);
+        self.b.def_var(self.nx_rne, nx_rne);
         v
     }
 
@@ -1783,7 +1803,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn fp_guarded(
         &mut self,
         value: Value,
-        (valid, exact_zero): (Value, Option<Value>),
+        (valid, exact_zero, dynamic_rne): (Value, Option<Value>, Option<Value>),
         inexact: fpfast::Inexact,
         slow: impl FnOnce(&mut Self) -> Value,
     ) -> Value {
@@ -1792,9 +1812,12 @@ impl<'a, 'b> Translator<'a, 'b> {
         let helper = self.b.create_block();
         self.b.set_cold_block(helper);
         let fast = match inexact {
-            fpfast::Inexact::Never => valid,
+            fpfast::Inexact::Never => {
+                debug_assert!(dynamic_rne.is_none(), "ops that never round do not depend on frm");
+                valid
+            }
             fpfast::Inexact::Possible | fpfast::Inexact::Unless(_) => {
-                let nx = self.b.use_var(self.nx);
+                let nx = self.b.use_var(if dynamic_rne.is_some() { self.nx_rne } else { self.nx });
                 self.b.ins().band(valid, nx)
             }
         };
@@ -1818,6 +1841,10 @@ impl<'a, 'b> Translator<'a, 'b> {
                 (Some(p), Some(z)) => self.b.ins().bor(p, z),
                 (Some(c), None) | (None, Some(c)) => c,
                 (None, None) => unreachable!("a check block has a proof or an exact-zero test"),
+            };
+            let ok = match dynamic_rne {
+                Some(rne) => self.b.ins().band(ok, rne),
+                None => ok,
             };
             self.b.ins().brif(ok, join, &[BlockArg::Value(value)], helper, &[]);
         }

@@ -7,16 +7,19 @@
 //!
 //! ```text
 //!   value = host op(operands)        valid = the result and rounding mode qualify
-//!   brif valid && NX (cpu.fflags', a variable) ───────────────> join(value)
-//!    └─> check (cold):  brif (valid && proof that value is exact)
-//!                            || an exact zero (tested on the operands) ──> join(value)
+//!   brif valid && NX (and frm = RNE, for a dynamic mode) ─────> join(value)
+//!                (a variable, read at the region's entry and after helper calls)
+//!    └─> check (cold):  brif ((valid && proof that value is exact)
+//!                            || an exact zero (tested on the operands))
+//!                           && frm = RNE, for a dynamic mode ───────────> join(value)
 //!         └─> slow (cold): helper call, flags ORed into cpu.fflags ──> join(helper result)
 //! ```
 //!
 //! Why the fast result is the helper's, bit for bit and flag for flag:
 //!
 //! * Rounding. Arithmetic requires the effective mode to be round-to-nearest-even (static, or
-//!   dynamic with `frm == 0` at run time), which is the host's mode; IEEE 754 defines a
+//!   dynamic with `frm == 0` at run time, which the hot path reads with NX from one variable),
+//!   which is the host's mode; IEEE 754 defines a
 //!   correctly rounded result uniquely, so the host's is the soft-float one. Conversions to
 //!   integers require round-towards-zero, which is what the host's truncating conversion does.
 //! * NV, DZ, OF. Results must be finite (a NaN or infinite operand makes a NaN or infinite
@@ -81,7 +84,11 @@ pub(super) enum Fast {
     /// the cold block: its operand tests often do not depend on the loop around them, and on
     /// the hot path they would be hoisted out of it and take a register all through it);
     /// otherwise the helper must run.
-    Guarded { value: Value, valid: Value, inexact: Inexact, exact_zero: Option<Value> },
+    ///
+    /// `dynamic_rne`, where the op rounds as `frm` says and needs RNE, is that condition (`frm`
+    /// is RNE): it is not in `valid`, as it is the same all through a region, so the hot path
+    /// takes it with NX from one variable and only the cold check tests it.
+    Guarded { value: Value, valid: Value, inexact: Inexact, exact_zero: Option<Value>, dynamic_rne: Option<Value> },
 }
 
 /// Whether a fast result may be inexact, which is acceptable only once NX is set.
@@ -313,17 +320,27 @@ fn operand(b: &mut FunctionBuilder, p: Precision, v: Value, ok: &mut Conds) -> F
 }
 
 /// The start of every computing fast path: the rounding mode must be RNE (`None` when it
-/// statically is not) and each operand properly boxed.
+/// statically is not; the condition, for a dynamic mode, see [`Fast::Guarded`]) and each
+/// operand properly boxed.
 fn rne_operands<const N: usize>(
     b: &mut FunctionBuilder,
     p: Precision,
     mode: Mode,
     values: [Value; N],
-) -> Option<(Conds, [Float; N])> {
+) -> Option<(Conds, [Float; N], Option<Value>)> {
+    let dynamic_rne = dynamic_rne(b, mode)?;
     let mut ok = Conds::default();
-    ok.rounding(b, mode, Rounding::Rne)?;
     let operands = values.map(|v| operand(b, p, v, &mut ok));
-    Some((ok, operands))
+    Some((ok, operands, dynamic_rne))
+}
+
+/// For an op that needs RNE: `None` when its static mode is another, else the condition that
+/// a dynamic mode is RNE (`Some(None)` for a static RNE).
+fn dynamic_rne(b: &mut FunctionBuilder, mode: Mode) -> Option<Option<Value>> {
+    match mode {
+        Mode::Static(m) => (m == Rounding::Rne).then_some(None),
+        Mode::Dynamic(frm) => Some(Some(b.ins().icmp_imm_s(IntCC::Equal, frm, i64::from(Rounding::Rne as u8)))),
+    }
 }
 
 /// The register value of a result of precision `p` (singles NaN-boxed).
@@ -406,7 +423,7 @@ fn arith(
     mode: Mode,
     fma: bool,
 ) -> Option<Fast> {
-    let (mut ok, [x, y]) = rne_operands(b, p, mode, [a, c])?;
+    let (mut ok, [x, y], dynamic_rne) = rne_operands(b, p, mode, [a, c])?;
     // A zero sum is exact (additions that underflow are); a zero product or quotient only of a
     // zero operand or dividend, which the cold check tests.
     let (r, zero_ok, proof) = match kind {
@@ -449,13 +466,14 @@ fn arith(
         valid: ok.value(b),
         inexact: Inexact::unless(proof),
         exact_zero: zero_ok,
+        dynamic_rne,
     })
 }
 
 /// `fsqrt` in RNE, for a radicand `x ≥ 0` (−0 included: `√−0 = −0`; not a NaN) and a normal
 /// root, or the zero root of a zero. The exactness proof needs a native `fma`.
 fn sqrt(b: &mut FunctionBuilder, p: Precision, a: Value, mode: Mode, fma: bool) -> Option<Fast> {
-    let (mut ok, [x]) = rne_operands(b, p, mode, [a])?;
+    let (mut ok, [x], dynamic_rne) = rne_operands(b, p, mode, [a])?;
     // A negative radicand makes a NaN, which neither test accepts; only a zero radicand (−0
     // included) has a zero root.
     let r = b.ins().sqrt(x.value);
@@ -470,6 +488,7 @@ fn sqrt(b: &mut FunctionBuilder, p: Precision, a: Value, mode: Mode, fma: bool) 
         valid: ok.value(b),
         inexact: Inexact::unless(proof),
         exact_zero: None,
+        dynamic_rne,
     })
 }
 
@@ -483,7 +502,7 @@ fn fused(
     (negate_product, negate_addend): (bool, bool),
     mode: Mode,
 ) -> Option<Fast> {
-    let (mut ok, [x, y, z]) = rne_operands(b, p, mode, [a, c, d])?;
+    let (mut ok, [x, y, z], dynamic_rne) = rne_operands(b, p, mode, [a, c, d])?;
     let x = if negate_product { b.ins().fneg(x.value) } else { x.value };
     let z = if negate_addend { b.ins().fneg(z.value) } else { z.value };
     let y = y.value;
@@ -497,6 +516,7 @@ fn fused(
         valid: ok.value(b),
         inexact: Inexact::Unless(proof),
         exact_zero: None,
+        dynamic_rne,
     })
 }
 
@@ -510,7 +530,7 @@ fn compare(b: &mut FunctionBuilder, p: Precision, cc: FloatCC, a: Value, c: Valu
     ok.and(b, ordered);
     let r = b.ins().fcmp(cc, x, y);
     let value = b.ins().uextend(I64, r);
-    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None }
+    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None, dynamic_rne: None }
 }
 
 /// `fmin`/`fmax` for ordered operands: the smaller or larger, with −0 < +0. Equal values are
@@ -528,7 +548,7 @@ fn min_max(b: &mut FunctionBuilder, p: Precision, max: bool, a: Value, c: Value)
     let (a_wins, c_wins, tie) = if max { (gt, lt, b.ins().band(a, c)) } else { (lt, gt, b.ins().bor(a, c)) };
     let other = b.ins().select(c_wins, c, tie);
     let value = b.ins().select(a_wins, a, other);
-    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None }
+    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None, dynamic_rne: None }
 }
 
 /// `fcvt.d.s`: widening is exact for every value but NaN, which goes to the helper.
@@ -544,14 +564,15 @@ fn widen(b: &mut FunctionBuilder, a: Value) -> Fast {
         valid: ok.value(b),
         inexact: Inexact::Never,
         exact_zero: None,
+        dynamic_rne: None,
     }
 }
 
 /// `fcvt.s.d` in RNE, for a normal single result (or zero from a zero, which is exact; a
 /// double too small for a single rounds to a zero from a nonzero, and is left to the helper).
 fn narrow(b: &mut FunctionBuilder, a: Value, mode: Mode) -> Option<Fast> {
+    let dynamic_rne = dynamic_rne(b, mode)?;
     let mut ok = Conds::default();
-    ok.rounding(b, mode, Rounding::Rne)?;
     let x = operand(b, Precision::Double, a, &mut ok);
     let r = b.ins().fdemote(F32, x.value);
     let proof = Proof::Narrowed { r, x: x.value };
@@ -566,6 +587,7 @@ fn narrow(b: &mut FunctionBuilder, a: Value, mode: Mode) -> Option<Fast> {
         valid: ok.value(b),
         inexact: Inexact::Unless(proof),
         exact_zero: Some(exact_zero),
+        dynamic_rne,
     })
 }
 
@@ -616,6 +638,7 @@ fn to_int(b: &mut FunctionBuilder, p: Precision, int: Int, a: Value, mode: Mode)
         valid: ok.value(b),
         inexact: Inexact::Unless(Proof::Integral { n, signed: int.signed, x }),
         exact_zero: None,
+        dynamic_rne: None,
     })
 }
 
@@ -637,13 +660,13 @@ fn from_int(b: &mut FunctionBuilder, p: Precision, int: Int, a: Value, mode: Mod
     if int.bits == 32 && p == Precision::Double {
         return Some(Fast::Always(value));
     }
-    let mut ok = Conds::default();
-    ok.rounding(b, mode, Rounding::Rne)?;
+    let dynamic_rne = dynamic_rne(b, mode)?;
     Some(Fast::Guarded {
         value,
-        valid: ok.value(b),
+        valid: b.ins().iconst(I8, 1),
         inexact: Inexact::Unless(Proof::FitsPrecision { v, signed: int.signed, p }),
         exact_zero: None,
+        dynamic_rne,
     })
 }
 
