@@ -783,6 +783,8 @@ struct Translator<'a, 'b> {
     /// is; `frm` cannot change within a region): what a fast path of an op rounding as `frm`
     /// says needs ([`fpfast::Fast::Guarded`]).
     nx_rne: Variable,
+    /// Whether an instruction of the region rounds as `frm` says (`uses_dynamic_rounding`).
+    dynamic_rounding: bool,
     /// Integer registers the region reads and never writes, where it uses more than
     /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
     /// them where it first reads them instead of keeping them live across the whole region: a
@@ -917,9 +919,10 @@ impl<'a, 'b> Translator<'a, 'b> {
         let nx = b.declare_var(I8);
         let nx_rne = b.declare_var(I8);
         let insts = || region.blocks.values().flat_map(|b| &b.insts);
+        let dynamic_rounding = insts().any(uses_dynamic_rounding);
         let (has_nx, has_nx_rne) = if insts().any(|i| i.op.is_fp_compute()) {
             let has_nx = nx_of(b, cpu);
-            let has_nx_rne = if insts().any(uses_dynamic_rounding) { and_rne(b, cpu, has_nx) } else { has_nx };
+            let has_nx_rne = if dynamic_rounding { and_rne(b, cpu, has_nx) } else { has_nx };
             (has_nx, has_nx_rne)
         } else {
             let no = b.ins().iconst(I8, 0);
@@ -965,6 +968,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             instret,
             nx,
             nx_rne,
+            dynamic_rounding,
             invariant,
             loaded: [None; 32],
             block_values: BlockValues::default(),
@@ -978,7 +982,7 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     fn translate(&mut self) {
         let first = self.blocks[&self.region.entry];
-        if self.region.blocks.values().flat_map(|b| &b.insts).any(uses_dynamic_rounding) {
+        if self.dynamic_rounding {
             // frm changes only through CSR instructions, which leave the region, so one check
             // at the entry covers every instruction using it: a reserved mode makes them
             // illegal, which the interpreter raises.

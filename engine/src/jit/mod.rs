@@ -29,9 +29,10 @@
 //! vCPU's direct-mapped region table (`Env::table`, [`TABLE_SLOTS`] slots indexed by
 //! [`slot_of`]). On a hit it tail-calls the region found there, with no trip through the
 //! dispatcher; on a miss, or when the vCPU must stop (`attention`, which is also how another
-//! thread's change of code arrives) or its instruction budget is spent, it returns `EXIT_NEXT`. For `jalr` this lookup is the inline target
-//! cache. Chains go through the table only, never through patched code, so dropping a region
-//! (eviction, invalidation) is clearing its slot: no chain can point at freed code.
+//! thread's change of code arrives) or its instruction budget is spent, it returns `EXIT_NEXT`.
+//! For `jalr` this lookup is the inline target cache. Chains go through the table only, never
+//! through patched code, so dropping a region (eviction, invalidation) is clearing its slot: no
+//! chain can point at freed code.
 //!
 //! Compiled code is position independent: it reaches guest memory, the permission table, the
 //! region table and the helpers only through `Env`, and other guest state only through `cpu`;

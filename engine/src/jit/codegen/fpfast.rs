@@ -24,9 +24,9 @@
 //!   integers require round-towards-zero, which is what the host's truncating conversion does.
 //! * NV, DZ, OF. Results must be finite (a NaN or infinite operand makes a NaN or infinite
 //!   result, so this also rules those operands out, and with them invalid operations and
-//!   overflow); dividing requires a nonzero divisor, a square root a nonnegative radicand (−0
-//!   included). A zero result is accepted only where it is exact (see each op): `0 × ∞` is a
-//!   NaN, not a zero, so a zero operand alone proves nothing. Tests of the operands are left
+//!   overflow, and a zero divisor's infinity or a negative radicand's NaN: DZ and NV). A zero
+//!   result is accepted only where it is exact (see each op): `0 × ∞` is a NaN, not a zero,
+//!   so a zero operand alone proves nothing. Tests of the operands are left
 //!   to the cold check: an operand is often the same all through a loop, and Cranelift would
 //!   hoist such a test out of the loop and keep its result in a register (or a spill slot)
 //!   all through it. Singles must be properly NaN-boxed.
