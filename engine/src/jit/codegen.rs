@@ -521,6 +521,46 @@ impl Flow {
             }
         }
     }
+
+    /// The registers whose value at the region's entry some path uses: read before it is
+    /// written, or stored to `cpu` while unwritten (a block stores what it is entered with
+    /// unstored, `unstored_in`, which on some other way in may be the entry value).
+    fn live_at_entry(&self, region: &Region) -> Masks {
+        // Per block: what it uses before writing it, and what it writes.
+        let local: HashMap<u64, (Masks, Masks)> = region
+            .blocks
+            .iter()
+            .map(|(&pc, b)| {
+                let (mut used, mut written) = (self.unstored_in[&pc], (0, 0));
+                for inst in &b.insts {
+                    let u = uses(inst);
+                    used = (used.0 | (u.xr & !written.0), used.1 | (u.fr & !written.1));
+                    written = (written.0 | u.xw, written.1 | u.fw);
+                }
+                (pc, (used, written))
+            })
+            .collect();
+        let mut live_in: HashMap<u64, Masks> = local.iter().map(|(&pc, &(used, _))| (pc, used)).collect();
+        loop {
+            let mut changed = false;
+            for (&pc, blk) in &region.blocks {
+                let out = blk
+                    .successors(pc)
+                    .iter()
+                    .filter_map(|s| live_in.get(s))
+                    .fold((0, 0), |acc, l| (acc.0 | l.0, acc.1 | l.1));
+                let (used, written) = local[&pc];
+                let live = (used.0 | (out.0 & !written.0), used.1 | (out.1 & !written.1));
+                if live != live_in[&pc] {
+                    live_in.insert(pc, live);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return live_in[&region.entry];
+            }
+        }
+    }
 }
 
 const X_OFF: i32 = offset_of!(Cpu, x) as i32;
@@ -905,13 +945,13 @@ impl<'a, 'b> Translator<'a, 'b> {
                 all.fw |= u.fw;
             }
         }
-        // Every variable gets a definition in the entry block: the guest value for registers the
-        // region reads, and for those a block may store on a path where they were not written
-        // (write-only ones are otherwise never read before they are written, and invariant ones
-        // are loaded where they are used).
+        // Every variable gets a definition in the entry block: the guest value for registers
+        // live there (read, or stored while unwritten, on some path before they are written;
+        // invariant ones are loaded where they are used), zero for the rest, which no path
+        // reads. A load nothing uses is still emitted, so only live ones are loaded.
         let invariant = if (all.xr | all.xw).count_ones() > HOST_REGS_FOR_GUEST { all.xr & !all.xw } else { 0 };
         let flow = Flow::of(region, guarded);
-        let (maybe_x, maybe_f) = flow.unstored_in.values().fold((0, 0), |(x, f), &(ux, uf)| (x | ux, f | uf));
+        let (live_x, live_f) = flow.live_at_entry(region);
         let zero = b.ins().iconst(I64, 0);
         let instret = b.declare_var(I64);
         let count = b.ins().load(I64, trusted(), cpu, INSTRET_OFF);
@@ -931,17 +971,13 @@ impl<'a, 'b> Translator<'a, 'b> {
         b.def_var(nx, has_nx);
         b.def_var(nx_rne, has_nx_rne);
         for r in 0..32 {
-            let v = if (all.xr | maybe_x) & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
+            let v = if live_x & (1 << r) != 0 && invariant & (1 << r) == 0 && r != 0 {
                 b.ins().load(I64, trusted(), cpu, X_OFF + 8 * r as i32)
             } else {
                 zero
             };
             b.def_var(x[r], v);
-            let v = if (all.fr | maybe_f) & (1 << r) != 0 {
-                b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32)
-            } else {
-                zero
-            };
+            let v = if live_f & (1 << r) != 0 { b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32) } else { zero };
             b.def_var(f[r], v);
         }
         b.seal_block(entry);
