@@ -336,7 +336,10 @@ impl Interp {
     pub fn run(&mut self, cpu: &mut Cpu, mem: &AddressSpace, attention: &AtomicU32, budget: u64) -> Exit {
         let start = cpu.instret;
         let limit = start.saturating_add(budget);
-        let mut env = self.tier.as_ref().map(|t| crate::jit::Env::new(mem, attention, &t.table, limit));
+        let mut env = self
+            .tier
+            .as_ref()
+            .map(|t| crate::jit::Env::new(mem, attention, &t.table, limit, t.config.service.trampoline()));
         // Set when compiled code handed one instruction back: the interpreter runs the block.
         let mut interpret_once = false;
         // Set when compiled code faulted past its restart point's block: the interpreter runs

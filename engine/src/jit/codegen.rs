@@ -49,9 +49,10 @@ use std::mem::offset_of;
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
-use cranelift_codegen::ir::types::{I8, I16, I32, I64};
+use cranelift_codegen::ir::types::{F64, I8, I16, I32, I64};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, SigRef, Signature, TrapCode, Value,
+    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, SigRef, Signature, StackSlot, StackSlotData,
+    StackSlotKind, TrapCode, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -574,6 +575,7 @@ const PERMS_OFF: i32 = offset_of!(Env, perms) as i32;
 const PAGES_OFF: i32 = offset_of!(Env, pages) as i32;
 const ATTENTION_OFF: i32 = offset_of!(Env, attention) as i32;
 const FP_TABLE_OFF: i32 = offset_of!(Env, fp_table) as i32;
+const FP_THUNK_OFF: i32 = offset_of!(Env, fp_thunk) as i32;
 const TABLE_OFF: i32 = offset_of!(Env, table) as i32;
 const LIMIT_OFF: i32 = offset_of!(Env, limit) as i32;
 const SLOT_CODE_OFF: i32 = offset_of!(Slot, code) as i32;
@@ -611,6 +613,62 @@ pub(super) fn trampoline(
         let call = b.ins().call_indirect(region_sig, p[2], &[p[0], p[1]]);
         let code = b.inst_results(call)[0];
         b.ins().return_(&[code]);
+        b.seal_all_blocks();
+        b.finalize(isa.frontend_config());
+    }
+    finish(isa, ctx)
+}
+
+/// A floating-point helper's signature ([`FpFn`]), the host C ABI.
+fn fp_helper_signature(isa: &dyn TargetIsa) -> Signature {
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.push(AbiParam::new(isa.pointer_type()));
+    sig.params.extend([AbiParam::new(I64); 4]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// How compiled code calls a floating-point helper: through [`fp_thunk`], `(call, helper)`,
+/// which keeps every register. `call` points to the helper's arguments and room for its
+/// result ([`FP_CALL_BYTES`]).
+fn fp_thunk_signature(isa: &dyn TargetIsa) -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.extend([AbiParam::new(isa.pointer_type()); 2]);
+    sig
+}
+
+/// A helper call's arguments (`cpu, rm, a, b, c`, 8 bytes each) and then its result, as
+/// [`fp_thunk`] takes them.
+const FP_CALL_BYTES: u32 = 6 * 8;
+
+/// Compiles the way compiled code calls floating-point helpers: `fp_thunk(call, helper)` calls
+/// `helper` with the five arguments at `call`, stores its result after them, and leaves every
+/// register as it was. The host C ABI lets a call clobber every floating-point register, so
+/// calling the helpers directly would make a region keep its floating-point values (guest
+/// registers live in host ones, `Translator::fr_float`) in memory wherever a helper call may
+/// follow, even on its fast paths; the thunk saves and restores them on the helper's slow path
+/// instead. (Cranelift's convention that keeps every register returns nothing: hence the result
+/// in memory.)
+pub(super) fn fp_thunk(
+    isa: &dyn TargetIsa,
+    ctx: &mut cranelift_codegen::Context,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<Vec<u8>, CompileError> {
+    ctx.clear();
+    ctx.func.signature = fp_thunk_signature(isa);
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+        let helper_sig = b.import_signature(fp_helper_signature(isa));
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry).to_vec();
+        let (call, helper) = (p[0], p[1]);
+        let args: Vec<Value> = (0..5).map(|i| b.ins().load(I64, trusted(), call, 8 * i)).collect();
+        let result = b.ins().call_indirect(helper_sig, helper, &args);
+        let v = b.inst_results(result)[0];
+        b.ins().store(trusted(), v, call, 40);
+        b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
     }
@@ -684,16 +742,11 @@ pub(super) fn compile(
     let accesses = region.blocks.values().flat_map(|b| &b.insts).filter(|i| is_memory_access(i.op)).count();
     let model = if accesses > MAX_TRAP_SITES { MemoryModel::Checked } else { model };
     ctx.clear();
-    let ptr = isa.pointer_type();
     ctx.func.signature = region_signature(isa);
     let sites;
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
-        let mut fp_sig = Signature::new(isa.default_call_conv());
-        fp_sig.params.push(AbiParam::new(ptr));
-        fp_sig.params.extend([AbiParam::new(I64); 4]);
-        fp_sig.returns.push(AbiParam::new(I64));
-        let fp_sig = b.import_signature(fp_sig);
+        let fp_sig = b.import_signature(fp_thunk_signature(isa));
         let region_sig = b.import_signature(region_signature(isa));
         let guarded = model == MemoryModel::Guarded;
         let mut t = Translator::new(&mut b, region, fp_sig, region_sig, fpfast::native_fma(isa), guarded);
@@ -839,6 +892,8 @@ struct Translator<'a, 'b> {
     /// value clamps to. Cranelift would merge the copies too, but at a price in compile time.
     block_values: BlockValues,
     fp_sig: SigRef,
+    /// Where a helper call's arguments and result go (`fp_thunk`), once the region makes one.
+    fp_call_slot: Option<StackSlot>,
     region_sig: SigRef,
     /// Whether `fma` is one host instruction (not a library call, which needs relocation).
     native_fma: bool,
@@ -916,7 +971,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         guarded: bool,
     ) -> Self {
         let x = std::array::from_fn(|_| b.declare_var(I64));
-        let f = std::array::from_fn(|_| b.declare_var(I64));
+        let f = std::array::from_fn(|_| b.declare_var(F64));
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -977,7 +1032,11 @@ impl<'a, 'b> Translator<'a, 'b> {
                 zero
             };
             b.def_var(x[r], v);
-            let v = if live_f & (1 << r) != 0 { b.ins().load(I64, trusted(), cpu, F_OFF + 8 * r as i32) } else { zero };
+            let v = if live_f & (1 << r) != 0 {
+                b.ins().load(F64, trusted(), cpu, F_OFF + 8 * r as i32)
+            } else {
+                b.ins().f64const(0.0)
+            };
             b.def_var(f[r], v);
         }
         b.seal_block(entry);
@@ -1009,6 +1068,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             loaded: [None; 32],
             block_values: BlockValues::default(),
             fp_sig,
+            fp_call_slot: None,
             region_sig,
             native_fma,
             guarded,
@@ -1287,7 +1347,15 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
+    /// Floating-point register `r`'s bits (an `i64`).
     fn fr(&mut self, r: u8) -> Value {
+        let v = self.fr_float(r);
+        fpfast::bits_of(self.b, v)
+    }
+
+    /// Floating-point register `r` as an `f64`: its variable, which keeps it in a host
+    /// floating-point register (singles are NaN-boxed in it, as in the guest register).
+    fn fr_float(&mut self, r: u8) -> Value {
         self.b.use_var(self.f[usize::from(r & 31)])
     }
 
@@ -1299,7 +1367,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
+    /// Sets floating-point register `r` to the bits `v` (an `i64`) or the `f64` `v`.
     fn set_f(&mut self, r: u8, v: Value) {
+        let v = if self.b.func.dfg.value_type(v) == F64 { v } else { fpfast::float_of(self.b, v) };
         self.b.def_var(self.f[(r & 31) as usize], v);
         self.dirty_f |= 1 << (r & 31);
     }
@@ -1584,6 +1654,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                         let v = self.b.ins().uload32(fl, p, off);
                         self.b.ins().bor_imm_s(v, 0xffff_ffff_0000_0000_u64 as i64)
                     }
+                    Fld => self.b.ins().load(F64, fl, p, off),
                     _ => self.b.ins().load(I64, fl, p, off),
                 };
                 if matches!(inst.op, Flw | Fld) {
@@ -1600,7 +1671,11 @@ impl<'a, 'b> Translator<'a, 'b> {
                     _ => 8,
                 };
                 let base = self.xr(inst.rs1);
-                let v = if matches!(inst.op, Fsw | Fsd) { self.fr(inst.rs2) } else { self.xr(inst.rs2) };
+                let v = match inst.op {
+                    Fsd => self.fr_float(inst.rs2),
+                    Fsw => self.fr(inst.rs2),
+                    _ => self.xr(inst.rs2),
+                };
                 let (p, off, fl) = self.host_addr(base, imm, size, perm::W, pc, idx);
                 let v = match size {
                     1 => self.b.ins().ireduce(I8, v),
@@ -1808,7 +1883,10 @@ impl<'a, 'b> Translator<'a, 'b> {
             None => self.fp_call(op, [rm, a, b, c]),
             Some(fpfast::Fast::Always(v)) => v,
             Some(fpfast::Fast::Guarded { value, valid, inexact, exact_zero, dynamic_rne }) => {
-                self.fp_guarded(value, (valid, exact_zero, dynamic_rne), inexact, |t| t.fp_call(op, [rm, a, b, c]))
+                let float = !crate::interp::writes_xreg(op);
+                self.fp_guarded(value, (valid, exact_zero, dynamic_rne), inexact, float, |t| {
+                    t.fp_call(op, [rm, a, b, c])
+                })
             }
         };
         self.fp_result(op, inst.rd, v);
@@ -1826,8 +1904,16 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn fp_call(&mut self, op: Op, [rm, a, b, c]: [Value; 4]) -> Value {
         let table = self.b.ins().load(I64, constant(), self.env, FP_TABLE_OFF);
         let helper = self.b.ins().load(I64, constant(), table, 8 * i32::from(op as u8));
-        let call = self.b.ins().call_indirect(self.fp_sig, helper, &[self.cpu, rm, a, b, c]);
-        let v = self.b.inst_results(call)[0];
+        let thunk = self.b.ins().load(I64, constant(), self.env, FP_THUNK_OFF);
+        let slot = *self.fp_call_slot.get_or_insert_with(|| {
+            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, FP_CALL_BYTES, 3))
+        });
+        let call = self.b.ins().stack_addr(I64, slot, 0);
+        for (i, v) in [self.cpu, rm, a, b, c].into_iter().enumerate() {
+            self.b.ins().store(trusted(), v, call, 8 * i as i32);
+        }
+        self.b.ins().call_indirect(self.fp_sig, thunk, &[call, helper]);
+        let v = self.b.ins().load(I64, trusted(), call, 40);
         // The helper ORs its flags into cpu.fflags.
         let nx = nx_of(self.b, self.cpu);
         self.b.def_var(self.nx, nx);
@@ -1845,10 +1931,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         value: Value,
         (valid, exact_zero, dynamic_rne): (Value, Option<Value>, Option<Value>),
         inexact: fpfast::Inexact,
+        float: bool,
         slow: impl FnOnce(&mut Self) -> Value,
     ) -> Value {
+        // A floating-point register's value joins as an `f64`, to stay in a host
+        // floating-point register (`fr_float`).
+        let value = if float { fpfast::float_of(self.b, value) } else { value };
         let join = self.b.create_block();
-        self.b.append_block_param(join, I64);
+        self.b.append_block_param(join, if float { F64 } else { I64 });
         let helper = self.b.create_block();
         self.b.set_cold_block(helper);
         let fast = match inexact {
@@ -1891,6 +1981,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.switch_to_block(helper);
         self.b.seal_block(helper);
         let v = slow(self);
+        let v = if float { fpfast::float_of(self.b, v) } else { v };
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
         self.b.switch_to_block(join);
         self.b.seal_block(join);

@@ -138,6 +138,8 @@ pub struct Env {
     pub attention: *const AtomicU32,
     /// Floating-point helpers, one per op (`codegen::FP_TABLE`).
     pub fp_table: *const codegen::FpFn,
+    /// The code compiled code calls them through (`codegen::fp_thunk`, [`Trampoline`]).
+    pub fp_thunk: usize,
     /// The vCPU's region table, [`TABLE_SLOTS`] entries.
     pub table: *const Slot,
     /// Chaining stops once `cpu.instret` reaches this (the end of the vCPU's slice).
@@ -146,8 +148,9 @@ pub struct Env {
 
 impl Env {
     /// The environment for running compiled code of `mem` with `attention` and the region
-    /// table `table` (which must have [`TABLE_SLOTS`] slots and outlive every run).
-    pub fn new(mem: &AddressSpace, attention: &AtomicU32, table: &[Slot], limit: u64) -> Env {
+    /// table `table` (which must have [`TABLE_SLOTS`] slots and outlive every run), entered
+    /// through `entry`.
+    pub fn new(mem: &AddressSpace, attention: &AtomicU32, table: &[Slot], limit: u64, entry: &Trampoline) -> Env {
         assert_eq!(table.len(), TABLE_SLOTS, "a region table has TABLE_SLOTS slots");
         Env {
             arena: mem.host_base(),
@@ -155,6 +158,7 @@ impl Env {
             pages: mem.pages(),
             attention,
             fp_table: codegen::FP_TABLE.as_ptr(),
+            fp_thunk: entry.fp_thunk,
             table: table.as_ptr(),
             limit,
         }
@@ -162,15 +166,31 @@ impl Env {
 }
 
 /// The host's way into compiled code: a small function with the host C ABI that calls a region
-/// with the `tail` convention and returns its exit code.
+/// with the `tail` convention and returns its exit code; and compiled code's way out to the
+/// floating-point helpers (`codegen::fp_thunk`).
 #[derive(Debug)]
 pub struct Trampoline {
-    /// Holds the trampoline's code.
+    /// Holds the trampoline's and the thunk's code.
     _exec: arena::CodeArena,
     entry: usize,
+    fp_thunk: usize,
 }
 
 impl Trampoline {
+    fn compile(
+        isa: &dyn cranelift_codegen::isa::TargetIsa,
+        ctx: &mut cranelift_codegen::Context,
+        fctx: &mut cranelift_frontend::FunctionBuilderContext,
+    ) -> Result<Trampoline, CompileError> {
+        let entry = codegen::trampoline(isa, ctx, fctx)?;
+        let thunk = codegen::fp_thunk(isa, ctx, fctx)?;
+        // A chunk for each at most: installing the second evicts nothing.
+        let mut exec = arena::CodeArena::new(4 * 4096);
+        let (entry, _) = exec.install(0, &entry)?;
+        let (fp_thunk, _) = exec.install(1, &thunk)?;
+        Ok(Trampoline { _exec: exec, entry, fp_thunk })
+    }
+
     /// Runs the region whose code starts at host address `code`; returns its exit code, or
     /// [`fault::EXIT_FAULT`] with `frame` saying where a guest access faulted.
     ///
@@ -250,12 +270,9 @@ impl Compiler {
         self.model
     }
 
-    /// Compiles the entry trampoline.
+    /// Compiles the entry trampoline and the floating-point helpers' thunk.
     fn trampoline(&mut self) -> Result<Trampoline, CompileError> {
-        let bytes = codegen::trampoline(&*self.isa, &mut self.ctx, &mut self.fctx)?;
-        let mut exec = arena::CodeArena::new(4096);
-        let (entry, _) = exec.install(0, &bytes)?;
-        Ok(Trampoline { _exec: exec, entry })
+        Trampoline::compile(&*self.isa, &mut self.ctx, &mut self.fctx)
     }
 }
 

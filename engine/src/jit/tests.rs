@@ -830,20 +830,19 @@ fn fp_regions_without_host_fma_use_the_helper_for_fused_ops() {
         let mut ctx = cranelift_codegen::Context::new();
         let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
         let bytes = super::codegen::compile(&*isa, &mut ctx, &mut fctx, &region, MemoryModel::Checked).unwrap();
-        let trampoline = super::codegen::trampoline(&*isa, &mut ctx, &mut fctx).unwrap();
+        let trampoline = super::Trampoline::compile(&*isa, &mut ctx, &mut fctx).unwrap();
         let mut arena = super::CodeArena::new(1 << 20);
         let (entry, _) = arena.install(CODE + 8, &bytes.code).unwrap();
-        let (enter, _) = arena.install(0, &trampoline).unwrap();
         (cpu.x[5], cpu.x[30], cpu.pc) = (1, 100, CODE + 8);
         let attention = AtomicU32::new(0);
         let table = vec![super::Slot::EMPTY; super::TABLE_SLOTS];
-        let env = super::Env::new(&m, &attention, &table, u64::MAX);
+        let env = super::Env::new(&m, &attention, &table, u64::MAX, &trampoline);
         super::codegen::FP_HELPER_CALLS.with(|n| n.set(0));
-        // SAFETY: `enter` is a trampoline compiled for this host with this signature, `entry` a
+        // SAFETY: the trampoline was compiled for this host with this signature, `entry` is a
         // region compiled from `m`, which `env` describes and which outlives the call (with an
         // empty region table: nothing to chain to); `cpu.pc` is the region's entry.
         let exit = unsafe {
-            let enter: extern "C" fn(*mut Cpu, *const super::Env, usize) -> u32 = std::mem::transmute(enter);
+            let enter: extern "C" fn(*mut Cpu, *const super::Env, usize) -> u32 = std::mem::transmute(trampoline.entry);
             enter(&mut cpu, &env, entry)
         };
         assert_eq!(super::codegen::FP_HELPER_CALLS.with(std::cell::Cell::get), helper_calls);

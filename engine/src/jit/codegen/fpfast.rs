@@ -53,7 +53,7 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F64, I8, I32, I64};
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData as MemFlags, Type, Value};
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData as MemFlags, Opcode, Type, Value, ValueDef};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::FunctionBuilder;
 
@@ -218,7 +218,7 @@ struct Float {
 impl Float {
     /// A host float computed from operands.
     fn host(b: &mut FunctionBuilder, p: Precision, value: Value) -> Float {
-        Float { value, bits: b.ins().bitcast(p.int(), MemFlags::new(), value) }
+        Float { value, bits: reinterpret(b, p.int(), value) }
     }
 
     /// Checks on the bits. With the sign shifted out, `t = bits << 1` orders values by
@@ -316,7 +316,33 @@ fn operand(b: &mut FunctionBuilder, p: Precision, v: Value, ok: &mut Conds) -> F
         }
         Precision::Double => v,
     };
-    Float { value: b.ins().bitcast(p.float(), MemFlags::new(), bits), bits }
+    Float { value: reinterpret(b, p.float(), bits), bits }
+}
+
+/// The bits (`i64`) of the `f64` `v`.
+pub(super) fn bits_of(b: &mut FunctionBuilder, v: Value) -> Value {
+    reinterpret(b, I64, v)
+}
+
+/// The `f64` with the bits `v` (an `i64`).
+pub(super) fn float_of(b: &mut FunctionBuilder, v: Value) -> Value {
+    reinterpret(b, F64, v)
+}
+
+/// `v` reinterpreted as `ty` (of the same width). Where `v` is itself a reinterpretation of a
+/// `ty` value, that value: floating-point registers live in `f64` variables, and each op
+/// reads their bits and gives bits back, so without this every value would cross between
+/// host register files twice per op (Cranelift keeps such pairs).
+fn reinterpret(b: &mut FunctionBuilder, ty: Type, v: Value) -> Value {
+    let dfg = &b.func.dfg;
+    if let ValueDef::Result(inst, 0) = dfg.value_def(v)
+        && dfg.insts[inst].opcode() == Opcode::Bitcast
+        && let Some(&src) = dfg.inst_args(inst).first()
+        && dfg.value_type(src) == ty
+    {
+        return src;
+    }
+    b.ins().bitcast(ty, MemFlags::new(), v)
 }
 
 /// The start of every computing fast path: the rounding mode must be RNE (`None` when it
