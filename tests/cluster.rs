@@ -637,7 +637,8 @@ fn a_node_cut_off_by_a_partition_stops_its_guests_before_they_run_elsewhere() {
     loop {
         let nodes = c.json(&["nodes", "--json"]);
         let n2 = nodes.as_array().unwrap().iter().find(|n| n["name"] == "n2").unwrap().clone();
-        if n2["live"] == true && n2["incarnation"] == 2 {
+        // Registered again at least once (a loaded host may lose a slow heartbeat again).
+        if n2["live"] == true && n2["incarnation"].as_u64().is_some_and(|i| i >= 2) {
             break;
         }
         assert!(Instant::now() < deadline, "n2 did not come back: {nodes:#}");
