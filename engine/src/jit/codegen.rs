@@ -948,8 +948,9 @@ fn trusted() -> MemFlags {
     MemFlags::trusted()
 }
 
-/// Fields that never change while a region runs (the arena, page table and helper table
-/// pointers of `Env`, the rounding mode `cpu.frm`): free to merge and hoist.
+/// Fields that never change while a region runs (the arena and page table pointers of `Env`,
+/// the rounding mode `cpu.frm`): free to merge and hoist. (Where only a cold block uses one,
+/// it is loaded with `trusted` flags there instead: see `Translator::frm_here`.)
 fn constant() -> MemFlags {
     MemFlags::trusted().with_readonly().with_can_move()
 }
@@ -1885,6 +1886,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             Some(fpfast::Fast::Guarded { value, valid, inexact, exact_zero, dynamic_rne }) => {
                 let float = !crate::interp::writes_xreg(op);
                 self.fp_guarded(value, (valid, exact_zero, dynamic_rne), inexact, float, |t| {
+                    // A dynamic mode is loaded in the cold block itself (`frm_here`).
+                    let rm = if inst.rm == 7 && uses_rm(op) { t.frm_here() } else { rm };
                     t.fp_call(op, [rm, a, b, c])
                 })
             }
@@ -1900,11 +1903,21 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.ins().uextend(I64, frm)
     }
 
-    /// Calls the helper of `op` with `[rm, a, b, c]`; returns the destination value.
+    /// `cpu.frm`, widened, loaded right here, for a cold block. A mergeable load (`frm`) and
+    /// what is computed from it would be hoisted out of the loop around the block, to take a
+    /// register or a spill slot all through the loop for the rare path.
+    fn frm_here(&mut self) -> Value {
+        let frm = self.b.ins().load(I8, trusted(), self.cpu, FRM_OFF);
+        self.b.ins().uextend(I64, frm)
+    }
+
+    /// Calls the helper of `op` with `[rm, a, b, c]`; returns the destination value. The
+    /// helper's and the thunk's addresses are loaded at the call, usually in a cold block (see
+    /// `frm_here`); next to a helper call two loads cost nothing.
     fn fp_call(&mut self, op: Op, [rm, a, b, c]: [Value; 4]) -> Value {
-        let table = self.b.ins().load(I64, constant(), self.env, FP_TABLE_OFF);
-        let helper = self.b.ins().load(I64, constant(), table, 8 * i32::from(op as u8));
-        let thunk = self.b.ins().load(I64, constant(), self.env, FP_THUNK_OFF);
+        let table = self.b.ins().load(I64, trusted(), self.env, FP_TABLE_OFF);
+        let helper = self.b.ins().load(I64, trusted(), table, 8 * i32::from(op as u8));
+        let thunk = self.b.ins().load(I64, trusted(), self.env, FP_THUNK_OFF);
         let slot = *self.fp_call_slot.get_or_insert_with(|| {
             self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, FP_CALL_BYTES, 3))
         });
@@ -1929,7 +1942,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn fp_guarded(
         &mut self,
         value: Value,
-        (valid, exact_zero, dynamic_rne): (Value, Option<Value>, Option<Value>),
+        (valid, exact_zero, dynamic_rne): (Value, Option<Value>, bool),
         inexact: fpfast::Inexact,
         float: bool,
         slow: impl FnOnce(&mut Self) -> Value,
@@ -1943,11 +1956,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.set_cold_block(helper);
         let fast = match inexact {
             fpfast::Inexact::Never => {
-                debug_assert!(dynamic_rne.is_none(), "ops that never round do not depend on frm");
+                debug_assert!(!dynamic_rne, "ops that never round do not depend on frm");
                 valid
             }
             fpfast::Inexact::Possible | fpfast::Inexact::Unless(_) => {
-                let nx = self.b.use_var(if dynamic_rne.is_some() { self.nx_rne } else { self.nx });
+                let nx = self.b.use_var(if dynamic_rne { self.nx_rne } else { self.nx });
                 self.b.ins().band(valid, nx)
             }
         };
@@ -1972,9 +1985,12 @@ impl<'a, 'b> Translator<'a, 'b> {
                 (Some(c), None) | (None, Some(c)) => c,
                 (None, None) => unreachable!("a check block has a proof or an exact-zero test"),
             };
-            let ok = match dynamic_rne {
-                Some(rne) => self.b.ins().band(ok, rne),
-                None => ok,
+            let ok = if dynamic_rne {
+                let frm = self.frm_here();
+                let rne = self.b.ins().icmp_imm_s(IntCC::Equal, frm, i64::from(Rounding::Rne as u8));
+                self.b.ins().band(ok, rne)
+            } else {
+                ok
             };
             self.b.ins().brif(ok, join, &[BlockArg::Value(value)], helper, &[]);
         }

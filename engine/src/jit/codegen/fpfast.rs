@@ -85,10 +85,11 @@ pub(super) enum Fast {
     /// the hot path they would be hoisted out of it and take a register all through it);
     /// otherwise the helper must run.
     ///
-    /// `dynamic_rne`, where the op rounds as `frm` says and needs RNE, is that condition (`frm`
-    /// is RNE): it is not in `valid`, as it is the same all through a region, so the hot path
-    /// takes it with NX from one variable and only the cold check tests it.
-    Guarded { value: Value, valid: Value, inexact: Inexact, exact_zero: Option<Value>, dynamic_rne: Option<Value> },
+    /// `dynamic_rne`: the op rounds as `frm` says and needs it to be RNE. That is not in
+    /// `valid`, as it is the same all through a region: the hot path takes it with NX from
+    /// one variable and only the cold check tests `frm` (loaded there: see
+    /// `Translator::frm_here`).
+    Guarded { value: Value, valid: Value, inexact: Inexact, exact_zero: Option<Value>, dynamic_rne: bool },
 }
 
 /// Whether a fast result may be inexact, which is acceptable only once NX is set.
@@ -353,19 +354,19 @@ fn rne_operands<const N: usize>(
     p: Precision,
     mode: Mode,
     values: [Value; N],
-) -> Option<(Conds, [Float; N], Option<Value>)> {
-    let dynamic_rne = dynamic_rne(b, mode)?;
+) -> Option<(Conds, [Float; N], bool)> {
+    let dynamic_rne = dynamic_rne(mode)?;
     let mut ok = Conds::default();
     let operands = values.map(|v| operand(b, p, v, &mut ok));
     Some((ok, operands, dynamic_rne))
 }
 
-/// For an op that needs RNE: `None` when its static mode is another, else the condition that
-/// a dynamic mode is RNE (`Some(None)` for a static RNE).
-fn dynamic_rne(b: &mut FunctionBuilder, mode: Mode) -> Option<Option<Value>> {
+/// For an op that needs RNE: `None` when its static mode is another, else whether the mode is
+/// dynamic (and so must be RNE when the op runs).
+fn dynamic_rne(mode: Mode) -> Option<bool> {
     match mode {
-        Mode::Static(m) => (m == Rounding::Rne).then_some(None),
-        Mode::Dynamic(frm) => Some(Some(b.ins().icmp_imm_s(IntCC::Equal, frm, i64::from(Rounding::Rne as u8)))),
+        Mode::Static(m) => (m == Rounding::Rne).then_some(false),
+        Mode::Dynamic(_) => Some(true),
     }
 }
 
@@ -556,7 +557,7 @@ fn compare(b: &mut FunctionBuilder, p: Precision, cc: FloatCC, a: Value, c: Valu
     ok.and(b, ordered);
     let r = b.ins().fcmp(cc, x, y);
     let value = b.ins().uextend(I64, r);
-    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None, dynamic_rne: None }
+    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None, dynamic_rne: false }
 }
 
 /// `fmin`/`fmax` for ordered operands: the smaller or larger, with −0 < +0. Equal values are
@@ -574,7 +575,7 @@ fn min_max(b: &mut FunctionBuilder, p: Precision, max: bool, a: Value, c: Value)
     let (a_wins, c_wins, tie) = if max { (gt, lt, b.ins().band(a, c)) } else { (lt, gt, b.ins().bor(a, c)) };
     let other = b.ins().select(c_wins, c, tie);
     let value = b.ins().select(a_wins, a, other);
-    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None, dynamic_rne: None }
+    Fast::Guarded { value, valid: ok.value(b), inexact: Inexact::Never, exact_zero: None, dynamic_rne: false }
 }
 
 /// `fcvt.d.s`: widening is exact for every value but NaN, which goes to the helper.
@@ -590,14 +591,14 @@ fn widen(b: &mut FunctionBuilder, a: Value) -> Fast {
         valid: ok.value(b),
         inexact: Inexact::Never,
         exact_zero: None,
-        dynamic_rne: None,
+        dynamic_rne: false,
     }
 }
 
 /// `fcvt.s.d` in RNE, for a normal single result (or zero from a zero, which is exact; a
 /// double too small for a single rounds to a zero from a nonzero, and is left to the helper).
 fn narrow(b: &mut FunctionBuilder, a: Value, mode: Mode) -> Option<Fast> {
-    let dynamic_rne = dynamic_rne(b, mode)?;
+    let dynamic_rne = dynamic_rne(mode)?;
     let mut ok = Conds::default();
     let x = operand(b, Precision::Double, a, &mut ok);
     let r = b.ins().fdemote(F32, x.value);
@@ -664,7 +665,7 @@ fn to_int(b: &mut FunctionBuilder, p: Precision, int: Int, a: Value, mode: Mode)
         valid: ok.value(b),
         inexact: Inexact::Unless(Proof::Integral { n, signed: int.signed, x }),
         exact_zero: None,
-        dynamic_rne: None,
+        dynamic_rne: false,
     })
 }
 
@@ -686,7 +687,7 @@ fn from_int(b: &mut FunctionBuilder, p: Precision, int: Int, a: Value, mode: Mod
     if int.bits == 32 && p == Precision::Double {
         return Some(Fast::Always(value));
     }
-    let dynamic_rne = dynamic_rne(b, mode)?;
+    let dynamic_rne = dynamic_rne(mode)?;
     Some(Fast::Guarded {
         value,
         valid: b.ins().iconst(I8, 1),
