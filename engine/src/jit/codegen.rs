@@ -524,19 +524,31 @@ impl Flow {
     }
 
     /// The registers whose value at the region's entry some path uses: read before it is
-    /// written, or stored to `cpu` while unwritten (a block stores what it is entered with
-    /// unstored, `unstored_in`, which on some other way in may be the entry value).
+    /// written, or stored to `cpu` while unwritten. A block stores what it is entered with
+    /// unstored (`unstored_in`, which on some other way in may be the entry value) at its
+    /// first store, AMO or exit, unless it wrote it before: a loop that only loads rewrites
+    /// its registers before it can leave, so their entry values are not loaded.
     fn live_at_entry(&self, region: &Region) -> Masks {
         // Per block: what it uses before writing it, and what it writes.
         let local: HashMap<u64, (Masks, Masks)> = region
             .blocks
             .iter()
             .map(|(&pc, b)| {
-                let (mut used, mut written) = (self.unstored_in[&pc], (0, 0));
+                let unstored = self.unstored_in[&pc];
+                let (mut used, mut written, mut stored) = ((0, 0), (0, 0), false);
                 for inst in &b.insts {
                     let u = uses(inst);
                     used = (used.0 | (u.xr & !written.0), used.1 | (u.fr & !written.1));
+                    // Where the block may store (a floating-point op with a reserved static
+                    // rounding mode leaves the region).
+                    if !stored && (is_store_or_amo(inst.op) || inst.op.is_fp_compute()) {
+                        used = (used.0 | (unstored.0 & !written.0), used.1 | (unstored.1 & !written.1));
+                        stored = true;
+                    }
                     written = (written.0 | u.xw, written.1 | u.fw);
+                }
+                if !stored {
+                    used = (used.0 | (unstored.0 & !written.0), used.1 | (unstored.1 & !written.1));
                 }
                 (pc, (used, written))
             })
