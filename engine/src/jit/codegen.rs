@@ -6,11 +6,12 @@
 //! entry:        load the guest registers the region reads into variables; jump to the entry block
 //! guest blocks: one Cranelift block per guest block; internal edges are jumps (back-edges first
 //!               check `attention`); every way out of the region is a stub of its own
-//! exit stub:    store cpu.pc and cpu.instret; then return an exit code, or, where the guest
-//!               continues at a pc outside the region, jump to
+//! exit stub:    store cpu.instret; then store cpu.pc and return an exit code, or, where the
+//!               guest continues at a pc outside the region, jump to
 //! chain(pc, instret):
 //!               unless attention is set or the slice is spent, look pc up in the region
-//!               table and tail-call the region found there; otherwise return EXIT_NEXT
+//!               table and tail-call the region found there; otherwise store cpu.pc and
+//!               return EXIT_NEXT
 //! ```
 //!
 //! Guest registers live in Cranelift variables, and `cpu` is kept current behind them where the
@@ -1211,6 +1212,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.ins().return_call_indirect(self.region_sig, code, &[self.cpu, self.env]);
 
         self.b.switch_to_block(give_up);
+        self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
         let next = self.b.ins().iconst(I32, i64::from(EXIT_NEXT));
         self.b.ins().return_(&[next]);
     }
@@ -1274,15 +1276,17 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// instruction count (`done` more instructions of the current block), then returns or chains.
     fn leave(&mut self, pc: Value, leave: Leave, done: u64) {
         self.sync();
-        self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
         let done = self.b.ins().iconst(I64, done as i64);
         let instret = self.store_instret(done);
         match leave {
             Leave::Return(code) => {
+                self.b.ins().store(trusted(), pc, self.cpu, PC_OFF);
                 let code = self.b.ins().iconst(I32, i64::from(code));
                 self.b.ins().return_(&[code]);
             }
             Leave::Chain => {
+                // `cpu.pc` is stored only where the chain stops: a region entered stores its own
+                // on every way out (and a fault takes its trap site's).
                 self.b.ins().jump(self.chain, &[BlockArg::Value(pc), BlockArg::Value(instret)]);
             }
         }
