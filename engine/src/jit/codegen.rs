@@ -610,22 +610,36 @@ pub(super) fn trampoline(
     ctx: &mut cranelift_codegen::Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Vec<u8>, CompileError> {
-    ctx.clear();
     let ptr = isa.pointer_type();
     let mut sig = Signature::new(isa.default_call_conv());
     sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(ptr)]);
     sig.returns.push(AbiParam::new(I32));
+    compile_stub(isa, ctx, fctx, sig, |b, p| {
+        let region_sig = b.import_signature(region_signature(isa));
+        let call = b.ins().call_indirect(region_sig, p[2], &[p[0], p[1]]);
+        let code = b.inst_results(call)[0];
+        b.ins().return_(&[code]);
+    })
+}
+
+/// Compiles a function of one block with signature `sig`, which `body` fills from the
+/// function's parameters.
+fn compile_stub(
+    isa: &dyn TargetIsa,
+    ctx: &mut cranelift_codegen::Context,
+    fctx: &mut FunctionBuilderContext,
+    sig: Signature,
+    body: impl FnOnce(&mut FunctionBuilder, &[Value]),
+) -> Result<Vec<u8>, CompileError> {
+    ctx.clear();
     ctx.func.signature = sig;
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
-        let region_sig = b.import_signature(region_signature(isa));
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let p = b.block_params(entry).to_vec();
-        let call = b.ins().call_indirect(region_sig, p[2], &[p[0], p[1]]);
-        let code = b.inst_results(call)[0];
-        b.ins().return_(&[code]);
+        body(&mut b, &p);
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
     }
@@ -667,25 +681,15 @@ pub(super) fn fp_thunk(
     ctx: &mut cranelift_codegen::Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Vec<u8>, CompileError> {
-    ctx.clear();
-    ctx.func.signature = fp_thunk_signature(isa);
-    {
-        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+    compile_stub(isa, ctx, fctx, fp_thunk_signature(isa), |b, p| {
         let helper_sig = b.import_signature(fp_helper_signature(isa));
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        let p = b.block_params(entry).to_vec();
         let (call, helper) = (p[0], p[1]);
         let args: Vec<Value> = (0..5).map(|i| b.ins().load(I64, trusted(), call, 8 * i)).collect();
         let result = b.ins().call_indirect(helper_sig, helper, &args);
         let v = b.inst_results(result)[0];
         b.ins().store(trusted(), v, call, 40);
         b.ins().return_(&[]);
-        b.seal_all_blocks();
-        b.finalize(isa.frontend_config());
-    }
-    finish(isa, ctx)
+    })
 }
 
 fn finish(isa: &dyn TargetIsa, ctx: &mut cranelift_codegen::Context) -> Result<Vec<u8>, CompileError> {
