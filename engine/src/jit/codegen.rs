@@ -664,9 +664,10 @@ fn fp_thunk_signature(isa: &dyn TargetIsa) -> Signature {
     sig
 }
 
-/// A helper call's arguments (`cpu, rm, a, b, c`, 8 bytes each) and then its result, as
-/// [`fp_thunk`] takes them.
+/// A helper call's arguments (`cpu, rm, a, b, c`, 8 bytes each) and then its result (at
+/// [`FP_RESULT_OFF`]), as [`fp_thunk`] takes them.
 const FP_CALL_BYTES: u32 = 6 * 8;
+const FP_RESULT_OFF: i32 = 5 * 8;
 
 /// Compiles the way compiled code calls floating-point helpers: `fp_thunk(call, helper)` calls
 /// `helper` with the five arguments at `call`, stores its result after them, and leaves every
@@ -687,7 +688,7 @@ pub(super) fn fp_thunk(
         let args: Vec<Value> = (0..5).map(|i| b.ins().load(I64, trusted(), call, 8 * i)).collect();
         let result = b.ins().call_indirect(helper_sig, helper, &args);
         let v = b.inst_results(result)[0];
-        b.ins().store(trusted(), v, call, 40);
+        b.ins().store(trusted(), v, call, FP_RESULT_OFF);
         b.ins().return_(&[]);
     })
 }
@@ -1946,7 +1947,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.b.ins().store(trusted(), v, call, 8 * i as i32);
         }
         self.b.ins().call_indirect(self.fp_sig, thunk, &[call, helper]);
-        let v = self.b.ins().load(I64, trusted(), call, 40);
+        let v = self.b.ins().load(I64, trusted(), call, FP_RESULT_OFF);
         // The helper ORs its flags into cpu.fflags.
         let nx = nx_of(self.b, self.cpu);
         self.b.def_var(self.nx, nx);
