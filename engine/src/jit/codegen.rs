@@ -1908,7 +1908,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let float = !crate::interp::writes_xreg(op);
                 self.fp_guarded(value, (valid, exact_zero, dynamic_rne), inexact, float, |t| {
                     // A dynamic mode is loaded in the cold block itself (`frm_here`).
-                    let rm = if inst.rm == 7 && uses_rm(op) { t.frm_here() } else { rm };
+                    let rm = if matches!(mode, fpfast::Mode::Dynamic(_)) { t.frm_here() } else { rm };
                     t.fp_call(op, [rm, a, b, c])
                 })
             }
