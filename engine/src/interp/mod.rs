@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::jit::Answer;
 use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
 use crate::rv64::{Inst, Op, decode};
 use pc_hash::{PcMap, PcSet};
@@ -359,7 +360,7 @@ impl Interp {
             }
             if let (Some(tier), Some(env)) = (self.tier.as_deref_mut(), env.as_mut()) {
                 if tier.pending > 0 && tier.inbox.is_ready() {
-                    tier.receive(&mut self.blocks, &self.index, false);
+                    tier.receive(mem, &mut self.blocks, &self.index, false);
                 }
                 let slot = tier.table[crate::jit::slot_of(cpu.pc)];
                 if !interpret_once && !replay && slot.holds(cpu.pc) {
@@ -419,7 +420,7 @@ impl Interp {
                         && tier.request(cpu.pc, mem, &mut self.blocks, &self.index, idx)
                         && tier.config.synchronous
                     {
-                        tier.receive(&mut self.blocks, &self.index, true);
+                        tier.receive(mem, &mut self.blocks, &self.index, true);
                         if self.blocks[idx as usize].region.is_some() {
                             continue;
                         }
@@ -476,26 +477,42 @@ impl Tier {
             blocks[idx as usize].hits = self.config.threshold / 2;
             return false;
         }
-        let ran = |pc: u64| index.get(&pc).is_some_and(|&i| blocks[i as usize].hits > 0);
-        let follow_all = |_: u64| true;
-        let follow: &dyn Fn(u64) -> bool = if self.config.threshold > 1 { &ran } else { &follow_all };
         // A block whose first instruction the JIT leaves to the interpreter stays interpreted
         // (its count stays at the threshold, so this is not asked again).
-        let Some(region) = crate::jit::form_region(mem, pc, follow) else { return false };
-        self.covered.extend(region.blocks.keys().copied());
+        let Some(region) = self.form(pc, mem, blocks, index) else { return false };
         let heat = Arc::new(AtomicU32::new(0));
-        let job = crate::jit::Job::new(region, self.epoch, self.inbox.clone(), heat.clone());
-        if !self.config.service.submit(job) {
+        if !self.submit(region, false, heat.clone()) {
             return false;
         }
         blocks[idx as usize].heat = Some(heat);
+        true
+    }
+
+    /// Forms the region entered at `pc` from the blocks the interpreter has run (see
+    /// [`Self::request`]).
+    fn form(&self, pc: u64, mem: &AddressSpace, blocks: &[Block], index: &PcMap<u32>) -> Option<crate::jit::Region> {
+        let ran = |pc: u64| index.get(&pc).is_some_and(|&i| blocks[i as usize].hits > 0);
+        let follow_all = |_: u64| true;
+        let follow: &dyn Fn(u64) -> bool = if self.config.threshold > 1 { &ran } else { &follow_all };
+        crate::jit::form_region(mem, pc, follow)
+    }
+
+    /// Queues `region` for the compiler, its entry's runs counted in `heat` meanwhile. False if
+    /// the compiler thread is gone.
+    fn submit(&mut self, region: crate::jit::Region, reshaped: bool, heat: Arc<AtomicU32>) -> bool {
+        let blocks: Vec<u64> = region.blocks.keys().copied().collect();
+        let job = crate::jit::Job::new(region, reshaped, self.epoch, self.inbox.clone(), heat);
+        if !self.config.service.submit(job) {
+            return false;
+        }
+        self.covered.extend(blocks);
         self.pending += 1;
         true
     }
 
     /// Installs the regions the compiler has finished: all that are ready, or, with `wait`, until
     /// the queue is empty.
-    fn receive(&mut self, blocks: &mut [Block], index: &PcMap<u32>, wait: bool) {
+    fn receive(&mut self, mem: &AddressSpace, blocks: &mut [Block], index: &PcMap<u32>, wait: bool) {
         while self.pending > 0 {
             let arrived = if wait { self.inbox.wait() } else { self.inbox.take() };
             if arrived.is_empty() {
@@ -503,31 +520,54 @@ impl Tier {
             }
             for done in arrived {
                 self.pending -= 1;
-                if let Some(&i) = index.get(&done.entry) {
-                    blocks[i as usize].heat = None;
+                let heat = index.get(&done.entry).and_then(|&i| blocks[i as usize].heat.take());
+                if done.epoch != self.epoch {
+                    // Formed from code that has changed (or an address space replaced) since:
+                    // never run it.
+                    continue;
                 }
-                if done.epoch == self.epoch {
-                    for pc in done.blocks.iter() {
-                        self.covered.remove(pc);
-                    }
+                for pc in done.blocks.iter() {
+                    self.covered.remove(pc);
                 }
-                self.install(done, blocks, index);
+                if let Answer::Reshape(shape) = &done.answer {
+                    self.reshape(done.entry, shape, heat, mem, blocks, index);
+                } else {
+                    self.install(done, blocks, index);
+                }
             }
         }
     }
 
-    fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &PcMap<u32>) {
-        // Formed from code that has changed (or an address space replaced) since: never run it.
-        if done.epoch != self.epoch {
-            return;
+    /// Asks again for the region entered at `entry`, formed this time from the blocks `shape`
+    /// names (those the disk cache's code for this entry was compiled from).
+    fn reshape(
+        &mut self,
+        entry: u64,
+        shape: &[u64],
+        heat: Option<Arc<AtomicU32>>,
+        mem: &AddressSpace,
+        blocks: &mut [Block],
+        index: &PcMap<u32>,
+    ) {
+        let (Some(heat), Some(&i)) = (heat, index.get(&entry)) else { return };
+        let in_shape = |pc: u64| shape.binary_search(&pc).is_ok();
+        // An entry the JIT no longer compiles (the code changed) stays interpreted, as in
+        // `request`. Whatever region forms, the compiler takes it as it is.
+        let Some(region) = crate::jit::form_region(mem, entry, &in_shape) else { return };
+        if self.submit(region, true, heat.clone()) {
+            blocks[i as usize].heat = Some(heat);
         }
+    }
+
+    fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &PcMap<u32>) {
         self.stats.compile_time += done.time;
-        let bytes = match done.code {
-            Ok(bytes) => bytes,
-            Err(e) => {
+        let (bytes, cached) = match done.answer {
+            Answer::Code { code, cached } => (code, cached),
+            Answer::Failed(e) => {
                 tracing::warn!("region at {:#x} not compiled: {e}", done.entry);
                 return;
             }
+            Answer::Reshape(_) => return,
         };
         let (code, evicted) = match self.code.install_with_traps(done.entry, &bytes.code, bytes.traps) {
             Ok(installed) => installed,
@@ -553,7 +593,7 @@ impl Tier {
         }
         crate::jit::perf_map::record(code, bytes.code.len(), done.entry);
         self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot::new(done.entry, code);
-        if done.cached {
+        if cached {
             self.stats.loaded += 1;
         } else {
             self.stats.regions += 1;

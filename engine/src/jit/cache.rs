@@ -3,7 +3,7 @@
 //! ```text
 //! DIR/                                     mode 0700
 //!   3f/                                    shard: the key's first byte in hex
-//!     3f9a…e1                              one code object (object.rs layout), named by its key
+//!     3f9a…e1                              one code object (object.rs layout), named by its entry key
 //!     .3f9a…e1.4711.12.tmp                 a write in progress: key, writer's pid, counter
 //!   a0/
 //!     …
@@ -40,7 +40,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::MachineCode;
 use super::object::{self, CodeObject, Key};
 
 /// The size bound when none is given: 256 MiB.
@@ -230,14 +229,15 @@ impl DiskCache {
         None
     }
 
-    /// Stores the compiled region entered at `entry` under `key`, replacing whatever was there,
+    /// Stores `obj` under its key, replacing whatever was there,
     /// and evicts old objects if the cache grew past its bound. Does nothing when the cache is off
     /// or the object would be larger than [`MAX_OBJECT_BYTES`].
-    pub fn put(&self, key: &Key, entry: u64, guest_insts: u32, code: &MachineCode) {
+    pub fn put(&self, obj: &CodeObject) {
         if !self.is_on() {
             return;
         }
-        let bytes = object::encode(key, entry, guest_insts, code);
+        let key = &obj.key;
+        let bytes = object::encode(obj);
         let len = bytes.len() as u64;
         if len > MAX_OBJECT_BYTES {
             return;
@@ -409,38 +409,19 @@ fn is_temp_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use super::*;
-
-    /// A fresh directory under the system temporary directory, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("shoal-code-cache-test-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            fs::create_dir_all(&path).expect("a temporary directory");
-            TempDir(path)
-        }
-
-        fn join(&self, p: &str) -> PathBuf {
-            self.0.join(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::jit::MachineCode;
+    use crate::testing::TempDir;
 
     fn key(n: u32) -> Key {
         let mut b = [0x5a; 32];
         b[..4].copy_from_slice(&n.to_be_bytes());
         Key::from_bytes(b)
+    }
+
+    /// The object filed under `key(n)` for a region of one block at `entry`.
+    fn object_of(n: u32, entry: u64, guest_insts: u32, code: MachineCode) -> CodeObject {
+        CodeObject { key: key(n), region: key(!n), entry, guest_insts, blocks: vec![entry], code }
     }
 
     fn code(n: u32, len: usize) -> MachineCode {
@@ -471,14 +452,17 @@ mod tests {
         let dir = TempDir::new();
         let cache = DiskCache::open(dir.join("code"), DEFAULT_MAX_BYTES).expect("the cache opens");
         assert_eq!(cache.get(&key(1)), None);
-        cache.put(&key(1), 0x10_0000, 12, &code(1, 300));
+        cache.put(&object_of(1, 0x10_0000, 12, code(1, 300)));
         let obj = cache.get(&key(1)).expect("a hit");
-        assert_eq!(obj, CodeObject { key: key(1), entry: 0x10_0000, guest_insts: 12, code: code(1, 300) });
+        assert_eq!(obj, object_of(1, 0x10_0000, 12, code(1, 300)));
         assert_eq!(cache.get(&key(2)), None);
         let hex = key(1).to_string();
         let path = dir.join("code").join(&hex[..2]).join(&hex);
-        assert_eq!(fs::read(&path).expect("the object file"), object::encode(&key(1), 0x10_0000, 12, &code(1, 300)));
-        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 2, rejected: 0, writes: 1, bytes: 400, evicted: 0 });
+        assert_eq!(
+            fs::read(&path).expect("the object file"),
+            object::encode(&object_of(1, 0x10_0000, 12, code(1, 300)))
+        );
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 2, rejected: 0, writes: 1, bytes: 444, evicted: 0 });
         // Another process opening the same directory finds it.
         let other = DiskCache::open(dir.join("code"), DEFAULT_MAX_BYTES).expect("the cache opens");
         assert_eq!(other.get(&key(1)).map(|o| o.code), Some(code(1, 300)));
@@ -489,7 +473,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = TempDir::new();
         let cache = DiskCache::open(dir.join("a/b"), DEFAULT_MAX_BYTES).expect("the cache opens");
-        cache.put(&key(1), 0, 1, &MachineCode { code: vec![0x90], traps: Vec::new() });
+        cache.put(&object_of(1, 0, 1, MachineCode { code: vec![0x90], traps: Vec::new() }));
         let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
         assert_eq!(mode(&dir.join("a/b")) & 0o077, 0);
         let (file, _) = files(&dir.join("a/b")).pop().expect("one object");
@@ -501,11 +485,11 @@ mod tests {
     fn corrupt_files_are_rejected_and_removed() {
         let dir = TempDir::new();
         let cache = DiskCache::open(&dir.0, DEFAULT_MAX_BYTES).expect("the cache opens");
-        let good = object::encode(&key(1), 0x1000, 3, &code(1, 64));
+        let good = object::encode(&object_of(1, 0x1000, 3, code(1, 64)));
         let path = cache.object_path(&key(1));
         let mut rejected = 0;
         for at in [0, 9, 20, 50, 60, 70, 100, good.len() - 1] {
-            cache.put(&key(1), 0x1000, 3, &code(1, 64));
+            cache.put(&object_of(1, 0x1000, 3, code(1, 64)));
             let mut bad = good.clone();
             bad[at] ^= 0x10;
             fs::write(&path, &bad).expect("overwrite the object");
@@ -521,11 +505,11 @@ mod tests {
             assert!(!path.exists());
         }
         // Another key's object under this key's name.
-        fs::write(&path, object::encode(&key(2), 0x1000, 3, &code(1, 64))).expect("write");
+        fs::write(&path, object::encode(&object_of(2, 0x1000, 3, code(1, 64)))).expect("write");
         assert_eq!(cache.get(&key(1)), None);
         assert!(!path.exists());
         assert!(cache.is_on(), "bad files do not turn the cache off");
-        cache.put(&key(1), 0x1000, 3, &code(1, 64));
+        cache.put(&object_of(1, 0x1000, 3, code(1, 64)));
         assert!(cache.get(&key(1)).is_some());
     }
 
@@ -536,7 +520,7 @@ mod tests {
         let path = cache.object_path(&key(1));
         fs::create_dir_all(path.parent().expect("a shard")).expect("the shard");
         let target = dir.join("elsewhere");
-        fs::write(&target, object::encode(&key(1), 0x1000, 3, &code(1, 64))).expect("write");
+        fs::write(&target, object::encode(&object_of(1, 0x1000, 3, code(1, 64)))).expect("write");
         std::os::unix::fs::symlink(&target, &path).expect("a symlink");
         assert_eq!(cache.get(&key(1)), None);
         assert!(fs::symlink_metadata(&path).is_err(), "the link is deleted");
@@ -556,7 +540,7 @@ mod tests {
                 let code = &code;
                 s.spawn(move || {
                     for _ in 0..100 {
-                        cache.put(&key(7), 0x4000, 99, code);
+                        cache.put(&object_of(7, 0x4000, 99, code.clone()));
                         if let Some(obj) = cache.get(&key(7)) {
                             assert_eq!(obj.code, *code);
                         }
@@ -581,7 +565,7 @@ mod tests {
         let cache = DiskCache::open(&dir.0, max).expect("the cache opens");
         let object_len = 1024;
         for n in 0..100 {
-            cache.put(&key(n), 0x1000, 1, &code(n, object_len - object::HEADER_LEN));
+            cache.put(&object_of(n, 0x1000, 1, code(n, object_len - object::HEADER_LEN - 8)));
             // Key 0 is in use all along: the least recently used files go first, never it.
             assert!(cache.get(&key(0)).is_some(), "the object in use survives (after put {n})");
             assert!(total(&dir.0) <= max, "after put {n}: {} bytes", total(&dir.0));
@@ -598,7 +582,7 @@ mod tests {
     fn eviction_deletes_stale_temporary_files_and_nothing_foreign() {
         let dir = TempDir::new();
         let cache = DiskCache::open(&dir.0, 4096).expect("the cache opens");
-        cache.put(&key(1), 0x1000, 1, &code(1, 100));
+        cache.put(&object_of(1, 0x1000, 1, code(1, 100)));
         let shard = cache.object_path(&key(1)).parent().expect("a shard").to_owned();
         let stale = shard.join(format!(".{}.1.2.tmp", key(1)));
         let fresh = shard.join(format!(".{}.1.3.tmp", key(1)));
@@ -612,7 +596,7 @@ mod tests {
             fs::write(f, vec![0u8; 10_000]).expect("a foreign file");
         }
         for n in 2..20 {
-            cache.put(&key(n), 0x1000, 1, &code(n, 1000));
+            cache.put(&object_of(n, 0x1000, 1, code(n, 1000)));
         }
         assert!(cache.stats().evicted > 0);
         assert!(!stale.exists(), "a crashed writer's old file is deleted");
@@ -634,15 +618,15 @@ mod tests {
     fn an_unwritable_directory_turns_the_cache_off() {
         let dir = TempDir::new();
         let cache = DiskCache::open(dir.join("code"), DEFAULT_MAX_BYTES).expect("the cache opens");
-        cache.put(&key(1), 0x1000, 1, &code(1, 10));
+        cache.put(&object_of(1, 0x1000, 1, code(1, 10)));
         // The directory is replaced by a file: every write fails, whoever runs the test (root
         // ignores permission bits, so a read-only directory would not do).
         fs::remove_dir_all(dir.join("code")).expect("remove");
         fs::write(dir.join("code"), b"").expect("a file in its place");
-        cache.put(&key(2), 0x1000, 1, &code(2, 10));
+        cache.put(&object_of(2, 0x1000, 1, code(2, 10)));
         assert!(!cache.is_on());
         assert_eq!(cache.get(&key(1)), None);
-        cache.put(&key(3), 0x1000, 1, &code(3, 10));
+        cache.put(&object_of(3, 0x1000, 1, code(3, 10)));
         assert_eq!(cache.stats().writes, 1);
     }
 
@@ -652,7 +636,7 @@ mod tests {
         let cache = DiskCache::open(dir.join("code"), DEFAULT_MAX_BYTES).expect("the cache opens");
         fs::remove_dir_all(dir.join("code")).expect("remove");
         assert_eq!(cache.get(&key(1)), None);
-        cache.put(&key(1), 0x1000, 1, &code(1, 10));
+        cache.put(&object_of(1, 0x1000, 1, code(1, 10)));
         assert!(cache.is_on());
         assert!(cache.get(&key(1)).is_some());
     }

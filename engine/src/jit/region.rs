@@ -34,7 +34,7 @@ pub(crate) enum End {
 pub(crate) struct GuestBlock {
     pub insts: Vec<Inst>,
     pub end: End,
-    /// The guest bytes of `insts`, as fetched: what the code-cache key is made of.
+    /// The guest bytes of `insts`, as fetched: what the code-cache keys are made of.
     pub raw: Vec<u8>,
 }
 

@@ -13,6 +13,13 @@
 //! carries the requester's flush epoch from when its region was formed; the vCPU drops replies
 //! from an older epoch, so code formed before an invalidation (or an execve) never runs.
 //!
+//! With a disk cache, the compiler looks a region up before compiling it, by its entry
+//! (`object`'s entry key). An object compiled from other blocks than the region asked for (which
+//! blocks a region takes depends on what ran before its entry got hot, so two runs of a program
+//! seldom form every region alike) sends the vCPU its block list instead of code: the vCPU forms
+//! the region again from those blocks and asks once more, and this time the object's code is used
+//! if the guest bytes are the ones it was compiled from (its region key), and replaced if not.
+//!
 //! The queue is not first come, first served. Regions get hot in bursts (a program's start makes
 //! hundreds within milliseconds), and a region's turn matters most while its code runs: the vCPU
 //! keeps counting the runs of each waiting region's entry, and the compiler takes the region
@@ -23,12 +30,16 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use super::cache::DiskCache;
+use super::object::CodeObject;
 use super::region::Region;
-use super::{CompileError, Compiler, Trampoline, object};
+use super::{CompileError, Compiler, MachineCode, Trampoline, object};
 
 /// A region to compile.
 pub(crate) struct Job {
     pub region: Region,
+    /// Whether the region was formed from a cached object's block list ([`Answer::Reshape`]):
+    /// it is then compiled as it is, whatever the cache holds.
+    pub reshaped: bool,
     /// The requester's flush epoch when the region was formed.
     pub epoch: u64,
     pub reply: Arc<Inbox>,
@@ -38,8 +49,8 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    pub fn new(region: Region, epoch: u64, reply: Arc<Inbox>, heat: Arc<AtomicU32>) -> Job {
-        Job { region, epoch, reply, heat, queued: Instant::now() }
+    pub fn new(region: Region, reshaped: bool, epoch: u64, reply: Arc<Inbox>, heat: Arc<AtomicU32>) -> Job {
+        Job { region, reshaped, epoch, reply, heat, queued: Instant::now() }
     }
 
     /// Runs of the entry per millisecond waited, scaled to stay an integer.
@@ -74,12 +85,21 @@ pub(crate) struct Compiled {
     pub guest_insts: usize,
     /// Start pcs of the region's blocks.
     pub blocks: Vec<u64>,
-    /// The machine code, or why there is none.
-    pub code: Result<super::MachineCode, CompileError>,
+    pub answer: Answer,
     /// CPU time the compiler thread spent on it.
     pub time: Duration,
-    /// Whether the code came from the disk cache rather than the compiler.
-    pub cached: bool,
+}
+
+/// What the compiler thread makes of a [`Job`].
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Machine code for the region: compiled, or (`cached`) from the disk cache.
+    Code { code: MachineCode, cached: bool },
+    /// The disk cache holds code for the region's entry compiled from these blocks: form the
+    /// region from them and ask again (a `reshaped` job).
+    Reshape(Vec<u64>),
+    /// No code, and why.
+    Failed(CompileError),
 }
 
 /// Where the compiler leaves a vCPU's finished regions. Polling it costs the vCPU one relaxed
@@ -157,16 +177,15 @@ impl JitService {
                     waiting.extend(rx.try_iter());
                     let job = waiting.remove(hottest(&waiting, Instant::now()));
                     let start = thread_cpu_time();
+                    let answer = machine_code(&mut compiler, disk.as_ref(), &fingerprint, &job);
                     let region = &job.region;
-                    let (code, cached) = machine_code(&mut compiler, disk.as_ref(), &fingerprint, region);
                     let reply = Compiled {
                         entry: region.entry,
                         epoch: job.epoch,
                         guest_insts: region.instruction_count(),
                         blocks: region.blocks.keys().copied().collect(),
-                        code,
+                        answer,
                         time: thread_cpu_time().saturating_sub(start),
-                        cached,
                     };
                     // The vCPU may have exited meanwhile; its answer is then not needed.
                     job.reply.put(reply);
@@ -187,33 +206,49 @@ impl JitService {
     }
 }
 
-/// The machine code of `region`, from the disk cache if it has it (then `true`), else compiled
-/// (and written to the cache).
-fn machine_code(
-    compiler: &mut Compiler,
-    disk: Option<&DiskCache>,
-    fingerprint: &[u8; 32],
-    region: &Region,
-) -> (Result<super::MachineCode, CompileError>, bool) {
-    let key = disk.map(|_| {
+/// The machine code of the job's region: from the disk cache if it holds code compiled from
+/// exactly this guest code, else compiled (and written to the cache); or, when the cache holds
+/// code for the entry formed from other blocks, those blocks.
+fn machine_code(compiler: &mut Compiler, disk: Option<&DiskCache>, fingerprint: &[u8; 32], job: &Job) -> Answer {
+    let region = &job.region;
+    // Every region has its entry block.
+    let filed = disk.zip(region.blocks.get(&region.entry)).map(|(disk, first)| {
+        let key = object::entry_key(fingerprint, region.entry, &first.raw);
         let blocks = region.blocks.iter().map(|(&pc, b)| (pc, b.raw.as_slice()));
-        object::region_key(fingerprint, region.entry, blocks)
+        (disk, key, object::region_key(fingerprint, region.entry, blocks))
     });
-    if let (Some(disk), Some(key)) = (disk, &key)
+    if let Some((disk, key, region_key)) = &filed
         && let Some(obj) = disk.get(key)
     {
-        return (Ok(obj.code), true);
+        if obj.blocks.iter().eq(region.blocks.keys()) {
+            if obj.region == *region_key {
+                return Answer::Code { code: obj.code, cached: true };
+            }
+        } else if !job.reshaped {
+            return Answer::Reshape(obj.blocks);
+        }
     }
     // A compiler bug must cost one region, not the compiler thread.
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(region)))
+    let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compiler.compile_region(region)))
         .unwrap_or_else(|_| {
             *compiler = Compiler::with_model(compiler.model()).expect("the compiler was set up once already");
             Err(CompileError::Codegen("the code generator panicked".into()))
         });
-    if let (Some(disk), Some(key), Ok(code)) = (disk, &key, &code) {
-        disk.put(key, region.entry, u32::try_from(region.instruction_count()).unwrap_or(u32::MAX), code);
-    }
-    (code, false)
+    let code = match compiled {
+        Ok(code) => code,
+        Err(e) => return Answer::Failed(e),
+    };
+    let Some((disk, key, region_key)) = filed else { return Answer::Code { code, cached: false } };
+    let obj = CodeObject {
+        key,
+        region: region_key,
+        entry: region.entry,
+        guest_insts: u32::try_from(region.instruction_count()).unwrap_or(u32::MAX),
+        blocks: region.blocks.keys().copied().collect(),
+        code,
+    };
+    disk.put(&obj);
+    Answer::Code { code: obj.code, cached: false }
 }
 
 /// CPU time the calling thread has used (what a compile costs, however busy the host is).
@@ -230,7 +265,7 @@ mod tests {
 
     fn job(entry: u64, heat: u32, waited_ms: u64, now: Instant) -> Job {
         let region = Region { entry, blocks: Default::default() };
-        let mut job = Job::new(region, 0, Arc::default(), Arc::new(AtomicU32::new(heat)));
+        let mut job = Job::new(region, false, 0, Arc::default(), Arc::new(AtomicU32::new(heat)));
         job.queued = now - Duration::from_millis(waited_ms);
         job
     }

@@ -1123,3 +1123,103 @@ fn an_empty_region_table_holds_no_guest_pc() {
     let slot = super::Slot::new(0x1_0000, 0x1234);
     assert!(slot.holds(0x1_0000) && !slot.holds(0x1_0002) && !slot.holds(0));
 }
+
+/// A region at `CODE` of three blocks: the entry, which counts x1 and branches to the third
+/// block when it reaches x2; the second, which counts x3 and jumps back to the entry (through
+/// x5); and the third, which adds `third` to x4 and jumps to the entry too.
+fn three_blocks(third: i32) -> Vec<u32> {
+    vec![
+        i(0x13, 0, 1, 1, 1),
+        b(0, 1, 2, 12),
+        i(0x13, 0, 3, 3, 1),
+        i(0x67, 0, 0, 5, 0),
+        i(0x13, 0, 4, 4, third),
+        i(0x67, 0, 0, 5, 0),
+    ]
+}
+
+/// The compiler thread's answer to `region` (submitted as `reshaped` says).
+fn answer(service: &crate::jit::JitService, region: super::Region, reshaped: bool) -> super::Answer {
+    let inbox = std::sync::Arc::new(super::Inbox::default());
+    let heat = std::sync::Arc::new(AtomicU32::new(0));
+    assert!(service.submit(super::Job::new(region, reshaped, 0, inbox.clone(), heat)));
+    let mut done = inbox.wait();
+    assert_eq!(done.len(), 1);
+    done.remove(0).answer
+}
+
+#[test]
+fn cached_code_is_found_by_its_entry_and_runs_only_on_the_guest_bytes_it_was_compiled_from() {
+    use super::Answer;
+    let dir = crate::testing::TempDir::new();
+    let disk = super::cache::DiskCache::open(dir.join("code"), super::cache::DEFAULT_MAX_BYTES).unwrap();
+    let service = crate::jit::JitService::start(Some(disk)).unwrap();
+    let m = address_space(&three_blocks(1), &[0; 4096]);
+    let all = |_: u64| true;
+    let second_only = |pc: u64| pc == CODE + 8;
+    let form = |follow: &dyn Fn(u64) -> bool| super::form_region(&m, CODE, follow).unwrap();
+    let shape = |a: &Answer| match a {
+        Answer::Code { cached, .. } => format!("code cached={cached}"),
+        Answer::Reshape(blocks) => format!("reshape {blocks:x?}"),
+        Answer::Failed(e) => format!("failed: {e}"),
+    };
+    let code_of = |a: Answer| match a {
+        Answer::Code { code, .. } => code,
+        other => panic!("no code: {}", shape(&other)),
+    };
+
+    let compiled = code_of(answer(&service, form(&all), false));
+    // The same region formed again: its code comes from the cache.
+    let again = answer(&service, form(&all), false);
+    assert_eq!(shape(&again), "code cached=true");
+    assert_eq!(code_of(again), compiled);
+    // Formed from fewer blocks: the cache names the blocks its code was compiled from, and the
+    // region formed from them gets that code.
+    let fewer = answer(&service, form(&second_only), false);
+    let Answer::Reshape(blocks) = fewer else { panic!("{}", shape(&fewer)) };
+    assert_eq!(blocks, [CODE, CODE + 8, CODE + 16]);
+    let reformed = answer(&service, form(&|pc| blocks.contains(&pc)), true);
+    assert_eq!(shape(&reformed), "code cached=true");
+    assert_eq!(code_of(reformed), compiled);
+
+    // The third block's bytes change: same entry, same blocks, other code. It is compiled anew
+    // and replaces the object.
+    m.protect(CODE, 0x4000, perm::RW).unwrap();
+    let changed: Vec<u8> = three_blocks(2)[4].to_le_bytes().to_vec();
+    m.write_bytes(CODE + 16, &changed).unwrap();
+    m.protect(CODE, 0x4000, perm::R | perm::X).unwrap();
+    assert_eq!(shape(&answer(&service, form(&all), false)), "code cached=false");
+    assert_eq!(shape(&answer(&service, form(&all), false)), "code cached=true");
+    // A reshaped region that still differs (the code changed again meanwhile) is compiled as it
+    // is, and its object replaces the old one.
+    assert_eq!(shape(&answer(&service, form(&second_only), true)), "code cached=false");
+    assert_eq!(shape(&answer(&service, form(&all), false)), format!("reshape {:x?}", [CODE, CODE + 8]));
+}
+
+#[test]
+fn a_vcpu_forming_a_region_from_other_blocks_loads_the_cached_code_instead_of_compiling() {
+    let dir = crate::testing::TempDir::new();
+    let disk = super::cache::DiskCache::open(dir.join("code"), super::cache::DEFAULT_MAX_BYTES).unwrap();
+    let service = std::sync::Arc::new(crate::jit::JitService::start(Some(disk)).unwrap());
+    let m = address_space(&three_blocks(1), &[0; 4096]);
+    let attention = AtomicU32::new(0);
+    let start = || {
+        let mut cpu = Cpu::default();
+        (cpu.pc, cpu.x[2], cpu.x[5]) = (CODE, 1000, CODE);
+        cpu
+    };
+    // Compiling on first execution, a region takes every block (the third has not run yet).
+    let jit = crate::interp::JitConfig::for_engine(Engine::Jit, service.clone()).unwrap();
+    let mut first = Interp::with_jit(Some(jit.clone()));
+    let mut cpu = start();
+    assert_eq!(first.run(&mut cpu, &m, &attention, 10_000), Exit::Budget);
+    assert_eq!((first.jit_stats().regions, first.jit_stats().loaded), (1, 0));
+    let expected = cpu;
+    // A tiered vCPU forms the region from the blocks that ran before it got hot (two of the
+    // three): the cache hands it the code compiled from all three.
+    let mut tiered = Interp::with_jit(Some(crate::interp::JitConfig { threshold: 2, ..jit }));
+    let mut cpu = start();
+    assert_eq!(tiered.run(&mut cpu, &m, &attention, 10_000), Exit::Budget);
+    assert_eq!((tiered.jit_stats().regions, tiered.jit_stats().loaded), (0, 1));
+    assert_eq!(cpu.x[..32], expected.x[..32]);
+}
