@@ -107,7 +107,8 @@ const FINGERPRINT_CONTEXT: &str = "shoal 2025 jit fingerprint";
 const REGION_KEY_CONTEXT: &str = "shoal 2025 jit region key";
 const ENTRY_KEY_CONTEXT: &str = "shoal 2026 jit entry key";
 
-/// A translation key: the blake3 hash naming one region's machine code for one kind of host.
+/// A key: the blake3 hash naming one region's entry or its machine code for one kind of host
+/// (module docs).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key([u8; 32]);
 
@@ -256,7 +257,7 @@ pub enum ObjectError {
     /// bytes missing or trailing.
     #[error("code object declares {declared} bytes of blocks, code and trap sites but holds {actual}")]
     CodeLength {
-        /// Bytes the header's `code_len` and `trap_count` make.
+        /// Bytes the header's `block_count`, `code_len` and `trap_count` make.
         declared: u64,
         /// Bytes after the header.
         actual: u64,
@@ -339,20 +340,19 @@ pub fn decode(bytes: &[u8], expected_key: &Key) -> Result<CodeObject, ObjectErro
         return Err(ObjectError::CodeLength { declared, actual });
     }
     // Both lengths are at most the payload's length, a usize.
-    let (blocks, rest) = payload.split_at(usize::try_from(block_bytes).unwrap_or(usize::MAX));
+    let (block_list, rest) = payload.split_at(usize::try_from(block_bytes).unwrap_or(usize::MAX));
     let (code, traps) = rest.split_at(usize::try_from(code_len).unwrap_or(usize::MAX));
     let covered = header.get(..DIGEST_AT).ok_or_else(short)?;
     // `blake3::Hash` compares in constant time; nothing here needs it, but nothing is lost.
-    if digest(covered, &[blocks, code, traps]) != blake3::Hash::from_bytes(*stored) {
+    if digest(covered, &[block_list, code, traps]) != blake3::Hash::from_bytes(*stored) {
         return Err(ObjectError::Digest);
     }
     let entry = u64::from_le_bytes(*entry);
-    let mut pcs = Vec::with_capacity(blocks.len() / BLOCK_LEN);
-    for raw in blocks.chunks_exact(BLOCK_LEN) {
+    let mut blocks = Vec::with_capacity(block_list.len() / BLOCK_LEN);
+    for raw in block_list.chunks_exact(BLOCK_LEN) {
         let (pc, _) = raw.split_first_chunk::<BLOCK_LEN>().ok_or_else(short)?;
-        pcs.push(u64::from_le_bytes(*pc));
+        blocks.push(u64::from_le_bytes(*pc));
     }
-    let blocks = pcs;
     if !blocks.is_sorted_by(|a, b| a < b) || blocks.binary_search(&entry).is_err() {
         return Err(ObjectError::Blocks);
     }
