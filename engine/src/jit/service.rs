@@ -85,6 +85,7 @@ pub(crate) struct Compiled {
     pub guest_insts: usize,
     /// Start pcs of the region's blocks.
     pub blocks: Vec<u64>,
+    /// The code, the blocks to form the region from instead, or why there is no code.
     pub answer: Answer,
     /// CPU time the compiler thread spent on it.
     pub time: Duration,
