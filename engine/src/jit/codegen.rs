@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! entry:        load the guest registers the region reads into variables; jump to the entry block
-//! guest blocks: one Cranelift block per guest block; internal edges are jumps (back-edges first
-//!               check `attention`); every way out of the region is a stub of its own
+//! guest blocks: one Cranelift block per guest block; internal edges are jumps (a loop's head
+//!               first checks `attention`); every way out of the region is a stub of its own
 //! exit stub:    store cpu.instret; then store cpu.pc and return an exit code, or, where the
 //!               guest continues at a pc outside the region, jump to
 //! chain(pc, instret):
@@ -27,7 +27,7 @@
 //! way: counted in a variable, stored to `cpu.instret` at exits, stores and where a block makes
 //! `cpu` current.
 //!
-//! Stubs and back-edge checks are emitted after the branches that reach them, and every block is
+//! Stubs are emitted after the branches that reach them, and every block is
 //! sealed as soon as its last predecessor is known, so the SSA builder only makes block
 //! parameters at real merge points (loop headers).
 //!
@@ -45,11 +45,11 @@
 
 mod fpfast;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::mem::offset_of;
 
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F64, I8, I16, I32, I64};
 use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, InstBuilder, MemFlagsData as MemFlags, SigRef, Signature, StackSlot, StackSlotData,
@@ -858,6 +858,9 @@ struct Translator<'a, 'b> {
     blocks: HashMap<u64, Block>,
     /// Branches into each guest block not yet emitted; the block is sealed when it reaches 0.
     preds_left: HashMap<u64, usize>,
+    /// Guest blocks that a loop inside the region closes on (targets of back-edges): each
+    /// starts with the attention check.
+    loop_heads: HashSet<u64>,
     /// Internal targets of the guest block being translated.
     edges_out: Vec<u64>,
     /// Blocks whose contents wait until the branches into them exist.
@@ -898,9 +901,9 @@ struct Translator<'a, 'b> {
     dynamic_rounding: bool,
     /// Integer registers the region reads and never writes, where it uses more than
     /// [`HOST_REGS_FOR_GUEST`] (a bit mask). `cpu` always holds them, so each guest block loads
-    /// them where it first reads them instead of keeping them live across the whole region: a
-    /// loop's invariants then cost a load where they are used, not a register (or a spill slot
-    /// shuffled at every back-edge). Floating-point registers have host registers to spare.
+    /// them where it first reads them instead of keeping them live across the whole region:
+    /// hoisted out of a loop, a value is live only through the loops that use it. Floating-point
+    /// registers have host registers to spare.
     invariant: u32,
     /// The invariant registers loaded in the current guest block.
     loaded: [Option<Value>; 32],
@@ -939,13 +942,11 @@ enum Leave {
 
 /// A block to fill in once every branch into it is emitted.
 enum Pending {
-    /// Leave the region at guest `pc` after `done` more instructions of the current block.
-    Exit { block: Block, pc: u64, leave: Leave, done: u64 },
+    /// Leave the region for guest `pc`, where the current guest block continues.
+    Chain { block: Block, pc: u64 },
     /// The guest block's shared exit to the interpreter, with parameters (pc, instructions of
     /// the block done before it).
     Interpret { block: Block },
-    /// A loop back-edge to guest block `dest`: stop if attention is set, else jump there.
-    BackEdge { block: Block, target: u64, dest: Block },
 }
 
 /// `nx` (an I8 boolean) and `cpu.frm` is RNE.
@@ -966,8 +967,8 @@ fn trusted() -> MemFlags {
     MemFlags::trusted()
 }
 
-/// Fields that never change while a region runs (the arena and page table pointers of `Env`,
-/// the rounding mode `cpu.frm`): free to merge and hoist. (Where only a cold block uses one,
+/// Fields that never change while a region runs (the pointers of `Env`, the rounding mode
+/// `cpu.frm`, the registers the region never writes): free to merge and hoist. (Where only a cold block uses one,
 /// it is loaded with `trusted` flags there instead: see `Translator::frm_here`.)
 fn constant() -> MemFlags {
     MemFlags::trusted().with_readonly().with_can_move()
@@ -1001,11 +1002,15 @@ impl<'a, 'b> Translator<'a, 'b> {
         b.append_block_param(chain, I64);
         let mut blocks = HashMap::new();
         let mut preds_left = HashMap::from([(region.entry, 1)]);
+        let mut loop_heads = HashSet::new();
         for (&pc, blk) in &region.blocks {
             blocks.insert(pc, b.create_block());
             for s in blk.successors(pc) {
                 if region.blocks.contains_key(&s) {
                     *preds_left.entry(s).or_insert(0) += 1;
+                    if s <= pc {
+                        loop_heads.insert(s);
+                    }
                 }
             }
         }
@@ -1069,6 +1074,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             chain,
             blocks,
             preds_left,
+            loop_heads,
             edges_out: Vec::new(),
             pending: Vec::new(),
             interpret_stub: None,
@@ -1140,11 +1146,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         while let Some(p) = self.pending.pop() {
             (self.dirty_x, self.dirty_f) = unstored;
             match p {
-                Pending::Exit { block, pc, leave, done } => {
+                Pending::Chain { block, pc } => {
                     self.b.seal_block(block);
                     self.b.switch_to_block(block);
                     let pcv = self.b.ins().iconst(I64, pc as i64);
-                    self.leave(pcv, leave, done);
+                    self.leave(pcv, Leave::Chain, 0);
                 }
                 Pending::Interpret { block } => {
                     self.b.seal_block(block);
@@ -1156,20 +1162,6 @@ impl<'a, 'b> Translator<'a, 'b> {
                     self.store_instret(params[1]);
                     let code = self.b.ins().iconst(I32, i64::from(EXIT_INTERPRET));
                     self.b.ins().return_(&[code]);
-                }
-                Pending::BackEdge { block, target, dest } => {
-                    // A loop spinning here must still notice `attention`, and must load guest
-                    // memory afresh on every iteration (a spin-wait has to see another thread's
-                    // store), so no load may be merged or moved across it. The pointer is loaded
-                    // here rather than hoisted: kept live across the loop, it would take a
-                    // register or a spill slot the loop's own values need.
-                    self.b.seal_block(block);
-                    self.b.switch_to_block(block);
-                    self.b.ins().sequence_point();
-                    let p = self.b.ins().load(I64, trusted(), self.env, ATTENTION_OFF);
-                    let att = self.b.ins().load(I32, trusted(), p, 0);
-                    let stop = self.exit_block(target, EXIT_ATTENTION, 0);
-                    self.b.ins().brif(att, stop, &[], dest, &[]);
                 }
             }
         }
@@ -1307,37 +1299,42 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.seal_block(dead);
     }
 
-    /// A block that leaves the region with `code` at `pc`, after `done` more instructions of the
-    /// current block: a rare way out, laid out after the hot code.
-    fn exit_block(&mut self, pc: u64, code: u32, done: u64) -> Block {
-        let block = self.b.create_block();
-        self.b.set_cold_block(block);
-        self.pending.push(Pending::Exit { block, pc, leave: Leave::Return(code), done });
-        block
-    }
-
     /// A block that continues at guest `pc`, outside the region.
     fn chain_block(&mut self, pc: u64) -> Block {
         let block = self.b.create_block();
-        self.pending.push(Pending::Exit { block, pc, leave: Leave::Chain, done: 0 });
+        self.pending.push(Pending::Chain { block, pc });
         block
     }
 
-    /// Whether going from the block at `from` to `target` closes a loop inside the region.
-    fn is_back_edge(&self, from: u64, target: u64) -> bool {
-        target <= from && self.blocks.contains_key(&target)
-    }
-
-    /// Where control goes to reach guest pc `target` from the block at `from`.
-    fn edge(&mut self, from: u64, target: u64) -> Block {
+    /// Where control goes to reach guest pc `target`.
+    fn edge(&mut self, target: u64) -> Block {
         let Some(dest) = self.blocks.get(&target).copied() else { return self.chain_block(target) };
         self.edges_out.push(target);
-        if !self.is_back_edge(from, target) {
-            return dest;
-        }
-        let block = self.b.create_block();
-        self.pending.push(Pending::BackEdge { block, target, dest });
-        block
+        dest
+    }
+
+    /// The start of a loop's head block at guest `pc`: a loop spinning here must still notice
+    /// `attention`, and must load guest memory afresh on every iteration (a spin-wait has to
+    /// see another thread's store), so no guest load may be merged or moved across this
+    /// point. The word's address never changes, so that load is hoisted out of the loop and
+    /// `env` need not stay live through it. Checked at the head rather than on the
+    /// back-edge, the loop's closing branch jumps straight back.
+    fn attention_check(&mut self, pc: u64) {
+        self.b.ins().sequence_point();
+        let p = self.b.ins().load(I64, constant(), self.env, ATTENTION_OFF);
+        let att = self.b.ins().load(I32, trusted(), p, 0);
+        let stop = self.b.create_block();
+        self.b.set_cold_block(stop);
+        let body = self.b.create_block();
+        self.b.ins().brif(att, stop, &[], body, &[]);
+        self.b.switch_to_block(stop);
+        self.b.seal_block(stop);
+        let unstored = (self.dirty_x, self.dirty_f);
+        let pcv = self.b.ins().iconst(I64, pc as i64);
+        self.leave(pcv, Leave::Return(EXIT_ATTENTION), 0);
+        (self.dirty_x, self.dirty_f) = unstored;
+        self.b.switch_to_block(body);
+        self.b.seal_block(body);
     }
 
     /// The `Env` field at `offset` (one that never changes while a region runs), loaded once per
@@ -1355,12 +1352,12 @@ impl<'a, 'b> Translator<'a, 'b> {
         let r = usize::from(r);
         match r {
             1..32 if self.invariant & (1 << r) != 0 => {
-                // Loaded once per guest block, where first read: that dominates the rest of
-                // the guest block.
+                // Loaded where first read in the guest block (that dominates the rest of it);
+                // Cranelift merges the loads and hoists them out of the loops using them.
                 if let Some(v) = self.loaded[r] {
                     return v;
                 }
-                let v = self.b.ins().load(I64, trusted(), self.cpu, X_OFF + 8 * r as i32);
+                let v = self.b.ins().load(I64, constant(), self.cpu, X_OFF + 8 * r as i32);
                 self.loaded[r] = Some(v);
                 v
             }
@@ -1535,6 +1532,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.instret_stale = !fresh;
         self.loaded = [None; 32];
         self.block_values = BlockValues::default();
+        if self.loop_heads.contains(&pc) {
+            self.attention_check(pc);
+        }
         let mut at = pc;
         let n = blk.insts.len();
         for (i, inst) in blk.insts.iter().enumerate() {
@@ -1554,7 +1554,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 if self.current_at_end {
                     self.make_current();
                 }
-                let dest = self.edge(pc, next);
+                let dest = self.edge(next);
                 self.b.ins().jump(dest, &[]);
             }
             End::Interpret(next) => {
@@ -1580,7 +1580,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 if self.current_at_end {
                     self.make_current();
                 }
-                let dest = self.edge(pc, target);
+                let dest = self.edge(target);
                 self.b.ins().jump(dest, &[]);
             }
             Op::Jalr => {
@@ -1604,18 +1604,10 @@ impl<'a, 'b> Translator<'a, 'b> {
                 if self.current_at_end {
                     self.make_current();
                 }
-                let taken = self.edge(pc, target);
-                let fall = self.edge(pc, next);
-                // Cranelift lays out a branch's second target right after it. A loop's
-                // back-edge goes there, so that an iteration takes one branch (the jump back
-                // to the loop's head), not two.
-                if self.is_back_edge(pc, target) {
-                    let c = self.b.ins().icmp(cc.complement(), a, b);
-                    self.b.ins().brif(c, fall, &[], taken, &[]);
-                } else {
-                    let c = self.b.ins().icmp(cc, a, b);
-                    self.b.ins().brif(c, taken, &[], fall, &[]);
-                }
+                let taken = self.edge(target);
+                let fall = self.edge(next);
+                let c = self.b.ins().icmp(cc, a, b);
+                self.b.ins().brif(c, taken, &[], fall, &[]);
             }
         }
     }
