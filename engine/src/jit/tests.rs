@@ -982,6 +982,23 @@ fn a_spinning_compiled_loop_sees_attention() {
     assert_eq!(cpu.instret, cpu.x[1] * 2 - u64::from(cpu.pc == CODE + 4), "every instruction counted");
 }
 
+#[test]
+fn a_loop_stopped_at_its_head_leaves_every_register_as_the_interpreter_would() {
+    // addi x3,x0,7 ; loop: addi x1,x1,1 ; add x2,x2,x3 ; jal x0, loop
+    // x3 is written before the loop and x1, x2 in it: stopping at the loop's head must store
+    // them all, with the values they had there.
+    let code = [i(0x13, 0, 3, 0, 7), i(0x13, 0, 1, 1, 1), r(0x33, 0, 0, 2, 2, 3), 0xff9f_f06f];
+    let m = address_space(&code, &[0; 4096]);
+    let attention = AtomicU32::new(0);
+    let mut it = Interp::with_engine(Engine::Jit);
+    let mut cpu = Cpu { pc: CODE, ..Cpu::default() };
+    assert_eq!(run_until_attention(&mut it, &mut cpu, &m, &attention), Exit::Interrupted);
+    assert!(cpu.x[1] > 1000, "the loop ran compiled for a while");
+    assert_eq!(cpu.pc, CODE + 4, "stopped at the loop's head");
+    assert_eq!((cpu.x[3], cpu.x[2]), (7, 7 * cpu.x[1]));
+    assert_eq!(cpu.instret, 1 + 3 * cpu.x[1], "every instruction counted");
+}
+
 /// Runs `cpu` without an instruction budget while another thread sets `attention` after 50 ms;
 /// returns the first exit that is not the end of a slice.
 fn run_until_attention(it: &mut Interp, cpu: &mut Cpu, m: &AddressSpace, attention: &AtomicU32) -> Exit {
