@@ -19,7 +19,7 @@
 //!              EXIT_INTERPRET  run the interpreter at cpu.pc: the instruction there needs it (a
 //!                              fault to raise precisely, a system call, an access that crosses
 //!                              a page, an instruction the JIT leaves to the interpreter)
-//!              EXIT_ATTENTION  someone asked this vCPU to stop (checked on every loop back-edge)
+//!              EXIT_ATTENTION  someone asked this vCPU to stop (checked at every loop's head)
 //!              EXIT_FAULT      (from `fault::enter`, not the region) a guest access faulted in
 //!                              the host MMU; its trap site says where the guest was
 //! ```

@@ -8,8 +8,8 @@
 //!
 //! A guest thread that must wait (futex, sleep, a descriptor that is not ready, a child) parks its
 //! vCPU instead of blocking a host thread (see `wait.rs`). Sending a guest signal to a thread sets
-//! its `attention` word (polled by the interpreter between blocks and by compiled code at loop
-//! back-edges) and wakes its vCPU if it is parked.
+//! its `attention` word (polled by the interpreter between blocks and by compiled code at the head
+//! of every loop) and wakes its vCPU if it is parked.
 
 mod errno;
 mod fd;
@@ -501,7 +501,7 @@ impl Kernel {
     /// none of them runs compiled code from before the change, as Linux's riscv_flush_icache
     /// returns once every hart has flushed: `by` may then publish the new code, and a thread
     /// that sees the publication runs it. Each thread leaves compiled code at its next chain or
-    /// loop back-edge (`attention`), and its interpreter drops the stale translations before it
+    /// loop head (`attention`), and its interpreter drops the stale translations before it
     /// enters compiled code again. Only threads a worker runs now are waited for (a parked or
     /// queued one checks when it next runs), and for at most [`CODE_CHANGE_WAIT`] (a thread
     /// stuck in a host call cannot answer).

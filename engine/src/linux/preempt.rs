@@ -1,10 +1,10 @@
 //! Slice ends for guest code that never leaves compiled code on its own.
 //!
-//! Compiled loops check only the thread's `attention` word at their back-edges, so a guest spinning
+//! Compiled loops check only the thread's `attention` word at their heads, so a guest spinning
 //! on a lock inside one region would keep its worker for ever, and the lock's holder, waiting in the
 //! run queue behind it, would never release it. While a vCPU runs, it is listed here with the end of
 //! its slice; one process-wide thread sleeps until the earliest end and sets `attention` on every
-//! vCPU whose slice is over, which stops it at its next back-edge or block, if its executor has
+//! vCPU whose slice is over, which stops it at its next loop head or block, if its executor has
 //! other vCPUs waiting to run ([`Executor::contended`]); either way it looks again [`RECHECK`]
 //! later, while the vCPU is still listed.
 //! A lone vCPU is not stopped for nothing, so its run is the same with one worker or many.
