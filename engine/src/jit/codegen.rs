@@ -27,9 +27,9 @@
 //! way: counted in a variable, stored to `cpu.instret` at exits, stores and where a block makes
 //! `cpu` current.
 //!
-//! Stubs are emitted after the branches that reach them, and every block is
-//! sealed as soon as its last predecessor is known, so the SSA builder only makes block
-//! parameters at real merge points (loop headers).
+//! Stubs are emitted after the branches that reach them, and every block is sealed as soon as
+//! its last predecessor is known, so the SSA builder only makes block parameters at real merge
+//! points (loop headers).
 //!
 //! Semantics match the interpreter exactly (interp/exec.rs): division results from the M
 //! extension's table rather than host traps, W ops on 32 bits then sign extension, and
@@ -968,8 +968,9 @@ fn trusted() -> MemFlags {
 }
 
 /// Fields that never change while a region runs (the pointers of `Env`, the rounding mode
-/// `cpu.frm`, the registers the region never writes): free to merge and hoist. (Where only a cold block uses one,
-/// it is loaded with `trusted` flags there instead: see `Translator::frm_here`.)
+/// `cpu.frm`, the registers the region never writes): free to merge and hoist. (Where only a
+/// cold block uses one, it is loaded with `trusted` flags there instead: see
+/// `Translator::frm_here`.)
 fn constant() -> MemFlags {
     MemFlags::trusted().with_readonly().with_can_move()
 }
