@@ -480,13 +480,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let stats = kernel.stats();
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache, {} code chunks evicted, {:.3} s, {:.0} M instructions/s",
+            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache ({:.1} ms), {} code chunks evicted, {:.3} s, {:.0} M instructions/s",
             stats.instructions,
             stats.blocks,
             stats.regions,
             stats.compiled_insts,
             stats.compile_us as f64 / 1000.0,
             stats.loaded,
+            stats.load_us as f64 / 1000.0,
             stats.evictions,
             secs,
             stats.instructions as f64 / secs / 1e6

@@ -202,8 +202,10 @@ pub struct JitStats {
     pub loaded: u64,
     /// Guest instructions those regions cover.
     pub compiled_insts: u64,
-    /// Time the compiler spent on them.
+    /// CPU time the compiler thread spent compiling them (and regions it failed to compile).
     pub compile_time: Duration,
+    /// CPU time the compiler thread spent finding, reading and checking code in the disk cache.
+    pub load_time: Duration,
     /// Chunks of executable memory evicted to stay within the bound.
     pub evictions: u64,
     /// Guest accesses in compiled code that faulted in the host MMU and were handed back to the
@@ -530,6 +532,7 @@ impl Tier {
                     self.covered.remove(pc);
                 }
                 if let Answer::Reshape(shape) = &done.answer {
+                    self.stats.load_time += done.time;
                     self.reshape(done.entry, shape, heat, mem, blocks, index);
                 } else {
                     self.install(done, blocks, index);
@@ -560,10 +563,13 @@ impl Tier {
     }
 
     fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &PcMap<u32>) {
-        self.stats.compile_time += done.time;
         let (bytes, cached) = match done.answer {
-            Answer::Code { code, cached } => (code, cached),
+            Answer::Code { code, cached } => {
+                *(if cached { &mut self.stats.load_time } else { &mut self.stats.compile_time }) += done.time;
+                (code, cached)
+            }
             Answer::Failed(e) => {
+                self.stats.compile_time += done.time;
                 tracing::warn!("region at {:#x} not compiled: {e}", done.entry);
                 return;
             }

@@ -339,9 +339,9 @@ pub struct Kernel {
     instret: AtomicU64,
     /// Blocks translated by threads that have finished.
     blocks: AtomicU64,
-    /// JIT work of threads that have finished: regions, instructions, microseconds, evictions,
-    /// regions loaded from the code cache.
-    jit_work: [AtomicU64; 5],
+    /// JIT work of threads that have finished: regions, instructions, microseconds compiling,
+    /// evictions, regions loaded from the code cache, microseconds loading.
+    jit_work: [AtomicU64; 6],
     /// The executor and compiler this machine uses.
     runtime: Arc<Runtime>,
     /// Futex wait queues.
@@ -377,12 +377,15 @@ pub struct Stats {
     pub regions: u64,
     /// Guest instructions in those regions.
     pub compiled_insts: u64,
-    /// Time spent compiling, in microseconds.
+    /// CPU time the compiler thread spent compiling, in microseconds.
     pub compile_us: u64,
     /// Chunks of compiled code evicted to stay within the bound.
     pub evictions: u64,
     /// Regions loaded from the code cache instead of compiled.
     pub loaded: u64,
+    /// CPU time the compiler thread spent finding and loading code in the code cache, in
+    /// microseconds.
+    pub load_us: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -556,10 +559,16 @@ impl Kernel {
         if let Some(it) = interp {
             self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
             let jit = it.jit_stats();
-            let time = u64::try_from(jit.compile_time.as_micros()).unwrap_or(u64::MAX);
-            for (cell, v) in
-                self.jit_work.iter().zip([jit.regions, jit.compiled_insts, time, jit.evictions, jit.loaded])
-            {
+            let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            let work = [
+                jit.regions,
+                jit.compiled_insts,
+                micros(jit.compile_time),
+                jit.evictions,
+                jit.loaded,
+                micros(jit.load_time),
+            ];
+            for (cell, v) in self.jit_work.iter().zip(work) {
                 cell.fetch_add(v, Ordering::Relaxed);
             }
         }
@@ -575,6 +584,7 @@ impl Kernel {
             compile_us: self.jit_work[2].load(Ordering::Relaxed),
             evictions: self.jit_work[3].load(Ordering::Relaxed),
             loaded: self.jit_work[4].load(Ordering::Relaxed),
+            load_us: self.jit_work[5].load(Ordering::Relaxed),
         }
     }
 
