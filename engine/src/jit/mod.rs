@@ -40,8 +40,8 @@
 //! loaded anywhere.
 //!
 //! Guest memory accesses follow one of two [`MemoryModel`]s. On x86-64 Linux they are
-//! *guarded*: the address is clamped to the space's end and the access goes straight to the
-//! arena, whose host protection mirrors the guest's permissions; a refused access faults in the
+//! *guarded*: the base register is checked against the space's end and the access goes
+//! straight to the arena, whose host protection mirrors the guest's permissions; a refused access faults in the
 //! host and `fault` recovers precise guest state from the access's trap site. Elsewhere they are
 //! *checked* inline against the page table, as the interpreter checks them.
 //!

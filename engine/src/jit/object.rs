@@ -85,7 +85,7 @@ pub const FORMAT_VERSION: u32 = 4;
 /// or `region.rs`, in the layout of `Cpu` or `Env`, in the exit codes or the helper tables, or an
 /// upgrade of Cranelift. Old objects then stop matching and are recompiled; forgetting it lets
 /// stale code run.
-pub const TRANSLATOR_VERSION: u32 = 25;
+pub const TRANSLATOR_VERSION: u32 = 26;
 
 /// The guest instruction set the translator compiles, part of every fingerprint.
 const GUEST_ISA: &str = "riscv64gc-linux";

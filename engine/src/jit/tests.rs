@@ -1076,7 +1076,7 @@ fn wild_addresses_at_the_edges_of_the_space_match_the_interpreter() {
         (space + 16, -24),          // the last word of the space, off a base past its end
         (space - 8, 0),             // the same word, plainly
         (space - 4, 0),             // straddles the end: faults
-        (space + 3000, -2048),      // base past the clamp, address past the space: faults
+        (space + 3000, -2048),      // base and address past the space, inside the arena: faults
         (8, -16),                   // below zero: faults
         (u64::MAX - 7, 16),         // wraps around to 8, a mapped word
         (u64::MAX, -2048),          // near the top of the 64-bit range: faults

@@ -17,10 +17,11 @@
 //!
 //! The interpreter and the kernel check the page table before every access, so they never make
 //! the host fault; a missing permission is a [`Fault`] that the caller turns into guest SIGSEGV at
-//! the faulting pc. Compiled code does not check: it clamps the base register of an access to
-//! just past `GUEST_SPACE`, adds the offset (so the address lies in the space or a guard) and
-//! lets the host MMU refuse the access, and the JIT's fault handler turns the host fault back into
-//! the same guest state (`jit::fault`).
+//! the faulting pc. Compiled code does not check permissions: it checks only that the base
+//! register of an access lies inside `GUEST_SPACE` (a base past it reads the guard instead), adds
+//! the offset (so the address lies in the space or a guard) and lets the host MMU refuse the
+//! access, and the JIT's fault handler turns the host fault back into the same guest state
+//! (`jit::fault`).
 //!
 //! File mappings are host `mmap`s of the file placed at the same spot inside the arena
 //! (`MAP_FIXED`), so shared mappings behave as on Linux. Unmapping puts a fresh inaccessible
@@ -48,9 +49,9 @@ pub use layout::*;
 pub use limit::{MemoryLimit, MemoryPolicy};
 pub use vma::{ImageFile, Vma, VmaKind};
 
-/// Inaccessible host memory before and after a guest address space. Compiled code clamps the
-/// base register of an access to just past the space's end and adds the 12-bit offset after
-/// (`jit::codegen`), so every address it forms lies within the guards.
+/// Inaccessible host memory before and after a guest address space. Compiled code accesses
+/// memory at a base register inside the space plus a 12-bit offset (`jit::codegen`), so every
+/// address it forms lies within the guards.
 pub const GUARD_SIZE: u64 = 64 << 10;
 
 /// Guest page size: 4 KiB, as on Linux/riscv64.
@@ -232,7 +233,7 @@ impl AddressSpace {
 
     /// Reserves a new, empty address space of `size` bytes (a multiple of the page size, at
     /// most `GUEST_SPACE`). The host reservation always spans `GUEST_SPACE` between its guards,
-    /// so compiled code can clamp addresses to one constant whatever the size; pages past `size`
+    /// so compiled code can check addresses against one constant whatever the size; pages past `size`
     /// stay inaccessible.
     pub fn with_size(size: u64) -> Result<Self, MemError> {
         Self::build(size, MemoryPolicy::default())
