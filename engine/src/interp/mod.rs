@@ -165,8 +165,11 @@ fn hot_threshold() -> u32 {
 }
 
 /// Most regions a vCPU has queued for the compiler at once; a block that gets hot while the
-/// queue is full tries again later.
-const MAX_PENDING: u32 = 64;
+/// queue is full tries again later. The compiler takes the hottest waiting region first, so a
+/// long queue does not hold hot code back; a short one (64) turned away regions that got hot
+/// while a large program started, and their code was then missing from the disk cache: the
+/// second run of lua and sqlite compiled about twice as many regions as with this bound.
+const MAX_PENDING: u32 = 1024;
 
 /// How the JIT tier of a vCPU is set up.
 #[derive(Clone, Debug)]
