@@ -68,8 +68,8 @@ pub use arena::{CodeArena, DEFAULT_ARENA_BYTES};
 pub use codegen::{CompileError, MachineCode, MemoryModel, TrapSite};
 pub(crate) use region::Region;
 pub(crate) use region::form as form_region;
-pub use service::JitService;
 pub(crate) use service::{Answer, Compiled, Inbox, Job};
+pub use service::{Drained, JitService};
 
 /// Exit codes of compiled code.
 pub const EXIT_NEXT: u32 = 0;

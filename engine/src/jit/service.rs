@@ -20,6 +20,10 @@
 //! the region again from those blocks and asks once more, and this time the object's code is used
 //! if the guest bytes are the ones it was compiled from (its region key), and replaced if not.
 //!
+//! When a guest has exited, the process that ran it may give the compiler a little time to
+//! finish the regions still queued ([`JitService::drain`]), so that they are in the disk cache
+//! for the next run instead of compiled there.
+//!
 //! The queue is not first come, first served. Regions get hot in bursts (a program's start makes
 //! hundreds within milliseconds), and a region's turn matters most while its code runs: the vCPU
 //! keeps counting the runs of each waiting region's entry, and the compiler takes the region
@@ -147,6 +151,35 @@ impl Inbox {
 pub struct JitService {
     jobs: mpsc::Sender<Job>,
     trampoline: Trampoline,
+    backlog: Arc<Backlog>,
+    /// Whether compiled code is written to a disk cache.
+    caching: bool,
+}
+
+/// Jobs submitted and not yet answered, and the regions compiled (not loaded) so far with the
+/// compiler's CPU time on them.
+#[derive(Debug, Default)]
+struct Backlog {
+    state: Mutex<BacklogState>,
+    empty: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct BacklogState {
+    jobs: usize,
+    compiled: u64,
+    compile_time: Duration,
+}
+
+/// What [`JitService::drain`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Regions compiled meanwhile (written to the disk cache).
+    pub regions: u64,
+    /// The compiler's CPU time on them.
+    pub compile_time: Duration,
+    /// Jobs still queued when it stopped waiting.
+    pub left: usize,
 }
 
 impl JitService {
@@ -164,6 +197,9 @@ impl JitService {
     fn start_with(disk: Option<DiskCache>, mut compiler: Compiler) -> Result<JitService, CompileError> {
         let trampoline = compiler.trampoline()?;
         let fingerprint = object::fingerprint(&*compiler.isa, compiler.model());
+        let caching = disk.is_some();
+        let backlog = Arc::new(Backlog::default());
+        let counts = backlog.clone();
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("shoal-jit".into())
@@ -188,17 +224,55 @@ impl JitService {
                         answer,
                         time: thread_cpu_time().saturating_sub(start),
                     };
+                    let compiled = matches!(reply.answer, Answer::Code { cached: false, .. });
+                    let time = reply.time;
                     // The vCPU may have exited meanwhile; its answer is then not needed.
                     job.reply.put(reply);
+                    let mut state = counts.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.jobs -= 1;
+                    if compiled {
+                        state.compiled += 1;
+                        state.compile_time += time;
+                    }
+                    if state.jobs == 0 {
+                        counts.empty.notify_all();
+                    }
                 }
             })
             .map_err(CompileError::Memory)?;
-        Ok(JitService { jobs, trampoline })
+        Ok(JitService { jobs, trampoline, backlog, caching })
     }
 
     /// Queues a region for compilation. False if the compiler thread is gone.
     pub(crate) fn submit(&self, job: Job) -> bool {
-        self.jobs.send(job).is_ok()
+        self.backlog.state.lock().unwrap_or_else(PoisonError::into_inner).jobs += 1;
+        let sent = self.jobs.send(job).is_ok();
+        if !sent {
+            self.backlog.state.lock().unwrap_or_else(PoisonError::into_inner).jobs -= 1;
+        }
+        sent
+    }
+
+    /// With a disk cache, waits up to `within` for the compiler to finish the jobs queued (the
+    /// hottest first), so that their code is in the cache for the next run even though no vCPU
+    /// is left to run it; says what it compiled meanwhile. Without a disk cache it returns at
+    /// once: the work would be lost.
+    pub fn drain(&self, within: Duration) -> Drained {
+        let state = self.backlog.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.caching || state.jobs == 0 {
+            return Drained { left: state.jobs, ..Drained::default() };
+        }
+        let (compiled, compile_time) = (state.compiled, state.compile_time);
+        let (state, _) = self
+            .backlog
+            .empty
+            .wait_timeout_while(state, within, |s| s.jobs > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        Drained {
+            regions: state.compiled - compiled,
+            compile_time: state.compile_time.saturating_sub(compile_time),
+            left: state.jobs,
+        }
     }
 
     /// The entry trampoline for code this service compiles.

@@ -1240,3 +1240,33 @@ fn a_vcpu_forming_a_region_from_other_blocks_loads_the_cached_code_instead_of_co
     assert_eq!((tiered.jit_stats().regions, tiered.jit_stats().loaded), (0, 1));
     assert_eq!(cpu.x[..32], expected.x[..32]);
 }
+
+#[test]
+fn draining_puts_regions_nobody_waits_for_in_the_disk_cache() {
+    let m = address_space(&three_blocks(1), &[0; 4096]);
+    let region = || super::form_region(&m, CODE, &|_| true).unwrap();
+    let submit = |service: &crate::jit::JitService| {
+        let heat = std::sync::Arc::new(AtomicU32::new(0));
+        // The requester is gone: its inbox is dropped with the job.
+        assert!(service.submit(super::Job::new(region(), false, 0, std::sync::Arc::default(), heat)));
+    };
+    let long = std::time::Duration::from_secs(60);
+
+    // Without a disk cache the work would be lost: no wait.
+    let memory_only = crate::jit::JitService::start(None).unwrap();
+    submit(&memory_only);
+    assert_eq!(memory_only.drain(long).regions, 0);
+
+    let dir = crate::testing::TempDir::new();
+    let open = || super::cache::DiskCache::open(dir.join("code"), super::cache::DEFAULT_MAX_BYTES).unwrap();
+    let service = crate::jit::JitService::start(Some(open())).unwrap();
+    submit(&service);
+    let drained = service.drain(long);
+    assert_eq!((drained.regions, drained.left), (1, 0));
+    assert!(drained.compile_time > std::time::Duration::ZERO);
+    // Nothing queued: returns at once, having compiled nothing more.
+    assert_eq!(service.drain(long), crate::jit::Drained::default());
+    // The next process finds the code there.
+    let next = crate::jit::JitService::start(Some(open())).unwrap();
+    assert!(matches!(answer(&next, region(), false), super::Answer::Code { cached: true, .. }));
+}

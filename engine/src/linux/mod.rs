@@ -125,6 +125,12 @@ impl Runtime {
         };
         Arc::new(Runtime { executor, jit })
     }
+
+    /// Gives the compiler up to `within` to finish the regions still queued, for the code cache
+    /// (see [`crate::jit::JitService::drain`]); for a process about to exit after its guests.
+    pub fn drain_compiles(&self, within: std::time::Duration) -> crate::jit::Drained {
+        self.jit.as_ref().map_or_else(crate::jit::Drained::default, |jit| jit.drain(within))
+    }
 }
 
 /// How a guest process ended.
