@@ -490,7 +490,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let stats = kernel.stats();
         let secs = ran.as_secs_f64();
         eprintln!(
-            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache ({:.1} ms), {} code chunks evicted, {:.3} s, {:.0} M instructions/s, {} more compiled for the code cache after the guest exited ({:.1} ms, {} left)",
+            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache ({:.1} ms), {} more compiled for the code cache after the guest exited ({:.1} ms, {} left), {} code chunks evicted, {:.3} s, {:.0} M instructions/s",
             stats.instructions,
             stats.blocks,
             stats.regions,
@@ -498,12 +498,12 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             stats.compile_us as f64 / 1000.0,
             stats.loaded,
             stats.load_us as f64 / 1000.0,
-            stats.evictions,
-            secs,
-            stats.instructions as f64 / secs / 1e6,
             drained.regions,
             drained.compile_time.as_secs_f64() * 1000.0,
-            drained.left
+            drained.left,
+            stats.evictions,
+            secs,
+            stats.instructions as f64 / secs / 1e6
         );
     }
     if let Some(memory) = kernel.memory_limit()
