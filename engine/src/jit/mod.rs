@@ -41,9 +41,9 @@
 //!
 //! Guest memory accesses follow one of two [`MemoryModel`]s. On x86-64 Linux they are
 //! *guarded*: the base register is checked against the space's end and the access goes
-//! straight to the arena, whose host protection mirrors the guest's permissions; a refused access faults in the
-//! host and `fault` recovers precise guest state from the access's trap site. Elsewhere they are
-//! *checked* inline against the page table, as the interpreter checks them.
+//! straight to the arena, whose host protection mirrors the guest's permissions; a refused access
+//! faults in the host and `fault` recovers precise guest state from the access's trap site.
+//! Elsewhere they are *checked* inline against the page table, as the interpreter checks them.
 //!
 //! **Architecture Invariant:** compiled code touches guest memory only where the guest may
 //! (guarded: the host MMU enforces the guest's permissions, and addresses past the space land in
