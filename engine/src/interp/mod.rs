@@ -568,7 +568,11 @@ impl Tier {
     fn install(&mut self, done: crate::jit::Compiled, blocks: &mut [Block], index: &PcMap<u32>) {
         let (bytes, cached) = match done.answer {
             Answer::Code { code, cached } => {
-                *(if cached { &mut self.stats.load_time } else { &mut self.stats.compile_time }) += done.time;
+                if cached {
+                    self.stats.load_time += done.time;
+                } else {
+                    self.stats.compile_time += done.time;
+                }
                 (code, cached)
             }
             Answer::Failed(e) => {
