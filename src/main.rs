@@ -490,7 +490,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let stats = kernel.stats();
         let secs = ran.as_secs_f64();
         eprintln!(
-            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache ({:.1} ms), {} more compiled for the code cache after the guest exited ({:.1} ms, {} left), {} code chunks evicted, {:.3} s, {:.0} M instructions/s",
+            "shoal: {} guest instructions, {} blocks translated, {} regions compiled ({} instructions, {:.1} ms), {} loaded from the code cache ({:.1} ms), {} more compiled for the code cache after the guest exited ({:.1} ms, {} left), {} code chunks evicted, {:.3} s, {:.0} M instructions/s, {:.2}% interpreted",
             stats.instructions,
             stats.blocks,
             stats.regions,
@@ -503,7 +503,8 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             drained.left,
             stats.evictions,
             secs,
-            stats.instructions as f64 / secs / 1e6
+            stats.instructions as f64 / secs / 1e6,
+            stats.interpreted as f64 * 100.0 / stats.instructions.max(1) as f64
         );
     }
     if let Some(memory) = kernel.memory_limit()

@@ -205,6 +205,8 @@ pub struct JitStats {
     pub loaded: u64,
     /// Guest instructions those regions cover.
     pub compiled_insts: u64,
+    /// Guest instructions the interpreter ran (the others ran in compiled code).
+    pub interpreted: u64,
     /// CPU time the compiler thread spent compiling them (and regions it failed to compile).
     pub compile_time: Duration,
     /// CPU time the compiler thread spent finding, reading and checking code in the disk cache.
@@ -303,6 +305,11 @@ impl Interp {
             }));
         }
         it
+    }
+
+    /// Whether guest code may run compiled (there is a JIT tier).
+    pub fn has_jit(&self) -> bool {
+        self.tier.is_some()
     }
 
     /// What the JIT tier has done (all zero without one).
@@ -434,7 +441,12 @@ impl Interp {
             }
             interpret_once = false;
             let block = &self.blocks[idx as usize];
-            if let Some(exit) = exec::run_block(cpu, mem, &block.insts) {
+            let before = cpu.instret;
+            let exit = exec::run_block(cpu, mem, &block.insts);
+            if let Some(tier) = self.tier.as_deref_mut() {
+                tier.stats.interpreted += cpu.instret - before;
+            }
+            if let Some(exit) = exit {
                 return exit;
             }
         }

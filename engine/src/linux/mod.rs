@@ -347,7 +347,7 @@ pub struct Kernel {
     blocks: AtomicU64,
     /// JIT work of threads that have finished: regions, instructions, microseconds compiling,
     /// evictions, regions loaded from the code cache, microseconds loading.
-    jit_work: [AtomicU64; 6],
+    jit_work: [AtomicU64; 7],
     /// The executor and compiler this machine uses.
     runtime: Arc<Runtime>,
     /// Futex wait queues.
@@ -392,6 +392,8 @@ pub struct Stats {
     /// CPU time the compiler thread spent finding and loading code in the code cache, in
     /// microseconds.
     pub load_us: u64,
+    /// Guest instructions the interpreter ran (the others ran in compiled code).
+    pub interpreted: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -565,6 +567,7 @@ impl Kernel {
         if let Some(it) = interp {
             self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
             let jit = it.jit_stats();
+            let interpreted = if it.has_jit() { jit.interpreted } else { instructions };
             let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
             let work = [
                 jit.regions,
@@ -573,6 +576,7 @@ impl Kernel {
                 jit.evictions,
                 jit.loaded,
                 micros(jit.load_time),
+                interpreted,
             ];
             for (cell, v) in self.jit_work.iter().zip(work) {
                 cell.fetch_add(v, Ordering::Relaxed);
@@ -591,6 +595,7 @@ impl Kernel {
             evictions: self.jit_work[3].load(Ordering::Relaxed),
             loaded: self.jit_work[4].load(Ordering::Relaxed),
             load_us: self.jit_work[5].load(Ordering::Relaxed),
+            interpreted: self.jit_work[6].load(Ordering::Relaxed),
         }
     }
 
