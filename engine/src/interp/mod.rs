@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::jit::Answer;
 use crate::mem::{AddressSpace, Fault, PAGE_SIZE};
 use crate::rv64::{Inst, Op, decode};
-use pc_hash::{PcMap, PcSet};
+use pc_hash::PcMap;
 
 /// Most instructions in one block.
 pub const MAX_BLOCK: usize = 64;
@@ -122,13 +122,17 @@ pub enum Exit {
 #[derive(Debug)]
 struct Block {
     insts: Box<[Inst]>,
-    /// Times run by the interpreter (tiering counts up to the threshold, then stops).
+    /// Times entered in the interpreter other than through a requested region (tiering counts up
+    /// to the threshold, then stops; see [`Tier::step`]).
     hits: u32,
     /// Host address of the compiled region entered here, once there is one.
     region: Option<usize>,
     /// While the region entered here waits for the compiler: the runs since it was queued,
     /// which the compiler reads to take the hottest waiting region first.
     heat: Option<Arc<AtomicU32>>,
+    /// The region requested at this block (queued or installed), as numbered in
+    /// [`Tier::requested`].
+    requested: Option<u32>,
 }
 
 /// Which tiers run guest code.
@@ -170,6 +174,21 @@ fn hot_threshold() -> u32 {
 /// while a large program started, and their code was then missing from the disk cache: the
 /// second run of lua and sqlite compiled about twice as many regions as with this bound.
 const MAX_PENDING: u32 = 1024;
+
+/// How many times in a row the interpreter, following a requested region, passes up other
+/// regions' code ([`Tier::enters`]): enough for the short loops between a function's entry and
+/// its way out, few enough that a long loop is not held in the interpreter.
+const FOLLOW_THROUGH: u32 = 256;
+
+/// A region requested for compiling, as the interpreter follows it.
+#[derive(Debug)]
+struct Request {
+    /// The edges between its blocks: the direct jumps its compiled code takes inside it.
+    edges: Box<[(u64, u64)]>,
+    /// Whether its code is installed: it then runs compiled from its entry, and the interpreter
+    /// follows it no longer.
+    installed: bool,
+}
 
 /// How the JIT tier of a vCPU is set up.
 #[derive(Clone, Debug)]
@@ -228,9 +247,16 @@ struct Tier {
     pending: u32,
     /// Moves on every flush; compiles requested before it are dropped when they come back.
     epoch: u64,
-    /// Blocks inside regions queued for the compiler: they do not ask for regions of their own
-    /// meanwhile (once the region runs, they are reached through it).
-    covered: PcSet,
+    /// Each region requested since the last flush (queued or installed), by request number.
+    requested: Vec<Request>,
+    /// Those edges by the block they lead to: (request number, block they come from).
+    edges_into: PcMap<Vec<(u32, u64)>>,
+    /// The requested region and block the interpreter is in, as compiled code would be (see
+    /// [`Tier::step`]).
+    position: Option<(u32, u64)>,
+    /// How many more times the interpreter, following a region, may pass up another region's
+    /// code ([`Tier::enters`]).
+    through: u32,
     stats: JitStats,
     /// Where compiled code faulted, when it did (`jit::fault`).
     frame: crate::jit::fault::Frame,
@@ -299,7 +325,10 @@ impl Interp {
                 inbox: Arc::default(),
                 pending: 0,
                 epoch: 0,
-                covered: PcSet::default(),
+                requested: Vec::new(),
+                edges_into: PcMap::default(),
+                position: None,
+                through: 0,
                 frame: crate::jit::fault::Frame::default(),
                 stats: JitStats::default(),
             }));
@@ -333,7 +362,9 @@ impl Interp {
             }
             t.code.clear();
             t.epoch += 1;
-            t.covered.clear();
+            t.requested.clear();
+            t.edges_into.clear();
+            t.position = None;
         }
     }
 
@@ -375,11 +406,13 @@ impl Interp {
                     tier.receive(mem, &mut self.blocks, &self.index, false);
                 }
                 let slot = tier.table[crate::jit::slot_of(cpu.pc)];
-                if !interpret_once && !replay && slot.holds(cpu.pc) {
+                if !interpret_once && !replay && slot.holds(cpu.pc) && tier.enters(cpu.pc) {
                     // SAFETY: the table holds only regions installed in this vCPU's arena for the
                     // current code generation (it is cleared when either changes), `env`
                     // describes `mem`, which outlives the call, and `cpu.pc` is the entry.
-                    match unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env, &mut tier.frame) } {
+                    let exit = unsafe { tier.config.service.trampoline().enter(slot.code, cpu, env, &mut tier.frame) };
+                    tier.position = None;
+                    match exit {
                         crate::jit::EXIT_NEXT => continue,
                         crate::jit::EXIT_ATTENTION => return Exit::Interrupted,
                         crate::jit::fault::EXIT_FAULT => {
@@ -417,16 +450,17 @@ impl Interp {
             };
             if let Some(tier) = self.tier.as_deref_mut() {
                 let block = &mut self.blocks[idx as usize];
+                let inside = tier.step(cpu.pc, block.requested);
                 if let Some(code) = block.region {
                     // A compiled region whose table slot another entry took: put it back.
-                    if !interpret_once && !replay {
+                    if !interpret_once && !replay && !inside {
                         tier.table[crate::jit::slot_of(cpu.pc)] = crate::jit::Slot::new(cpu.pc, code);
                         continue;
                     }
                 } else if let Some(heat) = &block.heat {
                     // Only this vCPU writes it: a plain store, no locked add.
                     heat.store(heat.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
-                } else if block.hits < tier.config.threshold {
+                } else if !inside && block.hits < tier.config.threshold {
                     block.hits += 1;
                     if block.hits == tier.config.threshold
                         && tier.request(cpu.pc, mem, &mut self.blocks, &self.index, idx)
@@ -472,7 +506,7 @@ impl Interp {
             self.flush();
             return self.translate(pc, mem);
         }
-        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0, region: None, heat: None });
+        self.blocks.push(Block { insts: insts.into_boxed_slice(), hits: 0, region: None, heat: None, requested: None });
         self.index.insert(pc, idx);
         let slot = ((pc >> 1) as usize) & (DIRECT_SLOTS - 1);
         self.direct[slot] = (pc ^ 1, idx);
@@ -489,7 +523,7 @@ impl Tier {
     /// cheap to compile. The synchronous test mode compiles on first execution and follows every
     /// direct successor instead, so that loops and their exits get compiled and tested.
     fn request(&mut self, pc: u64, mem: &AddressSpace, blocks: &mut [Block], index: &PcMap<u32>, idx: u32) -> bool {
-        if self.pending >= MAX_PENDING || self.covered.contains(&pc) {
+        if self.pending >= MAX_PENDING {
             // Try again once the compiler has caught up.
             blocks[idx as usize].hits = self.config.threshold / 2;
             return false;
@@ -498,11 +532,7 @@ impl Tier {
         // (its count stays at the threshold, so this is not asked again).
         let Some(region) = self.form(pc, mem, blocks, index) else { return false };
         let heat = Arc::new(AtomicU32::new(0));
-        if !self.submit(region, false, heat.clone()) {
-            return false;
-        }
-        blocks[idx as usize].heat = Some(heat);
-        true
+        self.submit(region, false, heat, blocks, index)
     }
 
     /// Forms the region entered at `pc` from the blocks the interpreter has run (see
@@ -514,17 +544,117 @@ impl Tier {
         crate::jit::form_region(mem, pc, follow)
     }
 
-    /// Queues `region` for the compiler, its entry's runs counted in `heat` meanwhile. False if
-    /// the compiler thread is gone.
-    fn submit(&mut self, region: crate::jit::Region, reshaped: bool, heat: Arc<AtomicU32>) -> bool {
-        let blocks: Vec<u64> = region.blocks.keys().copied().collect();
-        let job = crate::jit::Job::new(region, reshaped, self.epoch, self.inbox.clone(), heat);
+    /// Queues `region` for the compiler, its entry's runs counted in `heat` meanwhile, and
+    /// follows it from now on as if it were compiled ([`Self::step`]). False if the compiler
+    /// thread is gone.
+    fn submit(
+        &mut self,
+        region: crate::jit::Region,
+        reshaped: bool,
+        heat: Arc<AtomicU32>,
+        blocks: &mut [Block],
+        index: &PcMap<u32>,
+    ) -> bool {
+        let entry = region.entry;
+        let Some(&entry_block) = index.get(&entry) else { return false };
+        let mut edges = Vec::new();
+        for (&pc, block) in &region.blocks {
+            edges.extend(block.successors(pc).into_iter().filter(|s| region.blocks.contains_key(s)).map(|s| (pc, s)));
+        }
+        let others: Vec<u32> =
+            region.blocks.keys().filter(|&&pc| pc != entry).filter_map(|pc| index.get(pc).copied()).collect();
+        let job = crate::jit::Job::new(region, reshaped, self.epoch, self.inbox.clone(), heat.clone());
         if !self.config.service.submit(job) {
             return false;
         }
-        self.covered.extend(blocks);
         self.pending += 1;
+        // The region's other blocks run inside it from now on when reached through it: what the
+        // interpreter counted there so far, mostly runs on the way through, says little of how
+        // often they are entered from elsewhere. They count that afresh, from one (they have run,
+        // which forming a region asks).
+        for i in others {
+            let block = &mut blocks[i as usize];
+            if block.requested.is_none() && block.hits > 0 && block.hits < self.config.threshold {
+                block.hits = 1;
+            }
+        }
+        let number = u32::try_from(self.requested.len()).unwrap_or(u32::MAX);
+        for &(from, to) in &edges {
+            self.edges_into.entry(to).or_default().push((number, from));
+        }
+        self.requested.push(Request { edges: edges.into_boxed_slice(), installed: false });
+        let block = &mut blocks[entry_block as usize];
+        block.heat = Some(heat);
+        self.forget(block.requested.replace(number));
         true
+    }
+
+    /// The requested region the block at `pc` would run in, entered next from the interpreter's
+    /// position: one whose code, once installed, jumps there inside it.
+    ///
+    /// Once the region followed is installed, the interpreter stops following it: it is then
+    /// where the region's code could not be entered (past its entry, when the code arrived), and
+    /// a loop there must count, and get compiled, as it would have without the region.
+    #[inline]
+    fn inside(&self, pc: u64) -> Option<u32> {
+        let (number, from) = self.position?;
+        let followed = !self.requested[number as usize].installed;
+        (followed && self.edges_into.get(&pc)?.contains(&(number, from))).then_some(number)
+    }
+
+    /// Whether to run the compiled code at `pc` rather than interpret its block.
+    ///
+    /// Following a region still queued, the interpreter passes up the code of another region
+    /// entered at a block inside it (at most [`FOLLOW_THROUGH`] times in a row): that code,
+    /// entered here, takes other ways out than the region followed would, and so other blocks
+    /// would be counted than once the followed region is installed. A long loop gives up
+    /// following and runs compiled.
+    #[inline]
+    fn enters(&mut self, pc: u64) -> bool {
+        if self.inside(pc).is_none() {
+            return true;
+        }
+        if self.through == 0 {
+            self.position = None;
+            return true;
+        }
+        self.through -= 1;
+        false
+    }
+
+    /// Stops following the region requested as `number` (its code is not coming, or is gone).
+    fn forget(&mut self, number: Option<u32>) {
+        let Some(number) = number else { return };
+        let Some(request) = self.requested.get_mut(number as usize) else { return };
+        for (from, to) in std::mem::take(&mut request.edges) {
+            if let Some(into) = self.edges_into.get_mut(&to) {
+                into.retain(|&edge| edge != (number, from));
+            }
+        }
+    }
+
+    /// Moves the interpreter's position to the block at `pc`, entered at the region requested
+    /// there if any (`requested`), and says whether compiled code would run it inside a region
+    /// it is already in.
+    ///
+    /// A block's count is meant to say how often it is entered where no requested region's code
+    /// would be running already. A block that a requested region reaches from its entry by
+    /// direct jumps inside it runs in that region's code once the region is installed; until
+    /// then the interpreter follows the region as that code would and does not count the block.
+    /// So which regions are requested depends on the guest's execution alone, not on how soon
+    /// the compiler answers, and a second run asks for the regions a first run compiled.
+    #[inline]
+    fn step(&mut self, pc: u64, requested: Option<u32>) -> bool {
+        let inside = self.inside(pc);
+        self.position = match (inside, requested) {
+            (Some(number), _) => Some((number, pc)),
+            (None, Some(number)) => {
+                self.through = FOLLOW_THROUGH;
+                Some((number, pc))
+            }
+            (None, None) => None,
+        };
+        inside.is_some()
     }
 
     /// Installs the regions the compiler has finished: all that are ready, or, with `wait`, until
@@ -542,9 +672,6 @@ impl Tier {
                     // Formed from code that has changed (or an address space replaced) since:
                     // never run it.
                     continue;
-                }
-                for pc in done.blocks.iter() {
-                    self.covered.remove(pc);
                 }
                 if let Answer::Reshape(shape) = &done.answer {
                     self.stats.load_time += done.time;
@@ -567,13 +694,23 @@ impl Tier {
         blocks: &mut [Block],
         index: &PcMap<u32>,
     ) {
-        let (Some(heat), Some(&i)) = (heat, index.get(&entry)) else { return };
         let in_shape = |pc: u64| shape.binary_search(&pc).is_ok();
         // An entry the JIT no longer compiles (the code changed) stays interpreted, as in
         // `request`. Whatever region forms, the compiler takes it as it is.
-        let Some(region) = crate::jit::form_region(mem, entry, &in_shape) else { return };
-        if self.submit(region, true, heat.clone()) {
-            blocks[i as usize].heat = Some(heat);
+        let submitted = heat.is_some_and(|heat| {
+            crate::jit::form_region(mem, entry, &in_shape)
+                .is_some_and(|region| self.submit(region, true, heat, blocks, index))
+        });
+        if !submitted {
+            self.forget_entry(entry, blocks, index);
+        }
+    }
+
+    /// Stops following the region requested at `entry`.
+    fn forget_entry(&mut self, entry: u64, blocks: &mut [Block], index: &PcMap<u32>) {
+        if let Some(&i) = index.get(&entry) {
+            let number = blocks[i as usize].requested.take();
+            self.forget(number);
         }
     }
 
@@ -590,6 +727,7 @@ impl Tier {
             Answer::Failed(e) => {
                 self.stats.compile_time += done.time;
                 tracing::warn!("region at {:#x} not compiled: {e}", done.entry);
+                self.forget_entry(done.entry, blocks, index);
                 return;
             }
             Answer::Reshape(_) => return,
@@ -598,6 +736,7 @@ impl Tier {
             Ok(installed) => installed,
             Err(e) => {
                 tracing::warn!("region at {:#x} not installed: {e}", done.entry);
+                self.forget_entry(done.entry, blocks, index);
                 return;
             }
         };
@@ -611,10 +750,15 @@ impl Tier {
                 block.region = None;
                 // It may get hot again and be compiled anew.
                 block.hits = 0;
+                let number = block.requested.take();
+                self.forget(number);
             }
         }
         if let Some(&i) = index.get(&done.entry) {
             blocks[i as usize].region = Some(code);
+            if let Some(number) = blocks[i as usize].requested {
+                self.requested[number as usize].installed = true;
+            }
         }
         crate::jit::perf_map::record(code, bytes.code.len(), done.entry);
         self.table[crate::jit::slot_of(done.entry)] = crate::jit::Slot::new(done.entry, code);

@@ -6,7 +6,7 @@
 //! half down gives the low bits hashbrown indexes with the same mix (pcs are 2-byte aligned, so
 //! the product's low bits alone would leave half the buckets empty).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Hashes one `u64` (a guest pc) with a multiply and a fold.
@@ -32,12 +32,11 @@ impl Hasher for PcHasher {
 
 /// A map keyed by guest pc.
 pub type PcMap<V> = HashMap<u64, V, BuildHasherDefault<PcHasher>>;
-/// A set of guest pcs.
-pub type PcSet = HashSet<u64, BuildHasherDefault<PcHasher>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::hash::BuildHasher;
 
     #[test]

@@ -87,8 +87,6 @@ pub(crate) struct Compiled {
     pub epoch: u64,
     /// Guest instructions the region covers.
     pub guest_insts: usize,
-    /// Start pcs of the region's blocks.
-    pub blocks: Vec<u64>,
     /// The code, the blocks to form the region from instead, or why there is no code.
     pub answer: Answer,
     /// CPU time the compiler thread spent on it.
@@ -220,7 +218,6 @@ impl JitService {
                         entry: region.entry,
                         epoch: job.epoch,
                         guest_insts: region.instruction_count(),
-                        blocks: region.blocks.keys().copied().collect(),
                         answer,
                         time: thread_cpu_time().saturating_sub(start),
                     };

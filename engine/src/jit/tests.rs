@@ -1272,3 +1272,88 @@ fn draining_puts_regions_nobody_waits_for_in_the_disk_cache() {
     let next = crate::jit::JitService::start(Some(open())).unwrap();
     assert!(matches!(answer(&next, region(), false), super::Answer::Code { cached: true, .. }));
 }
+
+/// `jal rd, off`.
+fn jal(rd: u32, off: i32) -> u32 {
+    let o = off as u32;
+    ((o >> 20 & 1) << 31)
+        | ((o >> 1 & 0x3ff) << 21)
+        | ((o >> 11 & 1) << 20)
+        | ((o >> 12 & 0xff) << 12)
+        | (rd << 7)
+        | 0x6f
+}
+
+/// `ebreak`.
+const EBREAK: u32 = 0x0010_0073;
+
+/// A loop that calls a function until x1 reaches x2: at `CODE`, the caller; at `CODE + 0x10`,
+/// the function, which jumps to an inner loop of four at `CODE + 0x3000` and, after it, to its
+/// last block (a count in x10 and the return) at `CODE + 0x4400`. That block is further from the
+/// caller and the function than a region reaches (`region::WINDOW`), so their regions leave it
+/// by an exit, while the inner loop's region takes it in.
+fn far_tail_calls() -> AddressSpace {
+    let code: [(u64, &[u32]); 4] = [
+        (0, &[i(0x13, 0, 1, 1, 1), jal(6, 0x0c), b(1, 1, 2, -8), EBREAK]),
+        (0x10, &[i(0x13, 0, 9, 0, 4), jal(0, 0x3000 - 0x14)]),
+        (0x3000, &[i(0x13, 0, 9, 9, -1), b(1, 9, 0, -4), jal(0, 0x4400 - 0x3008)]),
+        (0x4400, &[i(0x13, 0, 10, 10, 1), i(0x67, 0, 0, 6, 0)]),
+    ];
+    let m = AddressSpace::with_size(1 << 24).unwrap();
+    m.map_anon(CODE, 0x5000, perm::RW, VmaKind::Anon).unwrap();
+    for (at, words) in code {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        m.write_bytes(CODE + at, &bytes).unwrap();
+    }
+    m.protect(CODE, 0x5000, perm::R | perm::X).unwrap();
+    m
+}
+
+#[test]
+fn the_regions_a_tiered_vcpu_asks_for_do_not_depend_on_how_soon_the_compiler_answers() {
+    let dir = crate::testing::TempDir::new();
+    let m = far_tail_calls();
+    let attention = AtomicU32::new(0);
+    let long = std::time::Duration::from_secs(60);
+    let objects = || {
+        let shards = std::fs::read_dir(dir.join("code")).unwrap();
+        shards.map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap().count()).sum::<usize>()
+    };
+    // Runs the guest in slices of `slice` instructions; between two, the compiler finishes what
+    // it was asked, and the vCPU installs it as the next slice begins. Once the guest is done,
+    // the compiler finishes what is left, for the disk cache.
+    let run = |slice: u64| {
+        let disk = super::cache::DiskCache::open(dir.join("code"), super::cache::DEFAULT_MAX_BYTES).unwrap();
+        let service = std::sync::Arc::new(crate::jit::JitService::start(Some(disk)).unwrap());
+        let auto = crate::interp::JitConfig::for_engine(Engine::Auto, service.clone()).unwrap();
+        let mut it = Interp::with_jit(Some(crate::interp::JitConfig { threshold: 8, ..auto }));
+        let mut cpu = Cpu::default();
+        (cpu.pc, cpu.x[2]) = (CODE, 300);
+        for _ in 0..100_000 {
+            match it.run(&mut cpu, &m, &attention, slice) {
+                Exit::Budget => {
+                    service.drain(long);
+                }
+                Exit::Breakpoint => {
+                    assert_eq!(service.drain(long).left, 0);
+                    assert_eq!(cpu.x[10], 300, "slice {slice}");
+                    return it.jit_stats();
+                }
+                other => panic!("slice {slice}: {other:?} at {:#x}", cpu.pc),
+            }
+        }
+        panic!("slice {slice}: the guest did not finish");
+    };
+    // In one slice: the guest is done before the compiler answers, so every block runs in the
+    // interpreter, and every region asked for is compiled after it.
+    assert_eq!(run(1 << 30).loaded, 0);
+    let asked = objects();
+    assert!(asked >= 3, "{asked} regions");
+    // Answered sooner, so that regions run compiled while others are still waiting, the same
+    // regions are asked for: every one is in the disk cache.
+    for slice in [1, 5, 40, 300] {
+        let stats = run(slice);
+        assert_eq!(stats.regions, 0, "slice {slice}: {stats:?}");
+        assert_eq!(objects(), asked, "slice {slice}: {stats:?}");
+    }
+}
