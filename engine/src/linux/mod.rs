@@ -346,7 +346,8 @@ pub struct Kernel {
     /// Blocks translated by threads that have finished.
     blocks: AtomicU64,
     /// JIT work of threads that have finished: regions, instructions, microseconds compiling,
-    /// evictions, regions loaded from the code cache, microseconds loading.
+    /// evictions, regions loaded from the code cache, microseconds loading, guest instructions
+    /// interpreted.
     jit_work: [AtomicU64; 7],
     /// The executor and compiler this machine uses.
     runtime: Arc<Runtime>,
