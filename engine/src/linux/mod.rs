@@ -553,7 +553,6 @@ impl Kernel {
         pages * crate::mem::PAGE_SIZE
     }
 
-    /// Counts work of a thread that finished or replaced its program.
     /// The JIT tier for a new guest thread.
     fn jit_config(&self) -> Option<crate::interp::JitConfig> {
         let mut config = crate::interp::JitConfig::for_engine(self.config.engine, self.runtime.jit.clone()?)?;
@@ -563,6 +562,8 @@ impl Kernel {
         Some(config)
     }
 
+    /// Counts work of a thread that finished (`interp` is its interpreter, whose JIT counts span
+    /// every program the thread ran) or replaced its program (its instructions only).
     fn account(&self, instructions: u64, interp: Option<&crate::interp::Interp>) {
         self.instret.fetch_add(instructions, Ordering::Relaxed);
         if let Some(it) = interp {
