@@ -566,23 +566,29 @@ impl Kernel {
     /// every program the thread ran) or replaced its program (its instructions only).
     fn account(&self, instructions: u64, interp: Option<&crate::interp::Interp>) {
         self.instret.fetch_add(instructions, Ordering::Relaxed);
-        if let Some(it) = interp {
-            self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
-            let jit = it.jit_stats();
-            let interpreted = if it.has_jit() { jit.interpreted } else { instructions };
-            let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-            let work = [
-                jit.regions,
-                jit.compiled_insts,
-                micros(jit.compile_time),
-                jit.evictions,
-                jit.loaded,
-                micros(jit.load_time),
-                interpreted,
-            ];
-            for (cell, v) in self.jit_work.iter().zip(work) {
-                cell.fetch_add(v, Ordering::Relaxed);
+        let Some(it) = interp else {
+            // A thread without a JIT tier interprets the program it replaces too; with one, its
+            // interpreter's count at exit includes it.
+            if self.jit_config().is_none() {
+                self.jit_work[6].fetch_add(instructions, Ordering::Relaxed);
             }
+            return;
+        };
+        self.blocks.fetch_add(it.cached_blocks() as u64, Ordering::Relaxed);
+        let jit = it.jit_stats();
+        let interpreted = if it.has_jit() { jit.interpreted } else { instructions };
+        let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let work = [
+            jit.regions,
+            jit.compiled_insts,
+            micros(jit.compile_time),
+            jit.evictions,
+            jit.loaded,
+            micros(jit.load_time),
+            interpreted,
+        ];
+        for (cell, v) in self.jit_work.iter().zip(work) {
+            cell.fetch_add(v, Ordering::Relaxed);
         }
     }
 
